@@ -1,0 +1,589 @@
+"""The script builder: turn a routine into a timed Plan of speech and chimes. Pure: no audio, no files.
+
+Speech lengths come from a `measure(utterance) -> ms` function the caller hands in, so the
+scheduling rules are tested exactly with a fake one and the real build measures real clips.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from typing import Callable, Iterable
+
+from .durations import format_clock, spoken_count, spoken_length
+from .errors import PlanError
+from .routine import Routine, Sides, sentences
+
+
+class Kind(str, Enum):
+    """What an event puts on the timeline."""
+
+    SPEECH = "speech"
+    CHIME = "chime"
+
+
+class Priority(str, Enum):
+    """How much a cue matters when time is short; lower ranks are dropped first."""
+
+    MUST = "must"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+    @property
+    def rank(self) -> int:
+        return _PRIORITY_RANK[self]
+
+
+_PRIORITY_RANK = {Priority.MUST: 0, Priority.HIGH: 1, Priority.MEDIUM: 2, Priority.LOW: 3}
+
+
+class Detail(str, Enum):
+    """How much of the routine's text is spoken."""
+
+    BRIEF = "brief"  # names, lengths, switch sides, countdown
+    STANDARD = "standard"  # plus instructions, tips and "next up" that fit
+    FULL = "full"  # plus summaries and adjustments
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """Exactly what a speech engine is asked to say (pronunciations applied)."""
+
+    text: str
+    rate_percent: int = 100
+    """Speaking rate relative to the session's rate; exercise names are slower."""
+
+
+@dataclass(frozen=True)
+class Event:
+    """One sound on the timeline, at integer milliseconds."""
+
+    kind: Kind
+    start_ms: int
+    duration_ms: int
+    priority: Priority
+    exercise: int | None
+    """Index of the exercise it belongs to; None for the intro and outro."""
+    role: str
+    """What the cue is for: title, name, length, instruction, tip, switch, countdown, chime…"""
+    text: str = ""
+    """The words as written, for captions and the plan; empty for chimes."""
+    utterance: Utterance | None = None
+    sound: str = ""
+    """For chimes: which chime ("bell" between sections, "soft" at a side switch)."""
+
+    @property
+    def end_ms(self) -> int:
+        return self.start_ms + self.duration_ms
+
+
+@dataclass(frozen=True)
+class Chapter:
+    """A named span of the session: Intro, each exercise, Outro."""
+
+    title: str
+    start_ms: int
+    end_ms: int
+
+
+@dataclass(frozen=True)
+class Dropped:
+    """A line of the routine that is not spoken, and why."""
+
+    text: str
+    role: str
+    exercise: int | None
+    priority: Priority
+    reason: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The whole session; the MP3, chapters, captions and the `plan` command all derive from it."""
+
+    title: str
+    duration_ms: int
+    events: tuple[Event, ...]
+    chapters: tuple[Chapter, ...]
+    dropped: tuple[Dropped, ...]
+
+    @property
+    def speech(self) -> tuple[Event, ...]:
+        return tuple(e for e in self.events if e.kind is Kind.SPEECH)
+
+    def to_dict(self) -> dict:
+        """The JSON form written beside the MP3."""
+        return {
+            "title": self.title,
+            "duration_ms": self.duration_ms,
+            "events": [
+                {
+                    "kind": e.kind.value,
+                    "start_ms": e.start_ms,
+                    "end_ms": e.end_ms,
+                    "exercise": e.exercise,
+                    "role": e.role,
+                    "priority": e.priority.value,
+                    **({"text": e.text} if e.kind is Kind.SPEECH else {"sound": e.sound}),
+                }
+                for e in self.events
+            ],
+            "chapters": [
+                {"title": c.title, "start_ms": c.start_ms, "end_ms": c.end_ms} for c in self.chapters
+            ],
+            "dropped": [
+                {"text": d.text, "role": d.role, "exercise": d.exercise,
+                 "priority": d.priority.value, "reason": d.reason}
+                for d in self.dropped
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """Everything besides the routine that shapes the timeline."""
+
+    detail: Detail = Detail.STANDARD
+    countdown: int = 3
+    """Numbers counted down before each exercise ends, one per second; 0 for none."""
+    gap_ms: int = 700
+    """Least silence between two lines of speech."""
+    name_rate_percent: int = 80
+    """Exercise names are said this much slower, so they are heard clearly."""
+    bell_ms: int = 1800
+    """Length of the chime between sections (the shipped bell's length)."""
+    soft_ms: int = 1200
+    """Length of the softer chime at a side switch."""
+    bell_lead_ms: int = 900
+    """Speech after a bell waits this long, so the chime is heard first."""
+    soft_lead_ms: int = 400
+    """Speech after the soft chime waits this long."""
+    chime_clear_ms: int = 200
+    """Speech ends at least this long before a chime starts."""
+    settle_ms: int = 2000
+    """Quiet after the intro's last line, to get into position."""
+
+
+Measure = Callable[[Utterance], int]
+
+# The builder's own words; everything else spoken comes from the routine.
+SWITCH_TEXT = "Switch sides."
+BEGIN_TEXT = "Let's begin."
+COMPLETE_TEXT = "Routine complete."
+
+
+def build_plan(routine: Routine, measure: Measure, options: PlanOptions = PlanOptions()) -> Plan:
+    """Lay out the session: intro, every exercise chime to chime, outro; fit speech by priority."""
+    measured: dict[Utterance, int] = {}
+
+    def length(u: Utterance) -> int:
+        if u not in measured:
+            ms = int(measure(u))
+            if ms <= 0:
+                raise PlanError(f'speech for "{u.text}" measured {ms} ms; the engine produced no audio')
+            measured[u] = ms
+        return measured[u]
+
+    say = _Speaker(routine.pronounce, options, length)
+    intro = _intro_cues(routine, say, options)
+    outro = _outro_cues(routine, say, options)
+    holds = [e.duration_ms for e in routine.exercises]
+    intro_ms, outro_ms = _allocate(routine, sum(holds), intro, outro, options)
+    intro = [replace(c, at_ms=intro_ms - options.settle_ms) if c.role == "begin" else c for c in intro]
+
+    events: list[Event] = []
+    dropped: list[Dropped] = []
+    chapters = [Chapter("Intro", 0, intro_ms)]
+    ev, dr = _fit(Section("the intro", 0, intro_ms, None, _chime(0, "bell", None, options)), intro, options)
+    events += ev
+    dropped += dr
+    start = intro_ms
+    for index, exercise in enumerate(routine.exercises):
+        end = start + exercise.duration_ms
+        following = routine.exercises[index + 1] if index + 1 < len(routine.exercises) else None
+        cues = _exercise_cues(routine, index, start, say, options, following)
+        section = Section(f'exercise {index + 1} "{exercise.name}"', start, end, index,
+                          _chime(start, "bell", index, options))
+        ev, dr = _fit(section, cues, options)
+        events += ev
+        dropped += dr
+        chapters.append(Chapter(exercise.name, start, end))
+        start = end
+    total = start + outro_ms
+    outro_section = Section("the outro", start, total - options.bell_ms, None, _chime(start, "bell", None, options))
+    ev, dr = _fit(outro_section, outro, options)
+    events += ev
+    dropped += dr
+    events.append(_chime(total - options.bell_ms, "bell", None, options, role="final chime"))
+    chapters.append(Chapter("Outro", start, total))
+    events.sort(key=lambda e: (e.start_ms, e.kind is Kind.SPEECH))
+    return Plan(routine.title, total, tuple(events), tuple(chapters), tuple(dropped))
+
+
+# --- cues: the candidate lines of each section, before placement ---------------------------------
+
+
+class Anchor(str, Enum):
+    """How a cue finds its time within its section."""
+
+    HEAD = "head"  # one after another from the section's start (name, length)
+    FIXED = "fixed"  # at an exact time (switch sides, countdown)
+    TAIL = "tail"  # as late as possible before a time (next up, "Let's begin.")
+    FLOW = "flow"  # as early as possible, in order (instructions)
+    SPREAD = "spread"  # spread over the remaining time, in order (tips)
+
+
+@dataclass(frozen=True)
+class Cue:
+    """A line that may be spoken, with where it wants to be and how much it matters."""
+
+    role: str
+    text: str
+    utterance: Utterance
+    duration_ms: int
+    priority: Priority
+    anchor: Anchor
+    at_ms: int = 0
+    """FIXED: start time; TAIL: the time it must end by, 0 for the section's end (absolute ms)."""
+    before_ms: int | None = None
+    """FLOW: must end before this time (absolute), e.g. instructions before a side switch."""
+    order: int = 0
+    """Position among the section's cues; later cues of equal priority are dropped first."""
+    extra_events: tuple[Event, ...] = ()
+    """Chimes that go with the cue (the soft chime at a side switch)."""
+    skip_reason: str = ""
+    """Set when the detail level leaves the cue out."""
+
+
+@dataclass(frozen=True)
+class Section:
+    """A span of the timeline that cues are fitted into."""
+
+    label: str
+    start_ms: int
+    end_ms: int
+    exercise: int | None
+    opening_chime: Event
+
+
+class _Speaker:
+    """Makes cues from routine text: applies pronunciations, measures, keeps order."""
+
+    def __init__(self, pronounce: Iterable[tuple[str, str]], options: PlanOptions,
+                 length: Callable[[Utterance], int]) -> None:
+        self._rules = [(re.compile(rf"\b{re.escape(w)}\b", re.IGNORECASE), said) for w, said in pronounce]
+        self._options = options
+        self._length = length
+        self._order = 0
+
+    def cue(self, role: str, text: str, priority: Priority, anchor: Anchor, *, at_ms: int = 0,
+            rate_percent: int = 100, skip_reason: str = "", **kw) -> Cue:
+        spoken = text
+        for pattern, said in self._rules:
+            spoken = pattern.sub(said, spoken)
+        utterance = Utterance(spoken, rate_percent)
+        self._order += 1
+        duration = 0 if skip_reason else self._length(utterance)
+        return Cue(role, text, utterance, duration, priority, anchor, at_ms=at_ms, order=self._order,
+                   skip_reason=skip_reason, **kw)
+
+
+def _detail_skip(options: PlanOptions, needs: Detail) -> str:
+    levels = [Detail.BRIEF, Detail.STANDARD, Detail.FULL]
+    if levels.index(options.detail) >= levels.index(needs):
+        return ""
+    return f"detail {options.detail.value} leaves it out (spoken with --detail {needs.value})"
+
+
+def _intro_cues(routine: Routine, say: _Speaker, options: PlanOptions) -> list[Cue]:
+    count = len(routine.exercises)
+    total = routine.duration_ms or None
+    length = spoken_length(total) if total else None
+    overview = ", ".join(p for p in (length, spoken_count(count, "exercise")) if p) + "."
+    overview = overview[0].upper() + overview[1:]
+    cues = [
+        say.cue("title", f"{routine.title}.", Priority.MUST, Anchor.HEAD,
+                rate_percent=options.name_rate_percent),
+        say.cue("overview", overview, Priority.MUST, Anchor.HEAD),
+    ]
+    for i, sentence in enumerate(sentences(routine.targets)):
+        if i == 0:
+            cues.append(say.cue("about", sentence, Priority.HIGH, Anchor.FLOW,
+                                skip_reason=_detail_skip(options, Detail.STANDARD)))
+        else:
+            cues.append(say.cue("about", sentence, Priority.LOW, Anchor.FLOW,
+                                skip_reason=_detail_skip(options, Detail.FULL)))
+    cues.append(say.cue("begin", BEGIN_TEXT, Priority.MUST, Anchor.TAIL))
+    return cues
+
+
+def _outro_cues(routine: Routine, say: _Speaker, options: PlanOptions) -> list[Cue]:
+    cues = [say.cue("closing", s, Priority.HIGH, Anchor.FLOW, skip_reason=_detail_skip(options, Detail.STANDARD))
+            for s in sentences(routine.closing.text)]
+    cues.append(say.cue("complete", COMPLETE_TEXT, Priority.MUST, Anchor.TAIL))
+    return cues
+
+
+def _exercise_cues(routine: Routine, index: int, start: int, say: _Speaker, options: PlanOptions,
+                   following) -> list[Cue]:
+    exercise = routine.exercises[index]
+    end = start + exercise.duration_ms
+    standard = _detail_skip(options, Detail.STANDARD)
+    full = _detail_skip(options, Detail.FULL)
+    cues = [
+        say.cue("name", f"{exercise.name}.", Priority.MUST, Anchor.HEAD, rate_percent=options.name_rate_percent),
+        say.cue("length", f"{spoken_length(exercise.duration_ms)}.", Priority.MUST, Anchor.HEAD),
+    ]
+    switch_at = None
+    if exercise.sides is Sides.BOTH:
+        middle = start + exercise.duration_ms // 2
+        switch_at = middle
+        soft = _chime(middle, "soft", index, options)
+        cues.append(say.cue("switch", SWITCH_TEXT, Priority.MUST, Anchor.FIXED,
+                            at_ms=middle + options.soft_lead_ms, extra_events=(soft,)))
+    countdown_start = end - options.countdown * 1000
+    for n in range(options.countdown, 0, -1):
+        number = spoken_length(n * 1000).split()[0]
+        cues.append(say.cue("countdown", f"{number}.", Priority.MUST, Anchor.FIXED, at_ms=end - n * 1000))
+    if following is not None:
+        next_by = countdown_start - options.gap_ms if options.countdown else 0
+        cues.append(say.cue("next", f"Next up: {following.name}.", Priority.MEDIUM, Anchor.TAIL,
+                            at_ms=next_by, skip_reason=standard))
+    if exercise.summary:
+        cues.append(say.cue("summary", exercise.summary, Priority.LOW, Anchor.FLOW, skip_reason=full,
+                            before_ms=switch_at))
+    for text in exercise.instructions:
+        cues.append(say.cue("instruction", text, Priority.HIGH, Anchor.FLOW, skip_reason=standard,
+                            before_ms=switch_at))
+    for text in exercise.adjustments:
+        cues.append(say.cue("adjustment", text, Priority.LOW, Anchor.SPREAD, skip_reason=full))
+    for text in exercise.tips:
+        cues.append(say.cue("tip", text, Priority.MEDIUM, Anchor.SPREAD, skip_reason=standard))
+    return cues
+
+
+def _chime(at_ms: int, sound: str, exercise: int | None, options: PlanOptions, role: str = "chime") -> Event:
+    duration = options.bell_ms if sound == "bell" else options.soft_ms
+    return Event(Kind.CHIME, at_ms, duration, Priority.MUST, exercise, role, sound=sound)
+
+
+# --- intro and outro share what the stated total leaves -------------------------------------------
+
+
+def _allocate(routine: Routine, holds_ms: int, intro: list[Cue], outro: list[Cue],
+              options: PlanOptions) -> tuple[int, int]:
+    """Split the time outside the holds between intro and outro.
+
+    The intro gets what its must and high cues need plus time to settle; the outro gets the rest
+    (and at least its must cues). Without a stated total both get what they want.
+    """
+    intro_min = _section_need(intro, options, {Priority.MUST}) + options.settle_ms
+    intro_want = _section_need(intro, options, {Priority.MUST, Priority.HIGH}) + options.settle_ms
+    closing_ms = options.chime_clear_ms + options.bell_ms
+    outro_min = _section_need(outro, options, {Priority.MUST}) + closing_ms
+    outro_want = _section_need(outro, options, set(Priority)) + closing_ms
+    if routine.duration_ms is None:
+        return intro_want, outro_want
+    spare = routine.duration_ms - holds_ms
+    if spare < intro_min + outro_min:
+        raise PlanError(
+            f"{routine.source}: the stated total {format_clock(routine.duration_ms)} leaves "
+            f"{spare / 1000:.1f} s beside {format_clock(holds_ms)} of holds, but the intro and outro need at "
+            f"least {(intro_min + outro_min) / 1000:.1f} s; raise `duration` or remove it")
+    intro_ms = max(intro_min, min(intro_want, spare - outro_min))
+    return intro_ms, spare - intro_ms
+
+
+def _section_need(cues: list[Cue], options: PlanOptions, priorities: set[Priority]) -> int:
+    """Time for the given cues said one after another after the opening bell."""
+    spoken = [c.duration_ms for c in cues if c.priority in priorities and not c.skip_reason]
+    if not spoken:
+        return options.bell_ms
+    return options.bell_lead_ms + sum(spoken) + options.gap_ms * (len(spoken) - 1)
+
+
+# --- fitting: place cues by priority; drop what does not fit --------------------------------------
+
+
+def _fit(section: Section, cues: list[Cue], options: PlanOptions) -> tuple[list[Event], list[Dropped]]:
+    """Place the section's cues; drop lowest priority first until the rest fit, then re-add what fits."""
+    dropped = [Dropped(c.text, c.role, section.exercise, c.priority, c.skip_reason)
+               for c in cues if c.skip_reason]
+    wanted = [c for c in cues if not c.skip_reason]
+    musts = [c for c in wanted if c.priority is Priority.MUST]
+    if _place(section, musts, options) is None:
+        raise PlanError(_must_message(section, musts, options))
+    keep = list(wanted)
+    removed: list[Cue] = []
+    placed = _place(section, keep, options)
+    while placed is None:
+        victim = max((c for c in keep if c.priority is not Priority.MUST),
+                     key=lambda c: (c.priority.rank, c.order))
+        keep.remove(victim)
+        removed.append(victim)
+        placed = _place(section, keep, options)
+    for cue in sorted(removed, key=lambda c: (c.priority.rank, c.order)):
+        trial = sorted(keep + [cue], key=lambda c: c.order)
+        attempt = _place(section, trial, options)
+        if attempt is not None:
+            keep, placed = trial, attempt
+        else:
+            dropped.append(Dropped(cue.text, cue.role, section.exercise, cue.priority,
+                                   f"no room in {section.label} "
+                                   f"({format_clock(section.end_ms - section.start_ms)}) after higher-priority "
+                                   f"lines; it needs {cue.duration_ms / 1000:.1f} s"))
+    dropped.sort(key=lambda d: [c.text for c in cues].index(d.text))
+    return placed, dropped
+
+
+def _must_message(section: Section, musts: list[Cue], options: PlanOptions) -> str:
+    span = section.end_ms - section.start_ms
+    need = options.bell_lead_ms + sum(c.duration_ms for c in musts) + options.gap_ms * len(musts)
+    short = max(0, need - span) / 1000
+    return (f"{section.label} lasts {span / 1000:.1f} s, too short for its must-say lines "
+            f"(name, length, switch sides, countdown){f'; about {short:.1f} s missing' if short else ''}; "
+            f"lengthen the hold, shorten the countdown or speak faster (--rate)")
+
+
+@dataclass
+class _Timeline:
+    """Busy spans of one section, for finding where a line of speech may go."""
+
+    start: int
+    end: int
+    gap: int
+    clear: int
+    busy: list[tuple[int, int]] = field(default_factory=list)
+
+    def block_speech(self, a: int, b: int) -> None:
+        self.busy.append((a - self.gap, b + self.gap))
+
+    def block_chime(self, at: int, lead: int) -> None:
+        self.busy.append((at - self.clear, at + lead))
+
+    def fits(self, a: int, duration: int) -> bool:
+        b = a + duration
+        if a < self.start or b > self.end:
+            return False
+        return all(b <= s or a >= e for s, e in self.busy)
+
+    def earliest(self, after: int, duration: int, limit: int) -> int | None:
+        """First start >= after where the line fits and ends by limit."""
+        candidates = sorted({after} | {e for _, e in self.busy if e > after})
+        for a in candidates:
+            if a + duration > min(limit, self.end):
+                return None
+            if self.fits(a, duration):
+                return a
+        return None
+
+    def latest(self, end_by: int, duration: int, floor: int) -> int | None:
+        """Last start where the line fits, ends by end_by and starts at or after floor."""
+        candidates = sorted({end_by - duration} | {s - duration for s, _ in self.busy if s - duration < end_by - duration},
+                            reverse=True)
+        for a in candidates:
+            if a < max(floor, self.start):
+                return None
+            if self.fits(a, duration):
+                return a
+        return None
+
+
+def _place(section: Section, cues: list[Cue], options: PlanOptions) -> list[Event] | None:
+    """Give every cue a time, or return None if they cannot all fit."""
+    line = _Timeline(section.start_ms, section.end_ms, options.gap_ms, options.chime_clear_ms)
+    chimes = [section.opening_chime]
+    line.block_chime(section.start_ms, options.bell_lead_ms)
+    line.busy.append((section.end_ms - options.chime_clear_ms, section.end_ms + options.gap_ms))
+    times: dict[int, int] = {}
+
+    fixed = [c for c in cues if c.anchor is Anchor.FIXED]
+    for cue in fixed:
+        for chime in cue.extra_events:
+            chimes.append(chime)
+            line.block_chime(chime.start_ms, cue.at_ms - chime.start_ms)
+    # Fixed cues keep their time; they may sit closer than the usual gap to each other (countdown).
+    if _fixed_overlap(fixed) or not all(line.fits(c.at_ms, c.duration_ms) for c in fixed):
+        return None
+    for cue in fixed:
+        times[cue.order] = cue.at_ms
+        line.block_speech(cue.at_ms, cue.at_ms + cue.duration_ms)
+
+    cursor = section.start_ms + options.bell_lead_ms
+    for cue in (c for c in cues if c.anchor is Anchor.HEAD):
+        at = line.earliest(cursor, cue.duration_ms, section.end_ms)
+        if at is None:
+            return None
+        times[cue.order] = at
+        line.block_speech(at, at + cue.duration_ms)
+        cursor = at + cue.duration_ms + options.gap_ms
+    head_end = cursor
+
+    for cue in (c for c in cues if c.anchor is Anchor.TAIL):
+        end_by = cue.at_ms if cue.at_ms else section.end_ms - options.chime_clear_ms
+        at = line.latest(end_by, cue.duration_ms, head_end)
+        if at is None:
+            return None
+        times[cue.order] = at
+        line.block_speech(at, at + cue.duration_ms)
+
+    for cue in (c for c in cues if c.anchor is Anchor.FLOW):
+        limit = section.end_ms if cue.before_ms is None else cue.before_ms - options.chime_clear_ms
+        at = line.earliest(cursor, cue.duration_ms, limit)
+        if at is None:
+            return None
+        times[cue.order] = at
+        line.block_speech(at, at + cue.duration_ms)
+        cursor = at + cue.duration_ms + options.gap_ms
+
+    spread = [c for c in cues if c.anchor is Anchor.SPREAD]
+    if spread and not _spread(line, spread, cursor, times, options):
+        return None
+
+    events = list(chimes)
+    for cue in cues:
+        at = times[cue.order]
+        events.append(Event(Kind.SPEECH, at, cue.duration_ms, cue.priority, section.exercise, cue.role,
+                            cue.text, cue.utterance))
+    return events
+
+
+def _fixed_overlap(fixed: list[Cue]) -> bool:
+    spans = sorted((c.at_ms, c.at_ms + c.duration_ms) for c in fixed)
+    return any(b > c for (_, b), (c, _) in zip(spans, spans[1:]))
+
+
+def _spread(line: _Timeline, cues: list[Cue], cursor: int, times: dict[int, int], options: PlanOptions) -> bool:
+    """Spread lines evenly between their earliest and latest feasible times, keeping their order."""
+    probe = replace(line, busy=list(line.busy))
+    earliest = []
+    at = cursor
+    for cue in cues:
+        start = probe.earliest(at, cue.duration_ms, probe.end)
+        if start is None:
+            return False
+        earliest.append(start)
+        probe.block_speech(start, start + cue.duration_ms)
+        at = start + cue.duration_ms + options.gap_ms
+    probe = replace(line, busy=list(line.busy))
+    latest = [0] * len(cues)
+    end_by = line.end - options.chime_clear_ms
+    for i in range(len(cues) - 1, -1, -1):
+        start = probe.latest(end_by, cues[i].duration_ms, cursor)
+        if start is None:
+            return False
+        latest[i] = start
+        probe.block_speech(start, start + cues[i].duration_ms)
+        end_by = start - options.gap_ms
+    at = cursor
+    n = len(cues)
+    for i, cue in enumerate(cues):
+        target = earliest[i] + (latest[i] - earliest[i]) * (i + 1) // (n + 1)
+        start = line.earliest(max(target, at), cue.duration_ms, line.end)
+        if start is None:
+            return False
+        times[cue.order] = start
+        line.block_speech(start, start + cue.duration_ms)
+        at = start + cue.duration_ms + options.gap_ms
+    return True
