@@ -149,13 +149,13 @@ class PlanOptions:
     """Numbers counted down before each exercise ends, one per second; 0 for none."""
     gap_ms: int = 700
     """Least silence between two lines of speech."""
-    name_rate_percent: int = 80
+    name_rate_percent: int = 75
     """Exercise names are said this much slower, so they are heard clearly."""
     bell_ms: int = 1800
     """Length of the chime between sections (the shipped bell's length)."""
     soft_ms: int = 1200
     """Length of the softer chime at a side switch."""
-    bell_lead_ms: int = 900
+    bell_lead_ms: int = 1200
     """Speech after a bell waits this long, so the chime is heard first."""
     soft_lead_ms: int = 400
     """Speech after the soft chime waits this long."""
@@ -219,6 +219,17 @@ def build_plan(routine: Routine, measure: Measure, options: PlanOptions = PlanOp
     chapters.append(Chapter("Outro", start, total))
     events.sort(key=lambda e: (e.start_ms, e.kind is Kind.SPEECH))
     return Plan(routine.title, total, tuple(events), tuple(chapters), tuple(dropped))
+
+
+def utterances(routine: Routine, options: PlanOptions = PlanOptions()) -> list[Utterance]:
+    """Every line the plan may speak, in order and without repeats, so all can be synthesised first."""
+    seen: dict[Utterance, None] = {}
+    say = _Speaker(routine.pronounce, options, lambda u: seen.setdefault(u) or 1)
+    cues = _intro_cues(routine, say, options) + _outro_cues(routine, say, options)
+    for index, _ in enumerate(routine.exercises):
+        following = routine.exercises[index + 1] if index + 1 < len(routine.exercises) else None
+        cues += _exercise_cues(routine, index, 0, say, options, following)
+    return list(seen)
 
 
 # --- cues: the candidate lines of each section, before placement ---------------------------------

@@ -1,0 +1,24 @@
+# Everything a fresh machine needs comes from PyPI into .venv: no ffmpeg, no system eSpeak NG.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+ROUTINE ?= lower-back-relief
+
+.PHONY: build test clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+## build: make output/lower-back-relief.mp3 (ROUTINE=name-or-path for another)
+build: $(BIN)/.installed
+	$(BIN)/voiceguide build $(ROUTINE)
+
+## test: run the whole test suite
+test: $(BIN)/.installed
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) output

@@ -1,0 +1,68 @@
+"""A content-addressed store of synthesised clips, so a rebuild speaks nothing twice."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import wave
+from pathlib import Path
+
+from platformdirs import user_cache_dir
+
+
+def default_cache_dir() -> Path:
+    """`VOICEGUIDE_CACHE_DIR`, else the user cache folder (e.g. ~/.cache/voiceguide)."""
+    override = os.environ.get("VOICEGUIDE_CACHE_DIR")
+    return Path(override) if override else Path(user_cache_dir("voiceguide")) / "clips"
+
+
+def clip_key(engine: str, engine_version: str, voice: str, rate_wpm: int, text: str) -> str:
+    """The cache key: everything that changes the sound of a clip, and nothing else."""
+    blob = json.dumps([engine, engine_version, voice, rate_wpm, text], ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+class ClipCache:
+    """WAV files named by their key; entries are written atomically and checked when read."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = Path(root) if root else default_cache_dir()
+
+    def path(self, key: str) -> Path:
+        return self.root / key[:2] / f"{key}.wav"
+
+    def get(self, key: str) -> Path | None:
+        """The cached WAV, or None when missing or damaged (a damaged entry is removed)."""
+        path = self.path(key)
+        if not path.exists():
+            return None
+        if is_complete_wav(path):
+            return path
+        path.unlink(missing_ok=True)
+        return None
+
+    def put(self, key: str, wav: Path) -> Path:
+        """Move a finished WAV into the cache (atomically, so readers never see half a file)."""
+        target = self.path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".wav")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(Path(wav).read_bytes())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return target
+
+
+def is_complete_wav(path: Path) -> bool:
+    """A WAV whose header parses, holds audio frames, and whose data is all there."""
+    try:
+        with wave.open(str(path), "rb") as w:
+            frames = w.getnframes()
+            need = frames * w.getsampwidth() * w.getnchannels()
+            return frames > 0 and path.stat().st_size >= 44 + need
+    except (OSError, EOFError, wave.Error):
+        return False

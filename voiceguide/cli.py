@@ -1,0 +1,245 @@
+"""The command line: parse flags, call the library, show progress on stderr. No logic of its own."""
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from .errors import VoiceguideError
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+def _load(routine_ref: str):
+    from .resources import find_routine
+    from .routine import load_routine
+
+    return load_routine(find_routine(routine_ref))
+
+
+def _detail_option(f):
+    return click.option(
+        "--detail", type=click.Choice(["brief", "standard", "full"]), default="standard", show_default=True,
+        help="How much is spoken: brief = names, switch sides and countdown; standard = plus "
+             "instructions, tips and next-up that fit; full = plus summaries and adjustments.")(f)
+
+
+def _voice_options(f):
+    f = click.option("--rate", type=click.IntRange(60, 400), default=150, show_default=True,
+                     help="Speaking rate in words per minute (calm guidance is about 130-160).")(f)
+    f = click.option("--voice", default=None, metavar="ID|NAME",
+                     help="A voice id, or a unique part of its name, as `voiceguide voices` lists.")(f)
+    f = click.option("--engine", default="pyttsx3", show_default=True, help="Speech engine.")(f)
+    return f
+
+
+def _options(detail: str, engine: str, voice: str | None, rate: int):
+    from .build import BuildOptions
+    from .plan import Detail, PlanOptions
+    from .speech import VoiceSettings
+
+    return BuildOptions(plan=PlanOptions(detail=Detail(detail)),
+                        voice=VoiceSettings(engine=engine, voice=voice, rate_wpm=rate))
+
+
+class _Reporter:
+    """Progress on stderr: stage lines and a bar while lines are spoken; silent with -q or no terminal."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.show = not quiet
+        self.bar_ok = not quiet and sys.stderr.isatty()
+        self._bar = None
+
+    def stage(self, message: str) -> None:
+        if self.show:
+            click.echo(f"{message}...", err=True)
+
+    def speaking(self, total: int):
+        if not self.bar_ok:
+            self.stage(f"Speaking {total} lines")
+            return lambda n: None
+        self._bar = click.progressbar(length=total, label="Speaking", file=sys.stderr)
+        self._bar.__enter__()
+        return self._bar.update
+
+    def done_speaking(self) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+            self._bar = None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="voiceguide")
+def cli() -> None:
+    """Turn an exercise routine (a YAML file) into one voice-guided MP3 session.
+
+    \b
+    Example:
+      voiceguide build lower-back-relief       # a shipped routine -> output/lower-back-relief.mp3
+      voiceguide build my-routine.yaml -o ~/stretch.mp3
+      voiceguide plan lower-back-relief        # the timed script, no audio
+    """
+
+
+@cli.command()
+@click.argument("routine")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="MP3 to write (default: output/<title>.mp3 under the current folder). "
+                   "The .vtt captions and .json plan are written beside it.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
+@_detail_option
+@_voice_options
+def build(routine: str, output: Path | None, quiet: bool, detail: str, engine: str, voice: str | None,
+          rate: int) -> None:
+    """Build the MP3 session for ROUTINE (a .yaml path or a shipped routine's name).
+
+    \b
+    Example:
+      voiceguide build lower-back-relief
+      voiceguide build routines/lower-back-relief.yaml -o /tmp/back.mp3 --detail full --rate 140
+    """
+    from .build import build_session, default_output
+
+    parsed = _load(routine)
+    out = output or default_output(parsed)
+    reporter = _Reporter(quiet)
+    result = build_session(parsed, out, _options(detail, engine, voice, rate), reporter)
+    if not quiet:
+        minutes, seconds = divmod(result.plan.duration_ms // 1000, 60)
+        click.echo(f"Wrote {result.files[0]} ({minutes}:{seconds:02d}, {len(result.plan.chapters)} chapters, "
+                   f"{result.levels.loudness_lufs} LUFS; {result.synthesized} lines spoken, "
+                   f"{result.cached} from cache) with {result.files[1].name} and {result.files[2].name}",
+                   err=True)
+
+
+@cli.command()
+@click.argument("routine")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (as written beside the MP3).")
+@_detail_option
+@_voice_options
+def plan(routine: str, as_json: bool, detail: str, engine: str, voice: str | None, rate: int) -> None:
+    """Show the timed script for ROUTINE: every line, chime and what was dropped. Makes no MP3.
+
+    Speech is synthesised (or taken from the cache) to measure it, so times are exact.
+
+    \b
+    Example:
+      voiceguide plan lower-back-relief
+      voiceguide plan lower-back-relief --json > plan.json
+    """
+    from .build import Reporter, speak_plan
+    from .durations import format_clock
+    from .export import plan_json
+
+    parsed = _load(routine)
+    the_plan, _, _ = speak_plan(parsed, _options(detail, engine, voice, rate), Reporter())
+    if as_json:
+        click.echo(plan_json(the_plan), nl=False)
+        return
+    names = {i: e.name for i, e in enumerate(parsed.exercises)}
+    click.echo(f"{the_plan.title}: {format_clock(the_plan.duration_ms)}")
+    for chapter in the_plan.chapters:
+        click.echo(f"  {_clock_ms(chapter.start_ms)}  [{chapter.title}]")
+    click.echo("")
+    for e in the_plan.events:
+        what = e.text if e.text else f"({e.sound} chime)"
+        click.echo(f"{_clock_ms(e.start_ms)}-{_clock_ms(e.end_ms)}  {e.role:<11} {what}")
+    if the_plan.dropped:
+        click.echo(f"\nNot spoken ({len(the_plan.dropped)}):")
+        for d in the_plan.dropped:
+            where = names.get(d.exercise, "intro/outro") if d.exercise is not None else "intro/outro"
+            click.echo(f"  [{where}] {d.role}: {d.text}\n      {d.reason}")
+
+
+def _clock_ms(ms: int) -> str:
+    minutes, rest = divmod(ms, 60_000)
+    return f"{minutes}:{rest / 1000:04.1f}"
+
+
+@cli.command()
+@click.argument("routine")
+def check(routine: str) -> None:
+    """Validate ROUTINE; every problem is listed as file:line:column.
+
+    \b
+    Example:
+      voiceguide check my-routine.yaml
+    """
+    from .durations import format_clock
+
+    parsed = _load(routine)
+    total = parsed.duration_ms or parsed.holds_ms
+    click.echo(f"{parsed.source}: ok: {parsed.title}, {len(parsed.exercises)} exercises, "
+               f"{format_clock(parsed.holds_ms)} of holds, {format_clock(total)} in all")
+
+
+@cli.command()
+@click.option("--engine", default="pyttsx3", show_default=True, help="Speech engine to ask.")
+def voices(engine: str) -> None:
+    """List the voices this machine can speak with (id, language, name).
+
+    \b
+    Example:
+      voiceguide voices
+      voiceguide build lower-back-relief --voice gmw/en-us
+    """
+    from .voice import get_engine
+
+    eng = get_engine(engine)
+    default = eng.default_voice()
+    for v in eng.voices():
+        mark = "*" if v.id == default else " "
+        click.echo(f"{mark} {v.id:<24} {v.language:<8} {v.name}")
+    click.echo(f"(* the default; engine: {eng.version()})", err=True)
+
+
+@cli.command()
+def routines() -> None:
+    """List the routines that ship with voiceguide; build one by its name.
+
+    \b
+    Example:
+      voiceguide routines
+      voiceguide build lower-back-relief
+    """
+    from .durations import format_clock
+    from .resources import shipped_routines
+    from .routine import load_routine
+
+    for name, path in shipped_routines().items():
+        r = load_routine(path)
+        click.echo(f"{name:<24} {format_clock(r.duration_ms or r.holds_ms):>6}  {len(r.exercises)} exercises  {r.title}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: user errors print one clean message and exit 2; Ctrl-C and SIGTERM exit 130."""
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        status = cli.main(args=argv, prog_name="voiceguide", standalone_mode=False)
+    except VoiceguideError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USER_ERROR)
+    except click.exceptions.Abort:
+        click.echo("interrupted; previous output left as it was", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except KeyboardInterrupt:
+        click.echo("interrupted; previous output left as it was", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_USER_ERROR)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    sys.exit(status if isinstance(status, int) else 0)
+
+
+def _raise_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""The default engine: pyttsx3 (SAPI5 on Windows, NSSpeechSynthesizer on macOS, eSpeak NG on Linux).
+
+pyttsx3 2.99 has traps this module works around, each seen on a real machine:
+- `runAndWait()` returns before the WAV is written: we wait for "finished-utterance" and check the file;
+- queued `save_to_file` calls write only the last file: we save one utterance per `runAndWait()`;
+- with eSpeak, a rate set after the first utterance is often ignored: we wait for eSpeak to apply it
+  (`espeak_Synchronize`) and read it back before speaking;
+- every save prints "Audio saved to ..." on stdout: we keep stdout clean;
+- eSpeak initialises once per process: one engine object per process, reused.
+"""
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import io
+import os
+import sys
+import threading
+import time
+import wave
+from importlib import metadata
+from pathlib import Path
+
+from ..errors import EngineError
+from ..voice import VoiceInfo
+
+_TIMEOUT_S = 60.0
+_lock = threading.Lock()
+_engine = None
+
+
+def _prepare_espeak() -> None:
+    """On Linux without a system libespeak-ng, load the one the espeakng-loader wheel ships."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL("libespeak-ng.so.1")
+        return
+    except OSError:
+        pass
+    try:
+        import espeakng_loader
+    except ImportError:
+        raise EngineError("no eSpeak NG library found; install it with `pip install espeakng-loader` "
+                          "or your system's espeak-ng package") from None
+    ctypes.CDLL(espeakng_loader.get_library_path(), mode=ctypes.RTLD_GLOBAL)
+    os.environ["ESPEAK_DATA_PATH"] = str(Path(espeakng_loader.get_data_path()).parent)
+
+
+def _shared_engine():
+    """The process's single pyttsx3 engine (eSpeak cannot be initialised twice)."""
+    global _engine
+    if _engine is None:
+        _prepare_espeak()
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                import pyttsx3
+
+                _engine = pyttsx3.init()
+                # The driver queues property changes until its first loop has run; run an empty one
+                # so later setProperty calls apply at once.
+                _engine.runAndWait()
+        except EngineError:
+            raise
+        except Exception as exc:  # the driver's own errors vary by platform
+            raise EngineError(f"pyttsx3 could not start a speech engine: {exc}. On Linux, "
+                              "`pip install espeakng-loader`; on Windows and macOS the system voices "
+                              "are used") from None
+    return _engine
+
+
+class Pyttsx3Engine:
+    """Speech through pyttsx3, one utterance at a time, each WAV checked before it is used."""
+
+    name = "pyttsx3"
+
+    def __init__(self) -> None:
+        self._engine = _shared_engine()
+        self._driver = self._engine.proxy._driver
+        self._espeak = type(self._driver).__module__.endswith(".espeak")
+        self._finished = threading.Event()
+        self._engine.connect("finished-utterance", self._on_finished)
+
+    def _on_finished(self, name=None, completed=True) -> None:
+        self._finished.set()
+
+    def version(self) -> str:
+        parts = [f"pyttsx3 {metadata.version('pyttsx3')}", type(self._driver).__module__.rsplit(".", 1)[-1]]
+        if self._espeak:
+            from pyttsx3.drivers import _espeak
+
+            info = _espeak.Info()
+            parts.append(f"espeak-ng {info.decode() if info else '?'}")
+        return " ".join(parts)
+
+    def voices(self) -> list[VoiceInfo]:
+        out = []
+        for v in self._engine.getProperty("voices"):
+            languages = [str(x) for x in (v.languages or [])]
+            out.append(VoiceInfo(str(v.id), str(v.name), languages[0] if languages else ""))
+        return out
+
+    def default_voice(self) -> str:
+        if self._espeak:
+            ids = {v.id for v in self.voices()}
+            for preferred in ("gmw/en-us", "en-us", "gmw/en"):
+                if preferred in ids:
+                    return preferred
+        return str(self._engine.getProperty("voice"))
+
+    def synthesize(self, text: str, voice: str, rate_wpm: int, wav_path: Path) -> None:
+        with _lock:
+            self._set("voice", voice)
+            self._set("rate", rate_wpm)
+            self._save(text, wav_path)
+
+    def _set(self, name: str, value) -> None:
+        self._engine.setProperty(name, value)
+        if self._espeak:
+            from pyttsx3.drivers import _espeak
+
+            _espeak.Synchronize()
+            if name == "rate":
+                deadline = time.monotonic() + 2.0
+                while self._engine.getProperty("rate") != value:
+                    if time.monotonic() > deadline:
+                        raise EngineError(f"eSpeak did not accept the speaking rate {value} wpm")
+                    time.sleep(0.01)
+                    _espeak.Synchronize()
+
+    def _save(self, text: str, wav_path: Path) -> None:
+        wav_path = Path(wav_path)
+        wav_path.unlink(missing_ok=True)
+        self._finished.clear()
+        with contextlib.redirect_stdout(io.StringIO()):
+            self._engine.save_to_file(text, str(wav_path))
+            self._engine.runAndWait()
+            if not self._finished.wait(_TIMEOUT_S):
+                raise EngineError(f'pyttsx3 did not finish speaking within {_TIMEOUT_S:.0f} s: "{text}"')
+            _wait_for_wav(wav_path, text)
+
+
+def _wait_for_wav(path: Path, text: str) -> None:
+    """Return once `path` is a complete WAV with audio in it."""
+    deadline = time.monotonic() + 5.0
+    last_error = "no file was written"
+    while time.monotonic() < deadline:
+        try:
+            with wave.open(str(path), "rb") as w:
+                frames = w.getnframes()
+                expected = 44 + frames * w.getsampwidth() * w.getnchannels()
+                if frames > 0 and path.stat().st_size >= expected:
+                    return
+                last_error = "the WAV has no audio frames"
+        except (FileNotFoundError, EOFError, wave.Error) as exc:
+            last_error = str(exc) or type(exc).__name__
+        time.sleep(0.01)
+    raise EngineError(f'pyttsx3 wrote no usable WAV for "{text}" ({last_error})')

@@ -1,0 +1,126 @@
+"""Write what the user gets: the MP3 with tags and chapters, the captions and the plan, all atomically."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .errors import OutputError
+from .plan import Kind, Plan
+
+DEFAULT_BITRATE_KBPS = 96
+ARTIST = "voiceguide"
+
+
+def encode_mp3(pcm16: np.ndarray, rate: int, bitrate_kbps: int = DEFAULT_BITRATE_KBPS) -> bytes:
+    """CBR mono MP3 from 16-bit samples, by LAME (the lameenc wheel bundles it; no ffmpeg)."""
+    import lameenc
+
+    encoder = lameenc.Encoder()
+    encoder.set_bit_rate(bitrate_kbps)
+    encoder.set_in_sample_rate(rate)
+    encoder.set_channels(1)
+    encoder.set_quality(2)
+    out = bytearray()
+    step = rate * 10
+    for start in range(0, len(pcm16), step):
+        out += encoder.encode(pcm16[start:start + step].tobytes())
+    out += encoder.flush()
+    return bytes(out)
+
+
+def tag_mp3(path: Path, plan: Plan, comment: str) -> None:
+    """ID3 title, artist, album, comment, and chapters (CHAP per section under one ordered CTOC)."""
+    from mutagen.id3 import CHAP, COMM, CTOC, ID3, TALB, TIT2, TPE1, CTOCFlags
+
+    tags = ID3()
+    tags.add(TIT2(encoding=3, text=[plan.title]))
+    tags.add(TPE1(encoding=3, text=[ARTIST]))
+    tags.add(TALB(encoding=3, text=[plan.title]))
+    if comment:
+        tags.add(COMM(encoding=3, lang="eng", desc="", text=[comment]))
+    ids = [f"chp{i}" for i in range(len(plan.chapters))]
+    tags.add(CTOC(element_id="toc", flags=CTOCFlags.TOP_LEVEL | CTOCFlags.ORDERED,
+                  child_element_ids=ids, sub_frames=[TIT2(encoding=3, text=["Chapters"])]))
+    for element_id, chapter in zip(ids, plan.chapters):
+        tags.add(CHAP(element_id=element_id, start_time=chapter.start_ms, end_time=chapter.end_ms,
+                      start_offset=0xFFFFFFFF, end_offset=0xFFFFFFFF,
+                      sub_frames=[TIT2(encoding=3, text=[chapter.title])]))
+    tags.save(str(path), v2_version=4, padding=lambda info: 0)
+
+
+def webvtt(plan: Plan) -> str:
+    """Every spoken line as a WebVTT cue, timed as the plan places it."""
+    lines = ["WEBVTT", ""]
+    for i, e in enumerate(plan.speech, 1):
+        lines += [str(i), f"{_vtt_time(e.start_ms)} --> {_vtt_time(e.end_ms)}", e.text, ""]
+    return "\n".join(lines)
+
+
+def _vtt_time(ms: int) -> str:
+    h, rest = divmod(ms, 3_600_000)
+    m, rest = divmod(rest, 60_000)
+    s, ms = divmod(rest, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d}.{ms:03d}"
+
+
+def plan_json(plan: Plan) -> str:
+    return json.dumps(plan.to_dict(), indent=2, ensure_ascii=False) + "\n"
+
+
+def check_writable(mp3_path: Path) -> None:
+    """Fail before any synthesis if the output folder cannot take the files."""
+    folder = mp3_path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{folder}: cannot create the output folder ({exc.strerror}); choose another with -o") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"{folder}: the output folder is not writable; choose another with -o")
+    if mp3_path.is_dir():
+        raise OutputError(f"{mp3_path}: is a folder; give a file name ending in .mp3 with -o")
+
+
+def write_session(mp3_path: Path, mp3: bytes, plan: Plan, comment: str) -> list[Path]:
+    """Write MP3, .vtt and .json side by side; all land together or none does.
+
+    Each is written to a temporary file in the same folder and moved into place only when all
+    three are complete, so a failure never leaves a partial file or destroys the previous build.
+    """
+    targets = [mp3_path, mp3_path.with_suffix(".vtt"), mp3_path.with_suffix(".json")]
+    temps: list[Path] = []
+    try:
+        mp3_tmp = _temp_beside(mp3_path, temps)
+        mp3_tmp.write_bytes(mp3)
+        tag_mp3(mp3_tmp, plan, comment)
+        _temp_beside(targets[1], temps).write_text(webvtt(plan), encoding="utf-8")
+        _temp_beside(targets[2], temps).write_text(plan_json(plan), encoding="utf-8")
+        for tmp in temps:
+            _fsync(tmp)
+        for tmp, target in zip(temps, targets):
+            os.replace(tmp, target)
+    except OSError as exc:
+        raise OutputError(f"{mp3_path}: could not write the session ({exc.strerror or exc}); "
+                          "check free space and permissions") from None
+    finally:
+        for tmp in temps:
+            tmp.unlink(missing_ok=True)
+    return targets
+
+
+def _temp_beside(target: Path, temps: list[Path]) -> Path:
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    temps.append(Path(name))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(name, 0o666 & ~umask)  # mkstemp makes 0600; the result should look like any saved file
+    return temps[-1]
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())

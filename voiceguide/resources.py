@@ -1,0 +1,52 @@
+"""Find the data that ships with the package (routines, chimes), installed or in a checkout."""
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from .errors import VoiceguideError
+
+
+def _data_dir(name: str) -> Path:
+    """voiceguide/<name> in an installed wheel; <repo>/<name> in a source checkout."""
+    packaged = resources.files("voiceguide").joinpath(name)
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parent.parent / name
+
+
+def routines_dir() -> Path:
+    return _data_dir("routines")
+
+
+def chimes_dir() -> Path:
+    return _data_dir("audio_assets")
+
+
+def shipped_routines() -> dict[str, Path]:
+    """Shipped routine files by name (the file stem), e.g. "lower-back-relief"."""
+    folder = routines_dir()
+    return {p.stem: p for p in sorted(folder.glob("*.yaml"))} if folder.is_dir() else {}
+
+
+def find_routine(ref: str) -> Path:
+    """A routine path as given, or the shipped routine of that name."""
+    path = Path(ref)
+    if path.is_file():
+        return path
+    shipped = shipped_routines()
+    name = path.stem if path.suffix in (".yaml", ".yml") else ref
+    if name in shipped and not path.parent.parts:
+        return shipped[name]
+    if path.exists():
+        raise VoiceguideError(f"{ref}: is a folder; give a routine .yaml file")
+    known = ", ".join(shipped) or "none"
+    raise VoiceguideError(f"{ref}: no such routine file, and no shipped routine of that name "
+                          f"(shipped: {known}); check the path or run `voiceguide routines`")
+
+
+def chime_path(name: str) -> Path:
+    path = chimes_dir() / f"{name}.wav"
+    if not path.is_file():
+        raise VoiceguideError(f"chime {name!r} is missing from {chimes_dir()}; reinstall voiceguide")
+    return path

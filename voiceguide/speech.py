@@ -1,0 +1,140 @@
+"""Speak every line of a session once: synthesise (or take from the cache), trim, resample, measure."""
+from __future__ import annotations
+
+import tempfile
+import warnings
+from dataclasses import dataclass
+from math import gcd
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+from .cache import ClipCache, clip_key
+from .errors import EngineError
+from .plan import Utterance
+from .voice import Engine, resolve_voice
+
+SAMPLE_RATE = 44100
+_SILENCE_DBFS = -50.0
+_EDGE_MS = 10
+_FADE_MS = 5
+
+
+@dataclass(frozen=True)
+class VoiceSettings:
+    """How the session sounds: which engine and voice, how fast."""
+
+    engine: str = "pyttsx3"
+    voice: str | None = None
+    """Voice id or a unique part of its name; None for the engine's default."""
+    rate_wpm: int = 150
+    """Words per minute; calm guidance is about 130-160."""
+
+
+Progress = Callable[[int], None]
+
+
+class SpokenClips:
+    """The clips of one build, keyed by utterance; what the plan measures is what the mix plays."""
+
+    def __init__(self, engine: Engine, settings: VoiceSettings, cache: ClipCache | None = None) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.voice = resolve_voice(engine, settings.voice)
+        self.cache = cache or ClipCache()
+        self._version = engine.version()
+        self._clips: dict[Utterance, np.ndarray] = {}
+        self.synthesized = 0
+        self.cached = 0
+
+    def rate_for(self, utterance: Utterance) -> int:
+        return max(40, round(self.settings.rate_wpm * utterance.rate_percent / 100))
+
+    def prepare(self, utterances: Iterable[Utterance], progress: Progress | None = None) -> None:
+        """Make sure every utterance has a clip; `progress(n)` is called after each one."""
+        for u in utterances:
+            if u not in self._clips:
+                self._clips[u] = self._load(u)
+            if progress:
+                progress(1)
+
+    def measure(self, utterance: Utterance) -> int:
+        """Length of the utterance's clip in milliseconds (synthesising it if needed)."""
+        return samples_to_ms(len(self.clip(utterance)))
+
+    def clip(self, utterance: Utterance) -> np.ndarray:
+        if utterance not in self._clips:
+            self._clips[utterance] = self._load(utterance)
+        return self._clips[utterance]
+
+    def _load(self, u: Utterance) -> np.ndarray:
+        rate = self.rate_for(u)
+        key = clip_key(self.engine.name, self._version, self.voice, rate, u.text)
+        path = self.cache.get(key)
+        if path is None:
+            path = self._synthesize(u.text, rate, key)
+            self.synthesized += 1
+        else:
+            self.cached += 1
+        samples = prepare_clip(*read_wav(path))
+        if samples.size == 0:
+            raise EngineError(f'{self.engine.name} produced only silence for "{u.text}"')
+        return samples
+
+    def _synthesize(self, text: str, rate: int, key: str) -> Path:
+        with tempfile.TemporaryDirectory(prefix="voiceguide-") as tmp:
+            wav = Path(tmp) / "clip.wav"
+            for attempt in range(2):
+                try:
+                    self.engine.synthesize(text, self.voice, rate, wav)
+                    break
+                except EngineError:
+                    if attempt:
+                        raise
+            return self.cache.put(key, wav)
+
+
+def read_wav(path: Path) -> tuple[np.ndarray, int]:
+    """Mono float32 samples in [-1, 1] and the sample rate of a PCM WAV (read by pydub, no ffmpeg)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # pydub warns that ffmpeg is absent; WAV needs none
+        from pydub import AudioSegment
+    segment = AudioSegment.from_wav(str(path)).set_channels(1)
+    samples = np.array(segment.get_array_of_samples(), dtype=np.float32)
+    return samples / float(1 << (8 * segment.sample_width - 1)), segment.frame_rate
+
+
+def resample(samples: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.ndarray:
+    if rate == target:
+        return samples.astype(np.float32)
+    from scipy.signal import resample_poly
+
+    g = gcd(rate, target)
+    return resample_poly(samples, target // g, rate // g).astype(np.float32)
+
+
+def prepare_clip(samples: np.ndarray, rate: int) -> np.ndarray:
+    """Trim the engine's leading and trailing silence, resample to the session rate, fade the edges."""
+    x = resample(samples, rate)
+    frame = SAMPLE_RATE * _EDGE_MS // 1000
+    n = len(x) // frame
+    if n == 0:
+        return np.zeros(0, dtype=np.float32)
+    rms = np.sqrt(np.mean(np.square(x[: n * frame].reshape(n, frame), dtype=np.float64), axis=1))
+    loud = np.flatnonzero(rms > 10 ** (_SILENCE_DBFS / 20))
+    if loud.size == 0:
+        return np.zeros(0, dtype=np.float32)
+    start = max(0, (loud[0] - 1) * frame)
+    end = min(len(x), (loud[-1] + 2) * frame)
+    x = x[start:end].copy()
+    fade = min(len(x) // 2, SAMPLE_RATE * _FADE_MS // 1000)
+    ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)
+    x[:fade] *= ramp
+    x[len(x) - fade:] *= ramp[::-1]
+    return x
+
+
+def samples_to_ms(n: int) -> int:
+    """Whole milliseconds that cover n samples."""
+    return -(-n * 1000 // SAMPLE_RATE)

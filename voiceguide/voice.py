@@ -1,0 +1,89 @@
+"""Speech engines behind one small interface, found by name in a registry."""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Protocol
+
+from .errors import EngineError
+
+
+@dataclass(frozen=True)
+class VoiceInfo:
+    """A voice an engine offers, as `voiceguide voices` lists it."""
+
+    id: str
+    name: str
+    language: str = ""
+
+
+class Engine(Protocol):
+    """What the build needs from a text-to-speech engine."""
+
+    name: str
+
+    def version(self) -> str:
+        """Engine and library versions; part of the clip cache key, so an upgrade re-synthesises."""
+        ...
+
+    def voices(self) -> list[VoiceInfo]:
+        ...
+
+    def default_voice(self) -> str:
+        ...
+
+    def synthesize(self, text: str, voice: str, rate_wpm: int, wav_path: Path) -> None:
+        """Write `text` spoken by `voice` at `rate_wpm` words per minute to a WAV file."""
+        ...
+
+
+_REGISTRY: dict[str, Callable[[], Engine]] = {}
+
+
+def register_engine(name: str, factory: Callable[[], Engine]) -> None:
+    """Make an engine available by name; the built-in engines register the same way."""
+    _REGISTRY[name] = factory
+
+
+def engine_names() -> list[str]:
+    _register_builtins()
+    return sorted(_REGISTRY)
+
+
+def get_engine(name: str) -> Engine:
+    """The engine registered under `name`; an unknown name lists the known ones."""
+    _register_builtins()
+    factory = _REGISTRY.get(name)
+    if factory is None:
+        close = difflib.get_close_matches(name, _REGISTRY, n=1)
+        hint = f' Did you mean "{close[0]}"?' if close else ""
+        raise EngineError(f'unknown speech engine "{name}"; known engines: {", ".join(sorted(_REGISTRY))}.{hint}')
+    return factory()
+
+
+def resolve_voice(engine: Engine, query: str | None) -> str:
+    """A voice id from an id or a unique part of a voice's name (None: the engine's default)."""
+    if not query:
+        return engine.default_voice()
+    voices = engine.voices()
+    for v in voices:
+        if v.id.lower() == query.lower():
+            return v.id
+    matches = [v for v in voices if query.lower() in v.name.lower() or query.lower() in v.id.lower()]
+    if len(matches) == 1:
+        return matches[0].id
+    if matches:
+        listed = ", ".join(f"{v.id} ({v.name})" for v in matches[:8])
+        raise EngineError(f'voice "{query}" matches several voices: {listed}; give a voice id '
+                          f"(see `voiceguide voices`)")
+    close = difflib.get_close_matches(query.lower(), [v.name.lower() for v in voices] + [v.id for v in voices], n=5)
+    hint = f"; closest: {', '.join(close)}" if close else ""
+    raise EngineError(f'no {engine.name} voice matches "{query}"{hint}; see `voiceguide voices`')
+
+
+def _register_builtins() -> None:
+    if "pyttsx3" not in _REGISTRY:
+        from .engines.pyttsx3_engine import Pyttsx3Engine
+
+        register_engine("pyttsx3", Pyttsx3Engine)
