@@ -98,7 +98,9 @@ class SpokenClips:
 def read_wav(path: Path) -> tuple[np.ndarray, int]:
     """Mono float32 samples in [-1, 1] and the sample rate of a PCM WAV (read by pydub, no ffmpeg)."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # pydub warns that ffmpeg is absent; WAV needs none
+        # pydub warns that ffmpeg is absent (WAV needs none) and, on 3.11-3.12, that audioop is deprecated
+        warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
         from pydub import AudioSegment
     segment = AudioSegment.from_wav(str(path)).set_channels(1)
     samples = np.array(segment.get_array_of_samples(), dtype=np.float32)

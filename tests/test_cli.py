@@ -1,0 +1,183 @@
+"""The command line as a user meets it: help that teaches, clean errors, exit codes, nothing lost."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import ROOT
+from voiceguide.cli import cli, main
+
+COMMANDS = ["build", "plan", "check", "voices", "routines"]
+
+
+def run(*args: str, cwd=ROOT, env_extra: dict | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, **(env_extra or {})}
+    return subprocess.run([sys.executable, "-m", "voiceguide", *args], capture_output=True, text=True,
+                          cwd=cwd, env=env, timeout=300)
+
+
+@pytest.mark.parametrize("command", [None] + COMMANDS)
+def test_help_teaches_with_an_example(command):
+    args = ([command] if command else []) + ["--help"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0
+    assert "Example:" in result.output and "voiceguide" in result.output
+
+
+def test_help_lists_every_command():
+    out = CliRunner().invoke(cli, ["--help"]).output
+    for command in COMMANDS:
+        assert f"  {command}" in out
+
+
+def test_routines_lists_the_seed():
+    out = CliRunner().invoke(cli, ["routines"]).output
+    assert "lower-back-relief" in out and "6:00" in out and "7 exercises" in out
+
+
+def test_check_ok_and_bad(tmp_path):
+    assert run("check", "lower-back-relief").returncode == 0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("title: T\nexercises:\n  - name: A\n    duration: fast\n    sids: both\n")
+    result = run("check", str(bad))
+    assert result.returncode == 2
+    assert f"{bad}:4:15: exercises[0].duration" in result.stderr
+    assert f'{bad}:5:5: exercises[0].sids: unknown field; did you mean "sides"?' in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_routine_is_a_clean_error():
+    result = run("build", "no-such-routine", "-q")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "no-such-routine: no such routine file" in result.stderr and "lower-back-relief" in result.stderr
+
+
+def test_unknown_voice_and_engine_are_clean_errors(tmp_path):
+    result = run("build", "lower-back-relief", "--voice", "klingon-opera", "-o", str(tmp_path / "x.mp3"))
+    assert result.returncode == 2 and "no pyttsx3 voice matches" in result.stderr
+    result = run("voices", "--engine", "nope")
+    assert result.returncode == 2 and "known engines: pyttsx3" in result.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_bad_flag_value_exits_2():
+    result = run("build", "lower-back-relief", "--detail", "loads")
+    assert result.returncode == 2 and "Invalid value for '--detail'" in result.stderr
+
+
+def test_plan_table_and_json():
+    table = run("plan", "lower-back-relief")
+    assert table.returncode == 0
+    assert "Lower Back Relief: 6:00" in table.stdout and "[Kneeling Psoas]" in table.stdout
+    assert "Switch sides." in table.stdout and "Not spoken" in table.stdout
+    as_json = run("plan", "lower-back-relief", "--json")
+    import json
+
+    plan = json.loads(as_json.stdout)
+    assert plan["duration_ms"] == 360_000 and len(plan["chapters"]) == 9
+
+
+def test_build_default_output_progress_and_quiet(tmp_path, seed_session):
+    env = {"VOICEGUIDE_CACHE_DIR": str(seed_session.cache_dir)}
+    result = run("build", "lower-back-relief", cwd=tmp_path, env_extra=env)
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / "output"
+    assert sorted(p.name for p in out.iterdir()) == [
+        "lower-back-relief.json", "lower-back-relief.mp3", "lower-back-relief.vtt"]
+    assert "Speaking" in result.stderr and "Wrote output/lower-back-relief.mp3 (6:00, 9 chapters" in result.stderr
+    assert result.stdout == ""  # nothing on stdout: pyttsx3's "Audio saved to ..." is kept out
+    quiet = run("build", "lower-back-relief", "-q", "-o", str(tmp_path / "q.mp3"), cwd=tmp_path, env_extra=env)
+    assert quiet.returncode == 0 and quiet.stderr == "" and quiet.stdout == ""
+
+
+def test_unwritable_output_fails_before_speaking_and_keeps_the_old_file(tmp_path, seed_session):
+    if os.geteuid() == 0:
+        blocked = tmp_path / "file-not-folder"
+        blocked.write_text("x")
+        target = blocked / "s.mp3"  # a folder that is a file: cannot be created, even by root
+    else:
+        blocked = tmp_path / "ro"
+        blocked.mkdir()
+        blocked.chmod(0o500)
+        target = blocked / "s.mp3"
+    result = run("build", "lower-back-relief", "-o", str(target),
+                 env_extra={"VOICEGUIDE_CACHE_DIR": str(tmp_path / "empty-cache")})
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "output folder" in result.stderr and "-o" in result.stderr
+    assert not (tmp_path / "empty-cache").exists()  # failed before any synthesis
+
+
+def test_failed_build_keeps_previous_output_and_leaves_no_temp_files(tmp_path, seed_session, monkeypatch):
+    from voiceguide import build as build_module
+    from voiceguide.cache import ClipCache
+    from voiceguide.routine import load_routine
+
+    out = tmp_path / "s.mp3"
+    out.write_bytes(b"previous good build")
+    monkeypatch.setattr(build_module, "encode_mp3", _explode)
+    with pytest.raises(RuntimeError):
+        build_module.build_session(load_routine(ROOT / "routines" / "lower-back-relief.yaml"), out,
+                                   cache=ClipCache(seed_session.cache_dir))
+    assert out.read_bytes() == b"previous good build"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.mp3"]
+
+
+def _explode(*args, **kwargs):
+    raise RuntimeError("encoder crashed")
+
+
+def test_export_failure_midway_keeps_previous_files(tmp_path, monkeypatch):
+    from voiceguide import export
+    from voiceguide.errors import OutputError
+    from voiceguide.plan import build_plan
+    from voiceguide.routine import load_routine
+    from conftest import fake_measure
+
+    plan = build_plan(load_routine(ROOT / "routines" / "lower-back-relief.yaml"), fake_measure)
+    out = tmp_path / "s.mp3"
+    for suffix in (".mp3", ".vtt", ".json"):
+        out.with_suffix(suffix).write_text(f"old {suffix}")
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(export, "plan_json", full_disk)
+    with pytest.raises(OutputError, match="No space left on device"):
+        export.write_session(out, b"new mp3", plan, "")
+    for suffix in (".mp3", ".vtt", ".json"):
+        assert out.with_suffix(suffix).read_text() == f"old {suffix}"
+    assert len(list(tmp_path.iterdir())) == 3
+
+
+def test_main_maps_user_errors_to_exit_2(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["check", "/nonexistent/routine.yaml"])
+    assert info.value.code == 2
+    assert capsys.readouterr().err.startswith("error: /nonexistent/routine.yaml: no such routine file")
+
+
+def test_wheel_ships_routines_and_chimes_and_runs_from_anywhere(tmp_path):
+    """An installed package, run from another folder, finds its routines and chimes."""
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                    "-w", str(tmp_path), str(ROOT)], check=True, capture_output=True, timeout=300)
+    wheel = next(tmp_path.glob("voiceguide-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "voiceguide/routines/lower-back-relief.yaml" in names
+    assert {"voiceguide/audio_assets/bell.wav", "voiceguide/audio_assets/soft.wav"} <= set(names)
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    code = ("import voiceguide, sys; from voiceguide.resources import chime_path, shipped_routines;"
+            "print(voiceguide.__file__); print(sorted(shipped_routines())); print(chime_path('bell'))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=elsewhere,
+                            env={**os.environ, "PYTHONPATH": str(site)}, timeout=120)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(str(site))
+    assert lines[1] == "['lower-back-relief']" and lines[2].startswith(str(site))

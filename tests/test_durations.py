@@ -1,0 +1,33 @@
+"""Durations as people write them, and as the voice says them."""
+import pytest
+
+from voiceguide.durations import format_clock, parse_duration_ms, spoken_length
+
+
+@pytest.mark.parametrize("value, ms", [
+    (30, 30_000), ("30", 30_000), ("0:30", 30_000), ("30s", 30_000), ("1m", 60_000),
+    ("1m30s", 90_000), ("1:30", 90_000), (90, 90_000), ("1:00:00", 3_600_000), ("2.5s", 2_500),
+    ("45 sec", 45_000), ("1 min", 60_000),
+])
+def test_accepted_forms(value, ms):
+    assert parse_duration_ms(value) == ms
+
+
+@pytest.mark.parametrize("value", ["fast", "", "1:75", "0:00", -3, 0, True, None, "1m30", "::"])
+def test_rejected_forms_say_what_is_expected(value):
+    with pytest.raises(ValueError) as info:
+        parse_duration_ms(value)
+    assert "duration" in str(info.value) or "below 60" in str(info.value)
+
+
+@pytest.mark.parametrize("ms, said", [
+    (60_000, "One minute"), (30_000, "Thirty seconds"), (45_000, "Forty-five seconds"),
+    (90_000, "One minute, thirty seconds"), (360_000, "Six minutes"), (3_600_000, "One hour"),
+])
+def test_spoken_length(ms, said):
+    assert spoken_length(ms) == said
+
+
+def test_clock():
+    assert format_clock(330_000) == "5:30"
+    assert format_clock(3_725_000) == "1:02:05"

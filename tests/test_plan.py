@@ -1,0 +1,241 @@
+"""Scheduling rules of the script builder, exactly, with a fake speech-length function."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import replace
+
+import pytest
+
+from conftest import DATA, fake_measure
+from voiceguide.errors import PlanError
+from voiceguide.export import plan_json
+from voiceguide.plan import (
+    COMPLETE_TEXT, SWITCH_TEXT, Detail, Kind, PlanOptions, Priority, Utterance, build_plan, utterances,
+)
+from voiceguide.routine import Sides, parse_routine
+
+OPTIONS = PlanOptions()
+
+
+@pytest.fixture(scope="module")
+def plan(seed):
+    return build_plan(seed, fake_measure)
+
+
+def test_total_is_the_stated_six_minutes(plan):
+    assert plan.duration_ms == 360_000
+
+
+def test_chapters_intro_each_exercise_outro(plan, seed):
+    titles = [c.title for c in plan.chapters]
+    assert titles == ["Intro"] + [e.name for e in seed.exercises] + ["Outro"]
+    for chapter, exercise in zip(plan.chapters[1:-1], seed.exercises):
+        assert chapter.end_ms - chapter.start_ms == exercise.duration_ms
+    for a, b in zip(plan.chapters, plan.chapters[1:]):
+        assert a.end_ms == b.start_ms
+    assert plan.chapters[0].start_ms == 0 and plan.chapters[-1].end_ms == plan.duration_ms
+    intro = plan.chapters[0].end_ms
+    outro = plan.duration_ms - plan.chapters[-1].start_ms
+    assert intro + outro == 30_000
+
+
+def test_speech_never_overlaps_and_keeps_its_gap(plan):
+    speech = plan.speech
+    for a, b in zip(speech, speech[1:]):
+        assert a.end_ms <= b.start_ms, (a.text, b.text)
+        if not (a.role == b.role == "countdown"):
+            assert b.start_ms - a.end_ms >= OPTIONS.gap_ms, (a.text, b.text)
+
+
+def test_no_cue_crosses_its_exercise_end(plan):
+    for event in plan.events:
+        chapter = plan.chapters[event.exercise + 1] if event.exercise is not None else None
+        if chapter is not None and event.kind is Kind.SPEECH:
+            assert chapter.start_ms <= event.start_ms and event.end_ms <= chapter.end_ms, event.text
+    for event in plan.events:
+        assert 0 <= event.start_ms and event.end_ms <= plan.duration_ms
+
+
+def test_switch_sides_at_the_midpoint_of_both_sided_exercises(plan, seed):
+    switches = [e for e in plan.speech if e.role == "switch"]
+    both = [i for i, e in enumerate(seed.exercises) if e.sides is Sides.BOTH]
+    assert [e.exercise for e in switches] == both
+    for event in switches:
+        chapter = plan.chapters[event.exercise + 1]
+        middle = (chapter.start_ms + chapter.end_ms) // 2
+        assert event.text == SWITCH_TEXT
+        assert abs(event.start_ms - middle) <= 1000
+        soft = [c for c in plan.events if c.kind is Kind.CHIME and c.sound == "soft" and c.exercise == event.exercise]
+        assert [c.start_ms for c in soft] == [middle]
+
+
+def test_countdown_numbers_start_on_their_seconds(plan):
+    for chapter_index, chapter in enumerate(plan.chapters[1:-1]):
+        numbers = [e for e in plan.speech if e.role == "countdown" and e.exercise == chapter_index]
+        assert [e.text for e in numbers] == ["Three.", "Two.", "One."]
+        assert [chapter.end_ms - e.start_ms for e in numbers] == [3000, 2000, 1000]
+
+
+def test_one_bell_per_boundary_and_the_final_chime(plan):
+    bells = sorted(e.start_ms for e in plan.events if e.kind is Kind.CHIME and e.sound == "bell")
+    boundaries = [c.start_ms for c in plan.chapters]
+    final = plan.duration_ms - OPTIONS.bell_ms
+    assert bells == boundaries + [final]
+
+
+def test_each_exercise_opens_with_name_then_length(plan, seed):
+    for index, exercise in enumerate(seed.exercises):
+        lines = [e for e in plan.speech if e.exercise == index]
+        assert [e.role for e in lines[:2]] == ["name", "length"]
+        assert lines[0].text == f"{exercise.name}."
+        assert lines[0].utterance.rate_percent == OPTIONS.name_rate_percent
+        chapter = plan.chapters[index + 1]
+        assert lines[0].start_ms == chapter.start_ms + OPTIONS.bell_lead_ms
+
+
+def test_next_up_names_the_following_exercise_before_the_countdown(plan, seed):
+    for index in range(len(seed.exercises) - 1):
+        nxt = [e for e in plan.speech if e.exercise == index and e.role == "next"]
+        assert [e.text for e in nxt] == [f"Next up: {seed.exercises[index + 1].name}."]
+        countdown = min(e.start_ms for e in plan.speech if e.exercise == index and e.role == "countdown")
+        assert nxt[0].end_ms == countdown - OPTIONS.gap_ms
+
+
+def test_instructions_in_order_and_before_the_switch(plan, seed):
+    for index, exercise in enumerate(seed.exercises):
+        said = [e for e in plan.speech if e.exercise == index and e.role == "instruction"]
+        order = [exercise.instructions.index(e.text) for e in said]
+        assert order == sorted(order) and said, exercise.name
+        switch = [e for e in plan.speech if e.exercise == index and e.role == "switch"]
+        if switch:
+            assert all(e.end_ms <= switch[0].start_ms for e in said)
+
+
+def test_intro_and_outro_words(plan):
+    intro = [e.text for e in plan.speech if e.exercise is None and e.start_ms < plan.chapters[1].start_ms]
+    assert intro[:2] == ["Lower Back Relief.", "Six minutes, seven exercises."]
+    assert intro[-1] == "Let's begin."
+    assert "This routine targets the hip structures that affect your lower back." in intro
+    outro = [e for e in plan.speech if e.start_ms >= plan.chapters[-1].start_ms]
+    assert outro[0].text == "Stand and notice how much more space your lower back has."
+    assert outro[-1].text == COMPLETE_TEXT
+    assert outro[-1].end_ms <= plan.duration_ms - OPTIONS.bell_ms - OPTIONS.chime_clear_ms
+
+
+def test_dropped_lines_are_recorded_with_reasons(plan, seed):
+    spoken = {e.text for e in plan.speech}
+    for d in plan.dropped:
+        assert d.text not in spoken and d.reason
+    # every line of the routine is either spoken or dropped with a reason
+    for index, exercise in enumerate(seed.exercises):
+        lines = set(exercise.instructions) | set(exercise.tips) | set(exercise.adjustments) | {exercise.summary}
+        accounted = {e.text for e in plan.speech if e.exercise == index} | {
+            d.text for d in plan.dropped if d.exercise == index}
+        assert lines <= accounted, exercise.name
+
+
+def _routine(hold: str = "0:40", sides: str = "one", total: str | None = None, **lists) -> str:
+    text = "title: T\n" + (f'duration: "{total}"\n' if total else "") + "exercises:\n"
+    text += f'  - name: Alpha\n    duration: "{hold}"\n    sides: {sides}\n'
+    for key, items in lists.items():
+        text += f"    {key}:\n" + "".join(f"      - {item}\n" for item in items)
+    text += '  - name: Beta\n    duration: "0:30"\n'
+    return text
+
+
+def test_lowest_priority_dropped_first_then_what_fits_is_added_back():
+    # 40 s hold, fake lengths: the instruction (high) fits; three 7.15 s tips (medium) do not, with
+    # an adjustment (low). Dropping goes lowest first (the adjustment, then the last tip); once the
+    # rest fits, the adjustment is added back because it fits, the third tip still does not.
+    tips = ["t " * 20, "u " * 20, "v " * 20]
+    routine = parse_routine(_routine(instructions=["w " * 30], tips=tips, adjustments=["a " * 3]), "x.yaml")
+    plan = build_plan(routine, fake_measure, PlanOptions(detail=Detail.FULL))
+    said = {e.role: [] for e in plan.speech}
+    for e in plan.speech:
+        if e.exercise == 0:
+            said[e.role].append(e.text)
+    assert said["instruction"] == ["w " * 29 + "w"]
+    assert said["tip"] == [tips[0].strip(), tips[1].strip()]
+    assert said["adjustment"] == ["a a a"]
+    dropped = [(d.text, d.priority) for d in plan.dropped if d.exercise == 0]
+    assert dropped == [(tips[2].strip(), Priority.MEDIUM)]
+    assert "no room" in plan.dropped[0].reason and "7.2 s" in plan.dropped[0].reason
+
+
+def test_must_cues_that_cannot_fit_fail_naming_the_exercise():
+    routine = parse_routine(_routine(hold="0:05", sides="both"), "x.yaml")
+    with pytest.raises(PlanError) as info:
+        build_plan(routine, fake_measure)
+    assert 'exercise 1 "Alpha"' in str(info.value) and "s missing" in str(info.value)
+
+
+def test_stated_total_too_short_for_intro_and_outro():
+    routine = parse_routine(_routine(total="1:12"), "x.yaml")
+    with pytest.raises(PlanError) as info:
+        build_plan(routine, fake_measure)
+    assert "1:12" in str(info.value) and "duration" in str(info.value)
+
+
+def test_without_stated_total_intro_and_outro_take_what_they_need():
+    routine = parse_routine(_routine(), "x.yaml")
+    plan = build_plan(routine, fake_measure)
+    intro, *_, outro = plan.chapters
+    assert plan.duration_ms == (intro.end_ms - intro.start_ms) + 70_000 + (outro.end_ms - outro.start_ms)
+    assert not [d for d in plan.dropped if d.exercise is None]
+
+
+def test_detail_levels():
+    routine = parse_routine(_routine(hold="1:30", instructions=["i"], tips=["t"], adjustments=["a"]), "x.yaml")
+    roles = {d: {e.role for e in build_plan(routine, fake_measure, PlanOptions(detail=d)).speech}
+             for d in Detail}
+    assert {"instruction", "tip", "next", "adjustment"}.isdisjoint(roles[Detail.BRIEF])
+    assert {"name", "length", "countdown"} <= roles[Detail.BRIEF]
+    assert {"instruction", "tip", "next"} <= roles[Detail.STANDARD] and "adjustment" not in roles[Detail.STANDARD]
+    assert "adjustment" in roles[Detail.FULL]
+
+
+def test_countdown_option():
+    routine = parse_routine(_routine(), "x.yaml")
+    for n in (0, 5):
+        plan = build_plan(routine, fake_measure, PlanOptions(countdown=n))
+        numbers = [e for e in plan.speech if e.role == "countdown" and e.exercise == 0]
+        assert len(numbers) == n
+        if n:
+            assert numbers[0].text == "Five." and plan.chapters[1].end_ms - numbers[0].start_ms == 5000
+
+
+def test_pronunciations_change_what_is_said_not_what_is_shown():
+    routine = parse_routine(_routine(instructions=["Stretch the psoas gently."]) + "pronounce:\n  Psoas: SO-us\n",
+                            "x.yaml")
+    plan = build_plan(routine, fake_measure)
+    line = next(e for e in plan.speech if e.role == "instruction")
+    assert line.text == "Stretch the psoas gently."
+    assert line.utterance == Utterance("Stretch the SO-us gently.", 100)
+    assert Utterance("Stretch the SO-us gently.", 100) in utterances(routine)
+
+
+def test_utterances_cover_every_line_the_plan_speaks(seed):
+    wanted = set(utterances(seed))
+    plan = build_plan(seed, fake_measure)
+    assert {e.utterance for e in plan.speech} <= wanted
+
+
+def test_measure_is_called_once_per_distinct_line(seed):
+    calls: list[Utterance] = []
+
+    def counting(u: Utterance) -> int:
+        calls.append(u)
+        return fake_measure(u)
+
+    build_plan(seed, counting)
+    assert len(calls) == len(set(calls))
+
+
+def test_golden_plan_of_the_seed(plan):
+    """The seed's plan with the fake measure; refresh deliberately with VOICEGUIDE_UPDATE_GOLDEN=1."""
+    golden = DATA / "seed-plan.golden.json"
+    text = plan_json(plan)
+    if os.environ.get("VOICEGUIDE_UPDATE_GOLDEN"):
+        golden.write_text(text, encoding="utf-8")
+    assert json.loads(text) == json.loads(golden.read_text(encoding="utf-8"))

@@ -1,0 +1,136 @@
+"""Routine files: the seed is transcribed word for word; every mistake names file:line:column."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from conftest import DATA
+from voiceguide.errors import RoutineError
+from voiceguide.routine import Sides, load_routine, parse_routine, sentences
+
+
+def _seed_text() -> str:
+    return (DATA / "seed-lower-back-relief.txt").read_text(encoding="utf-8").replace("\u2019", "'")
+
+
+def _seed_exercises() -> list[dict]:
+    """The seven exercises as the seed text has them (name, duration, summary, lists)."""
+    lines = _seed_text().splitlines()
+    out: list[dict] = []
+    section = None
+    for i, line in enumerate(lines):
+        if line.startswith("Duration: "):
+            out.append({"name": lines[i - 1], "duration": line.split(": ")[1], "summary": lines[i + 1],
+                        "difficulty": lines[i + 2].split(": ")[1], "Instructions": [], "Tips": [],
+                        "Adjustments": []})
+            section = None
+        elif out and line in ("Instructions", "Tips", "Adjustments"):
+            section = line
+        elif out and section and line.startswith("- "):
+            out[-1][section].append(line[2:])
+        elif line.strip() == "":
+            section = None
+    return out
+
+
+def test_seed_has_seven_exercises_word_for_word(seed):
+    expected = _seed_exercises()
+    assert len(expected) == 7 == len(seed.exercises)
+    for want, got in zip(expected, seed.exercises):
+        assert got.name == want["name"]
+        m, s = want["duration"].split(":")
+        assert got.duration_ms == (int(m) * 60 + int(s)) * 1000
+        assert got.summary == want["summary"]
+        assert got.difficulty.lower() == want["difficulty"].lower()
+        assert list(got.instructions) == want["Instructions"]
+        assert list(got.tips) == want["Tips"]
+        assert list(got.adjustments) == want["Adjustments"]
+
+
+def test_seed_sides_follow_the_instructions(seed):
+    """`sides: both` exactly where the instructions say to switch sides."""
+    for exercise in seed.exercises:
+        switches = any("switch" in line.lower() for line in exercise.instructions)
+        assert (exercise.sides is Sides.BOTH) == switches, exercise.name
+    assert sum(e.sides is Sides.BOTH for e in seed.exercises) == 5
+
+
+def test_seed_prose_word_for_word(seed):
+    text = _seed_text()
+    flat = " ".join(text.split())
+    # the "1" after "improve function." is a citation marker, not a word to speak
+    flat = flat.replace("improve function.1", "improve function.")
+    for field in (seed.about, seed.targets, seed.included, seed.who, seed.advice, seed.closing.text):
+        assert field and " ".join(field.split()) in flat
+    assert seed.title == "Lower Back Relief"
+    assert seed.closing.title == "Back Relief Through Hip Freedom"
+    assert seed.duration_ms == 360_000 and seed.holds_ms == 330_000
+
+
+def test_sentences_split_prose():
+    assert sentences("One two. Three four? Five!\nSix.") == ["One two.", "Three four?", "Five!", "Six."]
+
+
+def _problems(text: str) -> list[str]:
+    with pytest.raises(RoutineError) as info:
+        parse_routine(text, "x.yaml")
+    return info.value.problems
+
+
+MINIMAL = "title: T\nexercises:\n  - name: A\n    duration: 30\n"
+
+
+def test_minimal_routine_and_duration_forms():
+    r = parse_routine(MINIMAL, "x.yaml")
+    assert r.exercises[0].duration_ms == 30_000 and r.duration_ms is None
+    for raw, ms in (("1:30", 90_000), ('"1:30"', 90_000), ('"1m30s"', 90_000), ("45s", 45_000)):
+        r = parse_routine(MINIMAL.replace("duration: 30", f"duration: {raw}"), "x.yaml")
+        assert r.exercises[0].duration_ms == ms, raw
+
+
+def test_every_problem_is_reported_with_file_line_column():
+    problems = _problems(
+        "title: T\n"
+        "exercises:\n"
+        "  - name: A\n"
+        "    duration: fast\n"
+        "    sides: no\n"
+        "    tipz: [a]\n"
+        "  - name: B\n"
+        "durration: 5\n")
+    assert problems == [
+        'x.yaml:4:15: exercises[0].duration: expected a duration like 45, "0:45", "45s", "1m" or "1m30s", got "fast"',
+        'x.yaml:5:12: exercises[0].sides: expected one of one, both; got "no"',
+        'x.yaml:6:5: exercises[0].tipz: unknown field; did you mean "tips"?',
+        'x.yaml:7:5: exercises[1]: missing required field "duration"',
+        'x.yaml:8:1: durration: unknown field; did you mean "duration"?',
+    ]
+
+
+@pytest.mark.parametrize("text, where", [
+    ("title: [unclosed\n", "x.yaml:2:1: not valid YAML"),
+    ("", "x.yaml: routine: the file is empty"),
+    ("- a\n- b\n", "x.yaml:1:1: routine: expected a mapping"),
+    ("title: T\n", 'x.yaml:1:1: routine: missing required field "exercises"'),
+    ("title: T\ntitle: U\nexercises: []\n", "x.yaml:2:1: title: duplicate key"),
+    ("title: T\nexercises: []\n", "x.yaml:2:12: exercises: expected a list of at least one exercise, got an empty list"),
+    (MINIMAL + "    instructions: do it\n", "x.yaml:5:19: exercises[0].instructions: expected a list of lines"),
+    (MINIMAL + "    tips: [[nested]]\n", "x.yaml:5:12: exercises[0].tips[0]: expected text, got a list"),
+    (MINIMAL.replace("name: A", "name:"), "x.yaml:3:10: exercises[0].name: expected text, got nothing"),
+    ("title: T\nduration: soon\n" + MINIMAL[9:], 'x.yaml:2:11: duration: expected a duration'),
+    (MINIMAL + "pronounce: [a]\n", "x.yaml:5:12: pronounce: expected a mapping"),
+])
+def test_bad_input_names_the_place(text, where):
+    assert any(p.startswith(where) for p in _problems(text)), _problems(text)
+
+
+def test_missing_file_says_how_to_fix(tmp_path):
+    with pytest.raises(RoutineError) as info:
+        load_routine(tmp_path / "nope.yaml")
+    assert "no such file" in str(info.value) and "voiceguide routines" in str(info.value)
+
+
+def test_pronounce_pairs_are_read():
+    r = parse_routine(MINIMAL + "pronounce:\n  Psoas: SO-us\n", "x.yaml")
+    assert r.pronounce == (("Psoas", "SO-us"),)

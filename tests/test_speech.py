@@ -1,0 +1,94 @@
+"""The real default engine (pyttsx3 on eSpeak NG): clips come out whole, at the asked rate, once."""
+from __future__ import annotations
+
+import wave
+
+import pytest
+
+from voiceguide.cache import ClipCache, clip_key, is_complete_wav
+from voiceguide.errors import EngineError
+from voiceguide.plan import Utterance
+from voiceguide.speech import SAMPLE_RATE, SpokenClips, VoiceSettings, samples_to_ms
+from voiceguide.voice import get_engine, resolve_voice
+
+SENTENCE = "Kneel with knees hip-width apart, then step one foot forward so both knees are bent at ninety degrees."
+WORDS = len(SENTENCE.split())
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return get_engine("pyttsx3")
+
+
+def test_rate_is_honoured_even_when_it_changes_between_clips(engine, tmp_path, capfd):
+    """pyttsx3 on eSpeak ignores many rate changes unless waited for; alternate rates and measure."""
+    clips = SpokenClips(engine, VoiceSettings(rate_wpm=150), ClipCache(tmp_path))
+    lengths: dict[int, list[int]] = {}
+    for percent in (100, 66, 133, 100, 66, 133, 80, 120) * 2:
+        # a fresh cache folder per clip, so every one is really synthesised
+        clips.cache = ClipCache(tmp_path / f"c{len(sum(lengths.values(), []))}")
+        clips._clips.clear()
+        lengths.setdefault(percent, []).append(clips.measure(Utterance(SENTENCE, percent)))
+    for percent, ms in lengths.items():
+        assert max(ms) - min(ms) <= 20, (percent, ms)  # the same rate gives the same clip, every time
+    wpm = {p: WORDS / (ms[0] / 60_000) for p, ms in lengths.items()}
+    base = wpm[100]
+    for percent, rate in wpm.items():
+        assert rate / base == pytest.approx(percent / 100, rel=0.10), wpm
+    # eSpeak's words-per-minute is its own measure; ours (words over trimmed speech) is within 20 %
+    assert 150 * 0.8 <= base <= 150 * 1.2, wpm
+    assert "Audio saved" not in capfd.readouterr().out
+
+
+def test_clips_are_trimmed_resampled_and_faded(engine, tmp_path):
+    clips = SpokenClips(engine, VoiceSettings(), ClipCache(tmp_path))
+    x = clips.clip(Utterance("Switch sides."))
+    assert 300 < samples_to_ms(len(x)) < 1500
+    assert abs(float(x[0])) < 1e-3 and abs(float(x[-1])) < 1e-3  # faded: no click at either edge
+    edge = SAMPLE_RATE // 50
+    assert float(abs(x[:edge]).max()) < float(abs(x).max())
+
+
+def test_cache_reuses_and_repairs_clips(engine, tmp_path):
+    cache = ClipCache(tmp_path)
+    first = SpokenClips(engine, VoiceSettings(), cache)
+    a = first.clip(Utterance("Next up: Hurdler."))
+    assert (first.synthesized, first.cached) == (1, 0)
+    again = SpokenClips(engine, VoiceSettings(), cache)
+    assert (again.clip(Utterance("Next up: Hurdler.")) == a).all()
+    assert (again.synthesized, again.cached) == (0, 1)
+    # a truncated entry is detected and spoken again
+    key = clip_key(engine.name, engine.version(), again.voice, again.rate_for(Utterance("Next up: Hurdler.")),
+                   "Next up: Hurdler.")
+    path = cache.path(key)
+    path.write_bytes(path.read_bytes()[:200])
+    assert not is_complete_wav(path)
+    repaired = SpokenClips(engine, VoiceSettings(), cache)
+    b = repaired.clip(Utterance("Next up: Hurdler."))
+    # eSpeak carries state from one utterance to the next, so a re-synthesised clip is not
+    # bit-identical, only the same words at the same length
+    assert abs(len(b) - len(a)) <= SAMPLE_RATE // 50
+    assert repaired.synthesized == 1 and is_complete_wav(path)
+
+
+def test_engine_writes_a_checked_wav(engine, tmp_path):
+    out = tmp_path / "x.wav"
+    engine.synthesize("Routine complete.", engine.default_voice(), 150, out)
+    with wave.open(str(out)) as w:
+        assert w.getnframes() > 0 and w.getnchannels() == 1
+
+
+def test_voice_lookup(engine):
+    voices = engine.voices()
+    assert any(v.id == engine.default_voice() for v in voices)
+    assert resolve_voice(engine, None) == engine.default_voice()
+    assert resolve_voice(engine, engine.default_voice().upper()) == engine.default_voice()
+    with pytest.raises(EngineError, match="no pyttsx3 voice matches"):
+        resolve_voice(engine, "klingon-opera")
+    with pytest.raises(EngineError, match="matches several voices"):
+        resolve_voice(engine, "english")
+
+
+def test_unknown_engine_lists_the_known_ones():
+    with pytest.raises(EngineError, match='unknown speech engine "pytsx3".*pyttsx3.*Did you mean "pyttsx3"'):
+        get_engine("pytsx3")
