@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 import zipfile
 
 import pytest
@@ -181,3 +183,24 @@ def test_wheel_ships_routines_and_chimes_and_runs_from_anywhere(tmp_path):
     lines = result.stdout.splitlines()
     assert lines[0].startswith(str(site))
     assert lines[1] == "['lower-back-relief']" and lines[2].startswith(str(site))
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_build_exits_130_and_keeps_previous_output(tmp_path, signum):
+    out = tmp_path / "s.mp3"
+    out.write_bytes(b"previous good build")
+    env = {**os.environ, "VOICEGUIDE_CACHE_DIR": str(tmp_path / "cold-cache")}
+    proc = subprocess.Popen([sys.executable, "-m", "voiceguide", "build", "lower-back-relief", "-o", str(out)],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "cold-cache").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)  # wait until it is speaking
+    time.sleep(0.5)
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert out.read_bytes() == b"previous good build"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cold-cache", "s.mp3"]
+    leftovers = [p for p in (tmp_path / "cold-cache").rglob("*") if p.name.startswith(".tmp-")]
+    assert leftovers == []

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import tempfile
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -100,8 +103,9 @@ def write_session(mp3_path: Path, mp3: bytes, plan: Plan, comment: str) -> list[
         _temp_beside(targets[2], temps).write_text(plan_json(plan), encoding="utf-8")
         for tmp in temps:
             _fsync(tmp)
-        for tmp, target in zip(temps, targets):
-            os.replace(tmp, target)
+        with _signals_held():  # Ctrl-C here would leave a new MP3 beside the old captions
+            for tmp, target in zip(temps, targets):
+                os.replace(tmp, target)
     except OSError as exc:
         raise OutputError(f"{mp3_path}: could not write the session ({exc.strerror or exc}); "
                           "check free space and permissions") from None
@@ -109,6 +113,20 @@ def write_session(mp3_path: Path, mp3: bytes, plan: Plan, comment: str) -> list[
         for tmp in temps:
             tmp.unlink(missing_ok=True)
     return targets
+
+
+@contextmanager
+def _signals_held():
+    """Hold SIGINT and SIGTERM until the block is done (main thread only; elsewhere a no-op)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _temp_beside(target: Path, temps: list[Path]) -> Path:
