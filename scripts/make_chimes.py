@@ -18,6 +18,8 @@ OUT = Path(__file__).resolve().parent.parent / "audio_assets"
 # (frequency ratio, amplitude, seconds to decay by 60 dB)
 _BELL = [(1.0, 1.0, 1.7), (2.0, 0.35, 1.1), (2.76, 0.28, 0.8), (5.40, 0.10, 0.45), (8.93, 0.04, 0.3)]
 _SOFT = [(1.0, 1.0, 1.1), (2.0, 0.20, 0.7), (3.0, 0.06, 0.4)]
+# a singing bowl: low, long, few overtones
+_BOWL = [(1.0, 1.0, 2.6), (2.71, 0.30, 1.6), (5.15, 0.08, 0.8)]
 
 
 def chime(base_hz: float, partials: list[tuple[float, float, float]], seconds: float, peak_dbfs: float) -> np.ndarray:
@@ -45,9 +47,12 @@ def write(path: Path, x: np.ndarray) -> None:
 
 def main() -> None:
     OUT.mkdir(exist_ok=True)
-    write(OUT / "bell.wav", chime(587.33, _BELL, 1.8, -3.0))  # D5: between exercises
-    write(OUT / "soft.wav", chime(880.0, _SOFT, 1.2, -9.0))  # A5, quieter: switch sides
-    print(f"wrote {OUT / 'bell.wav'} and {OUT / 'soft.wav'}")
+    # Each chime NAME has NAME.wav (between exercises) and NAME-soft.wav (at a side switch).
+    write(OUT / "bell.wav", chime(587.33, _BELL, 1.8, -3.0))  # D5
+    write(OUT / "bell-soft.wav", chime(880.0, _SOFT, 1.2, -9.0))  # A5, quieter
+    write(OUT / "bowl.wav", chime(293.66, _BOWL, 2.5, -3.0))  # D4
+    write(OUT / "bowl-soft.wav", chime(440.0, _BOWL, 1.4, -9.0))  # A4, quieter
+    print(f"wrote bell, bell-soft, bowl and bowl-soft in {OUT}")
 
 
 if __name__ == "__main__":

@@ -63,7 +63,7 @@ def test_unknown_voice_and_engine_are_clean_errors(tmp_path):
     result = run("build", "lower-back-relief", "--voice", "klingon-opera", "-o", str(tmp_path / "x.mp3"))
     assert result.returncode == 2 and "no pyttsx3 voice matches" in result.stderr
     result = run("voices", "--engine", "nope")
-    assert result.returncode == 2 and "known engines: pyttsx3" in result.stderr
+    assert result.returncode == 2 and "known engines: piper, pyttsx3" in result.stderr
     assert not list(tmp_path.iterdir())
 
 
@@ -170,13 +170,13 @@ def test_wheel_ships_routines_and_chimes_and_runs_from_anywhere(tmp_path):
     wheel = next(tmp_path.glob("voiceguide-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "voiceguide/routines/lower-back-relief.yaml" in names
-    assert {"voiceguide/audio_assets/bell.wav", "voiceguide/audio_assets/soft.wav"} <= set(names)
+    assert {"voiceguide/audio_assets/bell.wav", "voiceguide/audio_assets/bell-soft.wav"} <= set(names)
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    code = ("import voiceguide, sys; from voiceguide.resources import chime_path, shipped_routines;"
-            "print(voiceguide.__file__); print(sorted(shipped_routines())); print(chime_path('bell'))")
+    code = ("import voiceguide, sys; from voiceguide.resources import chimes_dir, shipped_routines;"
+            "print(voiceguide.__file__); print(sorted(shipped_routines())); print(chimes_dir() / 'bell.wav')")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=elsewhere,
                             env={**os.environ, "PYTHONPATH": str(site)}, timeout=120)
     assert result.returncode == 0, result.stderr

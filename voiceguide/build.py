@@ -1,6 +1,7 @@
 """One build, end to end: routine -> plan -> voice -> mix -> export."""
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -9,15 +10,14 @@ from typing import Callable
 import numpy as np
 
 from .cache import ClipCache
+from .chimes import load_chimes
 from .export import DEFAULT_BITRATE_KBPS, check_writable, encode_mp3, write_session
-from .mix import Levels, level, render, to_pcm16
-from .plan import Plan, PlanOptions, build_plan, utterances
-from .resources import chime_path
+from .mix import TARGET_LUFS, Levels, level, render, to_pcm16
+from .plan import Detail, Plan, PlanOptions, build_plan, utterances
 from .routine import Routine
-from .speech import SAMPLE_RATE, SpokenClips, VoiceSettings, read_wav, resample, samples_to_ms
+from .settings import DEFAULTS, Settings
+from .speech import SAMPLE_RATE, SpokenClips, VoiceSettings, samples_to_ms
 from .voice import get_engine
-
-CHIMES = ("bell", "soft")
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,23 @@ class BuildOptions:
     plan: PlanOptions = PlanOptions()
     voice: VoiceSettings = VoiceSettings()
     bitrate_kbps: int = DEFAULT_BITRATE_KBPS
+    chime: str = "bell"
+    """A shipped chime's name, a sound file, or none."""
+    volume: float = 1.0
+    """Session loudness as a fraction of the standard level (1.0 = -16 LUFS)."""
+
+    @property
+    def target_lufs(self) -> float:
+        return TARGET_LUFS + 20 * math.log10(self.volume)
+
+
+def build_options(settings: Settings) -> BuildOptions:
+    """Turn layered user settings (flags over routine options over defaults) into build options."""
+    s = settings.over(DEFAULTS)
+    plan = PlanOptions(detail=Detail(s.detail), countdown=s.countdown, pace=s.pace, total_ms=s.duration_ms,
+                       intro=s.intro, next_up=s.next_up, sides_each=s.sides == "each")
+    voice = VoiceSettings(engine=s.engine, voice=s.voice, rate_wpm=s.rate)
+    return BuildOptions(plan=plan, voice=voice, bitrate_kbps=s.bitrate, chime=s.chime, volume=s.volume)
 
 
 @dataclass(frozen=True)
@@ -63,19 +80,17 @@ def slug(title: str) -> str:
     return stem or "session"
 
 
-def load_chimes() -> dict[str, np.ndarray]:
-    return {name: resample(*read_wav(chime_path(name))) for name in CHIMES}
-
-
 def plan_options_for(options: PlanOptions, chimes: dict[str, np.ndarray]) -> PlanOptions:
-    """The plan must know how long the real chimes ring."""
+    """The plan must know how long the real chimes ring (or that there are none)."""
+    if not chimes:
+        return replace(options, chimes=False)
     return replace(options, bell_ms=samples_to_ms(len(chimes["bell"])), soft_ms=samples_to_ms(len(chimes["soft"])))
 
 
 def speak_plan(routine: Routine, options: BuildOptions, reporter: Reporter,
                cache: ClipCache | None = None) -> tuple[Plan, SpokenClips, dict[str, np.ndarray]]:
     """Synthesise every candidate line once, then plan with their measured lengths."""
-    chimes = load_chimes()
+    chimes = load_chimes(options.chime)
     plan_options = plan_options_for(options.plan, chimes)
     reporter.stage(f"Starting the {options.voice.engine} speech engine")
     clips = SpokenClips(get_engine(options.voice.engine), options.voice, cache)
@@ -94,7 +109,7 @@ def build_session(routine: Routine, out: Path, options: BuildOptions = BuildOpti
     plan, clips, chimes = speak_plan(routine, options, reporter, cache)
     reporter.stage("Mixing and levelling")
     track = render(plan, clips.clip, chimes, SAMPLE_RATE)
-    track, levels = level(track, SAMPLE_RATE)
+    track, levels = level(track, SAMPLE_RATE, options.target_lufs)
     reporter.stage("Encoding MP3")
     mp3 = encode_mp3(to_pcm16(track), SAMPLE_RATE, options.bitrate_kbps)
     files = write_session(out, mp3, plan, routine.about)

@@ -43,18 +43,23 @@ class ClipCache:
         return None
 
     def put(self, key: str, wav: Path) -> Path:
-        """Move a finished WAV into the cache (atomically, so readers never see half a file)."""
+        """Copy a finished WAV into the cache (atomically, so readers never see half a file)."""
         target = self.path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".wav")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(Path(wav).read_bytes())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(target, Path(wav).read_bytes())
         return target
+
+
+def write_atomic(target: Path, data: bytes) -> None:
+    """Write through a temporary file in the same folder, so a reader sees the old file or the new one."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.suffix)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def is_complete_wav(path: Path) -> bool:

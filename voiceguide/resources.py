@@ -43,10 +43,3 @@ def find_routine(ref: str) -> Path:
     known = ", ".join(shipped) or "none"
     raise VoiceguideError(f"{ref}: no such routine file, and no shipped routine of that name "
                           f"(shipped: {known}); check the path or run `voiceguide routines`")
-
-
-def chime_path(name: str) -> Path:
-    path = chimes_dir() / f"{name}.wav"
-    if not path.is_file():
-        raise VoiceguideError(f"chime {name!r} is missing from {chimes_dir()}; reinstall voiceguide")
-    return path

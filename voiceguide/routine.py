@@ -12,6 +12,7 @@ import yaml
 
 from .durations import DURATION_HINT, parse_duration_ms
 from .errors import RoutineError
+from .settings import OPTION_KEYS, Settings
 
 MAX_ROUTINE_BYTES = 1024 * 1024
 
@@ -59,6 +60,8 @@ class Routine:
     advice: str = ""
     closing: Closing = field(default_factory=Closing)
     pronounce: tuple[tuple[str, str], ...] = ()
+    options: Settings = field(default_factory=Settings)
+    """Settings the routine asks for; command-line flags win over them."""
     source: str = "<routine>"
 
     @property
@@ -67,7 +70,7 @@ class Routine:
 
 
 _TOP_KEYS = ("title", "duration", "about", "targets", "included", "who", "advice", "closing",
-             "pronounce", "exercises")
+             "pronounce", "options", "exercises")
 _REQUIRED_TOP = ("title", "exercises")
 _EXERCISE_KEYS = ("name", "duration", "sides", "summary", "difficulty", "instructions", "tips",
                   "adjustments")
@@ -226,6 +229,25 @@ class _Reader:
                 pairs.append((word, said))
         return tuple(pairs)
 
+    def _options(self, node: yaml.Node | None) -> Settings:
+        if node is None:
+            return Settings()
+        fields = self._mapping(node, "options", tuple(OPTION_KEYS), ())
+        if fields is None:
+            return Settings()
+        values = {}
+        for key, value_node in fields.items():
+            name, parse = OPTION_KEYS[key]
+            if not isinstance(value_node, yaml.ScalarNode):
+                self._problem(value_node, f"options.{key}", f"expected a single value, got {_describe(value_node)}")
+                continue
+            raw = value_node.value if value_node.tag == _STR_TAG else self._constructor.construct_object(value_node)
+            try:
+                values[name] = parse(raw)
+            except ValueError as exc:
+                self._problem(value_node, f"options.{key}", str(exc).replace(repr(raw), f'"{value_node.value}"'))
+        return Settings(**values)
+
     def routine(self, root: yaml.Node | None) -> Routine | None:
         if root is None:
             self._problem(None, "routine", "the file is empty; a routine needs a title and exercises")
@@ -251,6 +273,7 @@ class _Reader:
             advice=self._text(fields.get("advice"), "advice"),
             closing=closing,
             pronounce=self._pronounce(fields.get("pronounce")),
+            options=self._options(fields.get("options")),
             source=self.source,
         )
 

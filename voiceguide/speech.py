@@ -1,6 +1,7 @@
 """Speak every line of a session once: synthesise (or take from the cache), trim, resample, measure."""
 from __future__ import annotations
 
+import json
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from .cache import ClipCache, clip_key
+from .cache import ClipCache, clip_key, write_atomic
 from .errors import EngineError
 from .plan import Utterance
 from .voice import Engine, resolve_voice
@@ -19,6 +20,9 @@ SAMPLE_RATE = 44100
 _SILENCE_DBFS = -50.0
 _EDGE_MS = 10
 _FADE_MS = 5
+RATE_CHECK_MIN_WORDS = 6
+"""Shorter lines have no meaningful words-per-minute ("Three.") and are left at the calibrated rate."""
+RATE_TOLERANCE = 0.08
 
 
 @dataclass(frozen=True)
@@ -29,7 +33,21 @@ class VoiceSettings:
     voice: str | None = None
     """Voice id or a unique part of its name; None for the engine's default."""
     rate_wpm: int = 150
-    """Words per minute; calm guidance is about 130-160."""
+    """Words per minute as measured on the clips; calm guidance is about 130-160."""
+
+
+# Lines of the kind a session speaks (from the seed routine), used only to measure an engine's real
+# speaking rate: instructions and tips of several lengths, with and without commas.
+CALIBRATION_TEXT = (
+    "Stand with feet wide and toes pointing forward.",
+    "Raise the arm opposite your front leg overhead while the other hand rests on your hip.",
+    "Keep the core engaged so the stretch stays supportive, not saggy.",
+    "Sit with legs extended and hands planted behind you for support.",
+    "Hold the foot, ankle, or shin while breathing into the stretch, then switch sides.",
+    "Keep your hips, knees, and ankles in one line.",
+    "Lie on your back with knees bent and feet on the floor.",
+    "Let gravity do the work; no need to force the rotation.",
+)
 
 
 Progress = Callable[[int], None]
@@ -45,11 +63,43 @@ class SpokenClips:
         self.cache = cache or ClipCache()
         self._version = engine.version()
         self._clips: dict[Utterance, np.ndarray] = {}
+        self._native: int | None = None
         self.synthesized = 0
         self.cached = 0
 
     def rate_for(self, utterance: Utterance) -> int:
-        return max(40, round(self.settings.rate_wpm * utterance.rate_percent / 100))
+        """The engine's own rate setting that makes this utterance come out at the asked words per minute."""
+        if self._native is None:
+            self._native = self._calibrate(self.settings.rate_wpm)
+        return max(20, round(self._native * utterance.rate_percent / 100))
+
+    def _calibrate(self, wpm: int) -> int:
+        """Find the engine setting whose speech measures `wpm` words a minute; remembered in the cache.
+
+        Engines' own rate numbers are not what a listener measures (eSpeak at "150" says about 170
+        words a minute; Piper has a length scale), so speak a few sentences, measure, and correct.
+        """
+        key = clip_key(self.engine.name, self._version, self.voice, wpm, "\n".join(CALIBRATION_TEXT))
+        record = self.cache.root / "rates" / f"{key}.json"
+        try:
+            return int(json.loads(record.read_text())["native"])
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        words = sum(len(t.split()) for t in CALIBRATION_TEXT)
+        native = wpm
+        with tempfile.TemporaryDirectory(prefix="voiceguide-") as tmp:
+            for _ in range(4):
+                total = 0
+                for i, text in enumerate(CALIBRATION_TEXT):
+                    wav = Path(tmp) / f"{i}.wav"
+                    self.engine.synthesize(text, self.voice, native, wav)
+                    total += len(prepare_clip(*read_wav(wav)))
+                measured = words / (total / SAMPLE_RATE / 60)
+                if abs(measured - wpm) <= 0.02 * wpm:
+                    break
+                native = max(20, round(native * wpm / measured))
+        write_atomic(record, json.dumps({"wpm": wpm, "native": native, "measured": round(measured, 1)}).encode())
+        return native
 
     def prepare(self, utterances: Iterable[Utterance], progress: Progress | None = None) -> None:
         """Make sure every utterance has a clip; `progress(n)` is called after each one."""
@@ -69,17 +119,33 @@ class SpokenClips:
         return self._clips[utterance]
 
     def _load(self, u: Utterance) -> np.ndarray:
+        """The clip, spoken at the asked rate: a sentence that comes out more than 8 % off is spoken again
+        at a corrected engine rate (texts differ: commas pause, long words take longer)."""
         rate = self.rate_for(u)
-        key = clip_key(self.engine.name, self._version, self.voice, rate, u.text)
+        samples = self._fetch(u.text, rate)
+        words = len(u.text.split())
+        target = self.settings.rate_wpm * u.rate_percent / 100
+        for _ in range(2):
+            if words < RATE_CHECK_MIN_WORDS:
+                break
+            measured = words / (len(samples) / SAMPLE_RATE / 60)
+            if abs(measured - target) <= RATE_TOLERANCE * target:
+                break
+            rate = max(20, round(rate * target / measured))
+            samples = self._fetch(u.text, rate)
+        return samples
+
+    def _fetch(self, text: str, rate: int) -> np.ndarray:
+        key = clip_key(self.engine.name, self._version, self.voice, rate, text)
         path = self.cache.get(key)
         if path is None:
-            path = self._synthesize(u.text, rate, key)
+            path = self._synthesize(text, rate, key)
             self.synthesized += 1
         else:
             self.cached += 1
         samples = prepare_clip(*read_wav(path))
         if samples.size == 0:
-            raise EngineError(f'{self.engine.name} produced only silence for "{u.text}"')
+            raise EngineError(f'{self.engine.name} produced only silence for "{text}"')
         return samples
 
     def _synthesize(self, text: str, rate: int, key: str) -> Path:

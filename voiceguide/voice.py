@@ -66,11 +66,21 @@ def resolve_voice(engine: Engine, query: str | None) -> str:
     """A voice id from an id or a unique part of a voice's name (None: the engine's default)."""
     if not query:
         return engine.default_voice()
+    resolve = getattr(engine, "resolve", None)
+    if resolve is not None and (found := resolve(query)):
+        return found
     voices = engine.voices()
-    for v in voices:
-        if v.id.lower() == query.lower():
-            return v.id
-    matches = [v for v in voices if query.lower() in v.name.lower() or query.lower() in v.id.lower()]
+    q = query.lower()
+    exact = [
+        [v for v in voices if v.id.lower() == q],
+        [v for v in voices if v.id.lower().rsplit("/", 1)[-1] == q],
+        [v for v in voices if v.language.lower() == q],
+        [v for v in voices if v.name.lower() == q],
+    ]
+    for found in exact:
+        if len(found) == 1:
+            return found[0].id
+    matches = [v for v in voices if q in v.name.lower() or q in v.id.lower()]
     if len(matches) == 1:
         return matches[0].id
     if matches:
@@ -84,6 +94,17 @@ def resolve_voice(engine: Engine, query: str | None) -> str:
 
 def _register_builtins() -> None:
     if "pyttsx3" not in _REGISTRY:
-        from .engines.pyttsx3_engine import Pyttsx3Engine
+        register_engine("pyttsx3", _pyttsx3)
+        register_engine("piper", _piper)
 
-        register_engine("pyttsx3", Pyttsx3Engine)
+
+def _pyttsx3() -> Engine:
+    from .engines.pyttsx3_engine import Pyttsx3Engine
+
+    return Pyttsx3Engine()
+
+
+def _piper() -> Engine:
+    from .engines.piper_engine import PiperEngine
+
+    return PiperEngine()

@@ -1,0 +1,54 @@
+"""The chimes of a session: a shipped set by name, any sound file, or none."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .errors import VoiceguideError
+from .resources import chimes_dir
+from .speech import SAMPLE_RATE, resample
+
+MAX_CHIME_S = 4.0
+"""A longer sound file is cut here (with a fade), so a chime never covers the next words."""
+SOFT_GAIN_DB = -6.0
+"""A sound file used as the chime plays this much softer at a side switch."""
+_FADE_S = 0.25
+
+
+def shipped_chimes() -> list[str]:
+    return sorted(p.stem for p in chimes_dir().glob("*.wav") if not p.stem.endswith("-soft"))
+
+
+def load_chimes(choice: str) -> dict[str, np.ndarray]:
+    """{"bell": between sections, "soft": at a side switch} as float32 at the session rate; {} for none."""
+    if choice.lower() == "none":
+        return {}
+    folder = chimes_dir()
+    if (folder / f"{choice}.wav").is_file():
+        return {"bell": _read(folder / f"{choice}.wav"), "soft": _read(folder / f"{choice}-soft.wav")}
+    path = Path(choice).expanduser()
+    if not path.is_file():
+        raise VoiceguideError(f'chime "{choice}": not a shipped chime ({", ".join(shipped_chimes())}) and no '
+                              "such file; give one of those, a WAV/MP3/OGG/FLAC file, or none")
+    bell = _read(path)
+    return {"bell": bell, "soft": (bell * np.float32(10 ** (SOFT_GAIN_DB / 20))).astype(np.float32)}
+
+
+def _read(path: Path) -> np.ndarray:
+    """Decode with libsndfile (WAV, MP3, OGG, FLAC; no ffmpeg), mix to mono, resample, trim, fade out."""
+    import soundfile
+
+    try:
+        data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    except (RuntimeError, soundfile.LibsndfileError) as exc:
+        raise VoiceguideError(f"{path}: cannot read this sound file ({exc}); use WAV, MP3, OGG or FLAC") from None
+    x = resample(data.mean(axis=1), rate)
+    if not x.size or not np.any(x):
+        raise VoiceguideError(f"{path}: the sound file is silent")
+    limit = int(MAX_CHIME_S * SAMPLE_RATE)
+    if len(x) > limit:
+        x = x[:limit].copy()
+        fade = int(_FADE_S * SAMPLE_RATE)
+        x[-fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
+    return x.astype(np.float32)
