@@ -167,7 +167,7 @@ def test_must_cues_that_cannot_fit_fail_naming_the_exercise():
     routine = parse_routine(_routine(hold="0:05", sides="both"), "x.yaml")
     with pytest.raises(PlanError) as info:
         build_plan(routine, fake_measure)
-    assert 'exercise 1 "Alpha"' in str(info.value) and "s missing" in str(info.value)
+    assert 'exercise 1 "Alpha" lasts 5.0 s, too short' in str(info.value) and "--rate" in str(info.value)
 
 
 def test_stated_total_too_short_for_intro_and_outro():
@@ -238,4 +238,5 @@ def test_golden_plan_of_the_seed(plan):
     text = plan_json(plan)
     if os.environ.get("VOICEGUIDE_UPDATE_GOLDEN"):
         golden.write_text(text, encoding="utf-8")
+        pytest.skip("golden plan rewritten; review the diff and commit it")
     assert json.loads(text) == json.loads(golden.read_text(encoding="utf-8"))

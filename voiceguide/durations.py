@@ -1,6 +1,7 @@
 """Parse the ways people write a duration, and say one aloud."""
 from __future__ import annotations
 
+import math
 import re
 
 from num2words import num2words
@@ -20,12 +21,14 @@ def parse_duration_ms(value: object) -> int:
         raise ValueError(f"expected {DURATION_HINT}, got {value!r}")
     if isinstance(value, (int, float)):
         seconds = float(value)
+        if not math.isfinite(seconds):
+            raise ValueError(f"expected {DURATION_HINT}, got {value!r}")
     elif isinstance(value, str):
         seconds = _parse_text(value.strip().lower())
     else:
         raise ValueError(f"expected {DURATION_HINT}, got {value!r}")
-    if seconds <= 0:
-        raise ValueError(f"expected a duration above zero, got {value!r}")
+    if seconds < 1:
+        raise ValueError(f"expected a duration of at least one second, got {value!r}")
     return int(round(seconds * 1000))
 
 

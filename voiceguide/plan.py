@@ -10,6 +10,8 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Callable, Iterable
 
+from num2words import num2words
+
 from .durations import format_clock, spoken_count, spoken_length
 from .errors import PlanError
 from .routine import Routine, Sides, sentences
@@ -206,14 +208,15 @@ def build_plan(routine: Routine, measure: Measure, options: PlanOptions = PlanOp
     intro_ms, outro_ms = _allocate(routine, intro, outro, options)
     if lengths is None:  # a target total: holds get what the intro and outro leave
         lengths = exercise_lengths(routine, options, options.total_ms - intro_ms - outro_ms)
-    intro = [replace(c, at_ms=intro_ms - options.settle_ms) if c.role == "begin" else c for c in intro]
 
     events: list[Event] = []
     dropped: list[Dropped] = []
     chapters = []
     if options.intro:
         chapters.append(Chapter("Intro", 0, intro_ms))
-        _add(events, dropped, _fit(Section("the intro", 0, intro_ms, None, _chime(0, "bell", None, options)),
+        # the intro's words end settle_ms before the first chime: time to get into position
+        speech_end = intro_ms - options.settle_ms + options.chime_clear_ms
+        _add(events, dropped, _fit(Section("the intro", 0, speech_end, None, _chime(0, "bell", None, options)),
                                    intro, options))
     start = intro_ms
     for index, (exercise, span) in enumerate(zip(routine.exercises, lengths)):
@@ -356,7 +359,7 @@ class _Speaker:
 
     def __init__(self, pronounce: Iterable[tuple[str, str]], options: PlanOptions,
                  length: Callable[[Utterance], int]) -> None:
-        self._rules = [(re.compile(rf"\b{re.escape(w)}\b", re.IGNORECASE), said) for w, said in pronounce]
+        self._rules = [(re.compile(rf"(?<!\w){re.escape(w)}(?!\w)", re.IGNORECASE), said) for w, said in pronounce]
         self._options = options
         self._length = length
         self._order = 0
@@ -365,7 +368,7 @@ class _Speaker:
             rate_percent: int = 100, skip_reason: str = "", **kw) -> Cue:
         spoken = text
         for pattern, said in self._rules:
-            spoken = pattern.sub(said, spoken)
+            spoken = pattern.sub(lambda _: said, spoken)
         utterance = Utterance(spoken, rate_percent)
         self._order += 1
         duration = 0 if skip_reason else self._length(utterance)
@@ -397,7 +400,7 @@ def _intro_cues(routine: Routine, say: _Speaker, options: PlanOptions, total_ms:
         else:
             cues.append(say.cue("about", sentence, Priority.LOW, Anchor.FLOW,
                                 skip_reason=_detail_skip(options, Detail.FULL)))
-    cues.append(say.cue("begin", BEGIN_TEXT, Priority.MUST, Anchor.TAIL))
+    cues.append(say.cue("begin", BEGIN_TEXT, Priority.MUST, Anchor.FLOW))
     return cues
 
 
@@ -430,7 +433,7 @@ def _exercise_cues(routine: Routine, index: int, start: int, length_ms: int, say
                             at_ms=middle + options.soft_lead_ms, extra_events=(soft,) if soft else ()))
     countdown_start = end - options.countdown * 1000
     for n in range(options.countdown, 0, -1):
-        number = spoken_length(n * 1000).split()[0]
+        number = num2words(n).capitalize()
         cues.append(say.cue("countdown", f"{number}.", Priority.MUST, Anchor.FIXED, at_ms=end - n * 1000))
     if following is not None:
         next_by = countdown_start - options.gap_ms if options.countdown else 0
@@ -471,7 +474,7 @@ def _allocate(routine: Routine, intro: list[Cue], outro: list[Cue], options: Pla
     (and at least its must cues). Without a stated total, or without an intro, each gets what it wants.
     """
     intro_min = _section_need(intro, options, {Priority.MUST}) + options.settle_ms
-    intro_want = _section_need(intro, options, {Priority.MUST, Priority.HIGH}) + options.settle_ms
+    intro_want = _section_need(intro, options, set(Priority)) + options.settle_ms
     closing_ms = options.chime_clear_ms + (options.bell_ms if options.chimes else 0)
     outro_min = _section_need(outro, options, {Priority.MUST}) + closing_ms
     outro_want = _section_need(outro, options, set(Priority)) + closing_ms
@@ -486,7 +489,11 @@ def _allocate(routine: Routine, intro: list[Cue], outro: list[Cue], options: Pla
             f"{routine.source}: the stated total {format_clock(routine.duration_ms)} leaves "
             f"{spare / 1000:.1f} s beside {format_clock(holds_ms)} of holds, but the intro and outro need at "
             f"least {(intro_min + outro_min) / 1000:.1f} s; raise `duration` or remove it")
-    intro_ms = max(intro_min, min(intro_want, spare - outro_min))
+    surplus = spare - intro_want - outro_want
+    if surplus > 0:  # time to spare: half of it lets the listener settle before the first exercise
+        intro_ms = intro_want + surplus // 2
+    else:
+        intro_ms = max(intro_min, min(intro_want, spare - outro_min))
     return intro_ms, spare - intro_ms
 
 
@@ -524,21 +531,26 @@ def _fit(section: Section, cues: list[Cue], options: PlanOptions) -> tuple[list[
         if attempt is not None:
             keep, placed = trial, attempt
         elif not cue.repeat:
-            dropped.append(Dropped(cue.text, cue.role, section.exercise, cue.priority,
-                                   f"no room in {section.label} "
-                                   f"({format_clock(section.end_ms - section.start_ms)}) after higher-priority "
-                                   f"lines; it needs {cue.duration_ms / 1000:.1f} s"))
+            dropped.append(Dropped(cue.text, cue.role, section.exercise, cue.priority, _why_dropped(section, cue)))
     dropped.sort(key=lambda d: [c.text for c in cues].index(d.text))
     return placed, dropped
 
 
+def _why_dropped(section: Section, cue: Cue) -> str:
+    if cue.before_ms is not None:
+        return (f"does not fit before the side switch at {format_clock(cue.before_ms - section.start_ms)} "
+                f"into {section.label}; it needs {cue.duration_ms / 1000:.1f} s")
+    return (f"no room in {section.label} ({format_clock(section.end_ms - section.start_ms)}) beside the lines "
+            f"kept; it needs {cue.duration_ms / 1000:.1f} s")
+
+
 def _must_message(section: Section, musts: list[Cue], options: PlanOptions) -> str:
     span = section.end_ms - section.start_ms
-    need = options.bell_lead_ms + sum(c.duration_ms for c in musts) + options.gap_ms * len(musts)
-    short = max(0, need - span) / 1000
-    return (f"{section.label} lasts {span / 1000:.1f} s, too short for its must-say lines "
-            f"(name, length, switch sides, countdown){f'; about {short:.1f} s missing' if short else ''}; "
-            f"lengthen the hold, shorten the countdown or speak faster (--rate)")
+    speech = sum(c.duration_ms for c in musts) / 1000
+    roles = ", ".join(dict.fromkeys(c.role for c in musts))
+    return (f"{section.label} lasts {span / 1000:.1f} s, too short for what must be said in it ({roles}: "
+            f"{speech:.1f} s of speech, with pauses, fitted around the side switch and the countdown); "
+            f"lengthen the hold (--pace), use a shorter --countdown, or speak faster (--rate)")
 
 
 @dataclass
@@ -586,54 +598,64 @@ class _Timeline:
 
 
 def _place(section: Section, cues: list[Cue], options: PlanOptions) -> list[Event] | None:
-    """Give every cue a time, or return None if they cannot all fit."""
-    line = _Timeline(section.start_ms, section.end_ms, options.gap_ms, options.chime_clear_ms)
+    """Give every cue a time, or return None if they cannot all fit.
+
+    Order within a section: fixed cues at their times; the name and length before the first fixed
+    cue; "next up" as late as it can before the countdown but after the switch; instructions as
+    early as they can (before the switch when there is one); tips spread over what is left before
+    "next up".
+    """
+    gap = options.gap_ms
+    line = _Timeline(section.start_ms, section.end_ms, gap, options.chime_clear_ms)
     chimes = [section.opening_chime] if section.opening_chime else []
     line.block_chime(section.start_ms, options.bell_lead_ms)
-    line.busy.append((section.end_ms - options.chime_clear_ms, section.end_ms + options.gap_ms))
+    line.busy.append((section.end_ms - options.chime_clear_ms, section.end_ms + gap))
     times: dict[int, int] = {}
 
-    fixed = [c for c in cues if c.anchor is Anchor.FIXED]
+    fixed = sorted((c for c in cues if c.anchor is Anchor.FIXED), key=lambda c: c.at_ms)
     for cue in fixed:
         for chime in cue.extra_events:
             chimes.append(chime)
             line.block_chime(chime.start_ms, cue.at_ms - chime.start_ms)
-    # Fixed cues keep their time; they may sit closer than the usual gap to each other (countdown).
-    if _fixed_overlap(fixed) or not all(line.fits(c.at_ms, c.duration_ms) for c in fixed):
+    if not _fixed_apart(fixed, gap) or not all(line.fits(c.at_ms, c.duration_ms) for c in fixed):
         return None
     for cue in fixed:
         times[cue.order] = cue.at_ms
         line.block_speech(cue.at_ms, cue.at_ms + cue.duration_ms)
 
     cursor = section.start_ms + options.bell_lead_ms
+    head_limit = min([c.at_ms - gap for c in fixed] + [section.end_ms])
     for cue in (c for c in cues if c.anchor is Anchor.HEAD):
-        at = line.earliest(cursor, cue.duration_ms, section.end_ms)
+        at = line.earliest(cursor, cue.duration_ms, head_limit)
         if at is None:
             return None
         times[cue.order] = at
         line.block_speech(at, at + cue.duration_ms)
-        cursor = at + cue.duration_ms + options.gap_ms
-    head_end = cursor
+        cursor = at + cue.duration_ms + gap
 
+    tail_starts = []
     for cue in (c for c in cues if c.anchor is Anchor.TAIL):
         end_by = cue.at_ms if cue.at_ms else section.end_ms - options.chime_clear_ms
-        at = line.latest(end_by, cue.duration_ms, head_end)
+        floor = max([cursor] + [c.at_ms + c.duration_ms + gap for c in fixed if c.at_ms + c.duration_ms <= end_by])
+        at = line.latest(end_by, cue.duration_ms, floor)
         if at is None:
             return None
         times[cue.order] = at
         line.block_speech(at, at + cue.duration_ms)
+        tail_starts.append(at)
+    body_limit = min(tail_starts) - gap if tail_starts else section.end_ms
 
     for cue in (c for c in cues if c.anchor is Anchor.FLOW):
-        limit = section.end_ms if cue.before_ms is None else cue.before_ms - options.chime_clear_ms
+        limit = body_limit if cue.before_ms is None else min(body_limit, cue.before_ms - options.chime_clear_ms)
         at = line.earliest(cursor, cue.duration_ms, limit)
         if at is None:
             return None
         times[cue.order] = at
         line.block_speech(at, at + cue.duration_ms)
-        cursor = at + cue.duration_ms + options.gap_ms
+        cursor = at + cue.duration_ms + gap
 
     spread = [c for c in cues if c.anchor is Anchor.SPREAD]
-    if spread and not _spread(line, spread, cursor, times, options):
+    if spread and not _spread(line, spread, cursor, body_limit, times, options):
         return None
 
     events = list(chimes)
@@ -644,18 +666,23 @@ def _place(section: Section, cues: list[Cue], options: PlanOptions) -> list[Even
     return events
 
 
-def _fixed_overlap(fixed: list[Cue]) -> bool:
-    spans = sorted((c.at_ms, c.at_ms + c.duration_ms) for c in fixed)
-    return any(b > c for (_, b), (c, _) in zip(spans, spans[1:]))
+def _fixed_apart(fixed: list[Cue], gap_ms: int) -> bool:
+    """Fixed cues keep the usual gap from each other, except countdown numbers (one a second)."""
+    for a, b in zip(fixed, fixed[1:]):
+        need = 0 if a.role == b.role == "countdown" else gap_ms
+        if b.at_ms < a.at_ms + a.duration_ms + need:
+            return False
+    return True
 
 
-def _spread(line: _Timeline, cues: list[Cue], cursor: int, times: dict[int, int], options: PlanOptions) -> bool:
+def _spread(line: _Timeline, cues: list[Cue], cursor: int, limit: int, times: dict[int, int],
+            options: PlanOptions) -> bool:
     """Spread lines evenly between their earliest and latest feasible times, keeping their order."""
     probe = replace(line, busy=list(line.busy))
     earliest = []
     at = cursor
     for cue in cues:
-        start = probe.earliest(at, cue.duration_ms, probe.end)
+        start = probe.earliest(at, cue.duration_ms, limit)
         if start is None:
             return False
         earliest.append(start)
@@ -663,7 +690,7 @@ def _spread(line: _Timeline, cues: list[Cue], cursor: int, times: dict[int, int]
         at = start + cue.duration_ms + options.gap_ms
     probe = replace(line, busy=list(line.busy))
     latest = [0] * len(cues)
-    end_by = line.end - options.chime_clear_ms
+    end_by = min(limit, line.end - options.chime_clear_ms)
     for i in range(len(cues) - 1, -1, -1):
         start = probe.latest(end_by, cues[i].duration_ms, cursor)
         if start is None:
@@ -675,7 +702,7 @@ def _spread(line: _Timeline, cues: list[Cue], cursor: int, times: dict[int, int]
     n = len(cues)
     for i, cue in enumerate(cues):
         target = earliest[i] + (latest[i] - earliest[i]) * (i + 1) // (n + 1)
-        start = line.earliest(max(target, at), cue.duration_ms, line.end)
+        start = line.earliest(max(target, at), cue.duration_ms, limit)
         if start is None:
             return False
         times[cue.order] = start

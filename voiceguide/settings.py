@@ -9,7 +9,7 @@ from .durations import parse_duration_ms
 DETAILS = ("brief", "standard", "full")
 SIDES = ("split", "each")
 MP3_BITRATES = (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
-RATE_RANGE = (60, 400)
+RATE_RANGE = (80, 300)
 VOLUME_RANGE = (0.05, 1.0)
 PACE_RANGE = (0.25, 4.0)
 COUNTDOWN_RANGE = (0, 10)
