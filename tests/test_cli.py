@@ -92,6 +92,7 @@ def test_build_default_output_progress_and_quiet(tmp_path, seed_session):
     assert sorted(p.name for p in out.iterdir()) == [
         "lower-back-relief.json", "lower-back-relief.mp3", "lower-back-relief.vtt"]
     assert "Speaking" in result.stderr and "Wrote output/lower-back-relief.mp3 (6:00, 9 chapters" in result.stderr
+    assert "Not spoken:" in result.stderr and "voiceguide plan lower-back-relief" in result.stderr
     assert result.stdout == ""  # nothing on stdout: pyttsx3's "Audio saved to ..." is kept out
     quiet = run("build", "lower-back-relief", "-q", "-o", str(tmp_path / "q.mp3"), cwd=tmp_path, env_extra=env)
     assert quiet.returncode == 0 and quiet.stderr == "" and quiet.stdout == ""
@@ -175,14 +176,20 @@ def test_wheel_ships_routines_and_chimes_and_runs_from_anywhere(tmp_path):
     zipfile.ZipFile(wheel).extractall(site)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    code = ("import voiceguide, sys; from voiceguide.resources import chimes_dir, shipped_routines;"
-            "print(voiceguide.__file__); print(sorted(shipped_routines())); print(chimes_dir() / 'bell.wav')")
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    code = ("import voiceguide.chimes as c, voiceguide.resources as r;"
+            "print(c.__file__); print(r.chimes_dir()); print(c.shipped_chimes())")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=elsewhere,
-                            env={**os.environ, "PYTHONPATH": str(site)}, timeout=120)
+                            env=env, timeout=120)
     assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
-    assert lines[0].startswith(str(site))
-    assert lines[1] == "['lower-back-relief']" and lines[2].startswith(str(site))
+    module, chimes, names = result.stdout.splitlines()
+    assert module.startswith(str(site)) and chimes.startswith(str(site)) and names == "['bell', 'bowl']"
+    listed = subprocess.run([sys.executable, "-m", "voiceguide", "routines"], capture_output=True, text=True,
+                            cwd=elsewhere, env=env, timeout=120)
+    assert listed.returncode == 0 and listed.stdout.startswith("lower-back-relief ")
+    checked = subprocess.run([sys.executable, "-m", "voiceguide", "check", "lower-back-relief"],
+                             capture_output=True, text=True, cwd=elsewhere, env=env, timeout=120)
+    assert checked.returncode == 0 and str(site) in checked.stdout
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
@@ -199,8 +206,42 @@ def test_interrupted_build_exits_130_and_keeps_previous_output(tmp_path, signum)
     proc.send_signal(signum)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
-    assert "interrupted" in err and "Traceback" not in err
+    assert "interrupted; nothing was written" in err and "Traceback" not in err
     assert out.read_bytes() == b"previous good build"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cold-cache", "s.mp3"]
     leftovers = [p for p in (tmp_path / "cold-cache").rglob("*") if p.name.startswith(".tmp-")]
     assert leftovers == []
+
+
+def test_check_lays_the_session_out(tmp_path):
+    """`check` fails, like a build would, when a hold is too short or the stated total too small."""
+    short = tmp_path / "short.yaml"
+    short.write_text("title: T\nexercises:\n  - name: Quick One\n    duration: 4s\n")
+    result = run("check", str(short))
+    assert result.returncode == 2 and 'exercise 1 "Quick One" lasts 4.0 s, too short' in result.stderr
+    tight = tmp_path / "tight.yaml"
+    tight.write_text('title: T\nduration: "1:00"\nexercises:\n  - name: A\n    duration: "1:45"\n')
+    result = run("check", str(tight))
+    assert result.returncode == 2 and "stated total 1:00" in result.stderr
+
+
+@pytest.mark.parametrize("name", ["x.json", "x.vtt", "x"])
+def test_output_must_be_an_mp3(tmp_path, name):
+    result = run("build", "lower-back-relief", "-o", str(tmp_path / name), "-q")
+    assert result.returncode == 2 and "ending in .mp3" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unusable_cache_folder_is_a_clean_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = run("build", "lower-back-relief", "-o", str(tmp_path / "x.mp3"), "-q",
+                 env_extra={"VOICEGUIDE_CACHE_DIR": str(blocker / "cache")})
+    assert result.returncode == 2 and "speech cache folder is not usable" in result.stderr
+    assert "VOICEGUIDE_CACHE_DIR" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_plan_piped_into_head_exits_quietly():
+    result = subprocess.run(f"{sys.executable} -m voiceguide plan lower-back-relief -q | head -2", shell=True,
+                            capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.stdout.startswith("Lower Back Relief: 6:00") and "Traceback" not in result.stderr

@@ -31,3 +31,17 @@ def test_spoken_length(ms, said):
 def test_clock():
     assert format_clock(330_000) == "5:30"
     assert format_clock(3_725_000) == "1:02:05"
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("nan"), 0.0001, "0.5s"])
+def test_no_infinite_or_sub_second_holds(value):
+    with pytest.raises(ValueError):
+        parse_duration_ms(value)
+
+
+def test_slug_keeps_accented_letters_readable():
+    from voiceguide.build import slug
+
+    assert slug("Étirement du matin") == "etirement-du-matin"
+    assert slug("../../etc/evil") == "etc-evil"
+    assert slug("🧘") == "session"

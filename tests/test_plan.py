@@ -240,3 +240,16 @@ def test_golden_plan_of_the_seed(plan):
         golden.write_text(text, encoding="utf-8")
         pytest.skip("golden plan rewritten; review the diff and commit it")
     assert json.loads(text) == json.loads(golden.read_text(encoding="utf-8"))
+
+
+def test_steps_stay_in_order_a_later_one_never_replaces_a_dropped_earlier_one():
+    # the second instruction cannot fit before the switch; the short third one could, but is not
+    # said without the second (it would skip a step)
+    routine = parse_routine(_routine(hold="0:40", sides="both",
+                                     instructions=["a " * 5, "b " * 40, "c " * 3], tips=["t " * 3]), "x.yaml")
+    plan = build_plan(routine, fake_measure)
+    said = [e.text for e in plan.speech if e.role == "instruction"]
+    assert said == ["a a a a a"]
+    dropped = {d.text: d.reason for d in plan.dropped}
+    assert dropped["b " * 39 + "b"].startswith("does not fit before the side switch at 0:20")
+    assert "c c c" in dropped

@@ -134,3 +134,27 @@ def test_missing_file_says_how_to_fix(tmp_path):
 def test_pronounce_pairs_are_read():
     r = parse_routine(MINIMAL + "pronounce:\n  Psoas: SO-us\n", "x.yaml")
     assert r.pronounce == (("Psoas", "SO-us"),)
+
+
+def test_yaml_mistakes_get_a_hint():
+    tabs = _problems("title: T\nexercises:\n\t- name: A\n")
+    assert "indent with spaces, not tabs" in tabs[0]
+    colon = _problems("title: T\nexercises:\n  - name A\n    duration: 30\n")
+    assert "missing the ':'" in colon[0] and colon[0].startswith("x.yaml:4:")
+
+
+def test_choices_ignore_case():
+    r = parse_routine(MINIMAL + "    sides: Both\n", "x.yaml")
+    assert r.exercises[0].sides is Sides.BOTH
+
+
+def test_options_are_validated_with_their_place():
+    problems = _problems(MINIMAL + "options:\n  rate: fast\n  sides: no\n  pase: 2\n")
+    assert problems == [
+        'x.yaml:6:9: options.rate: expected words per minute from 80 to 300, got "fast"',
+        'x.yaml:7:10: options.sides: expected how to do two-sided holds: one of split, each; got "no"',
+        'x.yaml:8:3: options.pase: unknown field; did you mean "pace"?',
+    ]
+    r = parse_routine(MINIMAL + 'options:\n  pace: 1.5\n  duration: "10:00"\n  intro: false\n  chime: none\n',
+                      "x.yaml")
+    assert (r.options.pace, r.options.duration_ms, r.options.intro, r.options.chime) == (1.5, 600_000, False, "none")

@@ -146,8 +146,15 @@ def test_captions_match_the_plan(seed_session):
     speech = [e for e in seed_session.plan["events"] if e["kind"] == "speech"]
     cues = [block.split("\n") for block in vtt.strip().split("\n\n")[1:]]
     assert len(cues) == len(speech)
-    first = cues[0]
-    assert first[1] == "00:00:01.200 --> " + first[1].split(" --> ")[1] and first[2] == speech[0]["text"]
+
+    def ms(stamp: str) -> int:
+        h, m, s = stamp.split(":")
+        return (int(h) * 3600 + int(m) * 60) * 1000 + round(float(s) * 1000)
+
+    for number, (cue, event) in enumerate(zip(cues, speech), 1):
+        start, end = cue[1].split(" --> ")
+        assert cue[0] == str(number) and cue[2] == event["text"]
+        assert (ms(start), ms(end)) == (event["start_ms"], event["end_ms"])
 
 
 def test_plan_json_shape(seed_session):

@@ -1,34 +1,29 @@
 """voiceguide: turn an exercise routine into a voice-guided MP3 session.
 
-The pipeline runs one way: routine -> plan -> voice -> mix -> export.
+The pipeline runs one way: routine -> plan -> voice -> mix -> export. The public names below are
+imported on first use, so `voiceguide --help` does not pay for numpy and the speech engine.
 """
 from __future__ import annotations
 
-from .build import BuildOptions, BuildResult, build_session
-from .errors import EngineError, OutputError, PlanError, RoutineError, VoiceguideError
-from .plan import Detail, Plan, PlanOptions, Utterance, build_plan, utterances
-from .routine import Exercise, Routine, Sides, load_routine, parse_routine
-from .speech import VoiceSettings
+from importlib import import_module
+from typing import Any
 
-__all__ = [
-    "BuildOptions",
-    "BuildResult",
-    "Detail",
-    "EngineError",
-    "Exercise",
-    "OutputError",
-    "Plan",
-    "PlanError",
-    "PlanOptions",
-    "Routine",
-    "RoutineError",
-    "Sides",
-    "Utterance",
-    "VoiceSettings",
-    "VoiceguideError",
-    "build_plan",
-    "build_session",
-    "load_routine",
-    "parse_routine",
-    "utterances",
-]
+_HOMES = {
+    "BuildOptions": "build", "BuildResult": "build", "build_options": "build", "build_session": "build",
+    "EngineError": "errors", "OutputError": "errors", "PlanError": "errors", "RoutineError": "errors",
+    "VoiceguideError": "errors",
+    "Detail": "plan", "Plan": "plan", "PlanOptions": "plan", "Utterance": "plan", "build_plan": "plan",
+    "utterances": "plan",
+    "Exercise": "routine", "Routine": "routine", "Sides": "routine", "load_routine": "routine",
+    "parse_routine": "routine",
+    "Settings": "settings",
+    "VoiceSettings": "speech",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        return getattr(import_module(f".{_HOMES[name]}", __name__), name)
+    raise AttributeError(f"module 'voiceguide' has no attribute {name!r}")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
@@ -76,7 +77,8 @@ def default_output(routine: Routine, folder: Path = Path("output")) -> Path:
 
 def slug(title: str) -> str:
     """A safe file stem from a title: lower-case words joined by hyphens."""
-    stem = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:80].strip("-")
+    plain = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
+    stem = re.sub(r"[^a-z0-9]+", "-", plain.lower()).strip("-")[:80].strip("-")
     return stem or "session"
 
 
@@ -100,6 +102,29 @@ def speak_plan(routine: Routine, options: BuildOptions, reporter: Reporter,
     return build_plan(routine, clips.measure, plan_options), clips, chimes
 
 
+def made_with(options: BuildOptions, clips: SpokenClips) -> dict:
+    """What produced a session, recorded in its plan so two outputs can be told apart."""
+    from importlib.metadata import version
+
+    p = options.plan
+    return {
+        "voiceguide": version("voiceguide"),
+        "engine": f"{clips.engine.name} ({clips.engine.version()})",
+        "voice": clips.voice,
+        "rate_wpm": options.voice.rate_wpm,
+        "detail": p.detail.value,
+        "pace": p.pace,
+        "duration_ms": p.total_ms,
+        "countdown": p.countdown,
+        "intro": p.intro,
+        "next_up": p.next_up,
+        "sides": "each" if p.sides_each else "split",
+        "chime": options.chime,
+        "volume": options.volume,
+        "bitrate_kbps": options.bitrate_kbps,
+    }
+
+
 def build_session(routine: Routine, out: Path, options: BuildOptions = BuildOptions(),
                   reporter: Reporter | None = None, cache: ClipCache | None = None) -> BuildResult:
     """Build the MP3 (with .vtt and .json beside it) for a routine."""
@@ -112,5 +137,5 @@ def build_session(routine: Routine, out: Path, options: BuildOptions = BuildOpti
     track, levels = level(track, SAMPLE_RATE, options.target_lufs)
     reporter.stage("Encoding MP3")
     mp3 = encode_mp3(to_pcm16(track), SAMPLE_RATE, options.bitrate_kbps)
-    files = write_session(out, mp3, plan, routine.about)
+    files = write_session(out, mp3, plan, routine.about, made_with(options, clips))
     return BuildResult(plan, tuple(files), levels, clips.synthesized, clips.cached)

@@ -29,6 +29,18 @@ class ClipCache:
     def __init__(self, root: Path | None = None) -> None:
         self.root = Path(root) if root else default_cache_dir()
 
+    def check_writable(self) -> None:
+        """Fail before any synthesis when the cache folder cannot take new clips."""
+        from .errors import VoiceguideError
+
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe = tempfile.NamedTemporaryFile(dir=self.root, prefix=".tmp-probe-")
+            probe.close()
+        except OSError as exc:
+            raise VoiceguideError(f"{self.root}: the speech cache folder is not usable ({exc.strerror or exc}); "
+                                  "set VOICEGUIDE_CACHE_DIR to a writable folder") from None
+
     def path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.wav"
 

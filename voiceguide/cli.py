@@ -1,7 +1,7 @@
 """The command line: parse flags, call the library, show progress on stderr. No logic of its own."""
 from __future__ import annotations
 
-import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -139,8 +139,9 @@ def cli() -> None:
 @cli.command()
 @click.argument("routine")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="MP3 to write (default: output/<title>.mp3 under the current folder). "
-                   "The .vtt captions and .json plan are written beside it.")
+              help="MP3 to write (default: output/<title>.mp3 under the current folder, the title made "
+                   "into a file name, e.g. output/lower-back-relief.mp3). The .vtt captions and .json "
+                   "plan are written beside it.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 @_session_options
 def build(routine: str, output: Path | None, quiet: bool, **flags) -> None:
@@ -162,18 +163,26 @@ def build(routine: str, output: Path | None, quiet: bool, **flags) -> None:
     reporter = _Reporter(quiet)
     result = build_session(parsed, out, _options_for(parsed, flags), reporter)
     if not quiet:
-        minutes, seconds = divmod(result.plan.duration_ms // 1000, 60)
-        click.echo(f"Wrote {result.files[0]} ({minutes}:{seconds:02d}, {len(result.plan.chapters)} chapters, "
-                   f"{result.levels.loudness_lufs} LUFS; {result.synthesized} lines spoken, "
+        from .durations import format_clock
+
+        plan = result.plan
+        click.echo(f"Wrote {result.files[0]} ({format_clock(plan.duration_ms)}, {len(plan.chapters)} chapters, "
+                   f"{result.levels.loudness_lufs} LUFS; {result.synthesized} clips spoken, "
                    f"{result.cached} from cache) with {result.files[1].name} and {result.files[2].name}",
                    err=True)
+        for_time = sum(1 for d in plan.dropped if d.reason and not d.reason.startswith(("detail", "--")))
+        by_choice = len(plan.dropped) - for_time
+        if plan.dropped:
+            click.echo(f"Not spoken: {for_time} routine lines for lack of time, {by_choice} by choice "
+                       f"(--detail, --no-next-up); `voiceguide plan {routine}` lists them with reasons", err=True)
 
 
 @cli.command()
 @click.argument("routine")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (as written beside the MP3).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 @_session_options
-def plan(routine: str, as_json: bool, **flags) -> None:
+def plan(routine: str, as_json: bool, quiet: bool, **flags) -> None:
     """Show the timed script for ROUTINE: every line, chime and what was dropped. Makes no MP3.
 
     Speech is synthesised (or taken from the cache) to measure it, so times are exact.
@@ -183,33 +192,41 @@ def plan(routine: str, as_json: bool, **flags) -> None:
       voiceguide plan lower-back-relief
       voiceguide plan lower-back-relief --json > plan.json
     """
-    from .build import Reporter, speak_plan
+    import shutil
+
+    from .build import made_with, speak_plan
     from .durations import format_clock
     from .export import plan_json
 
     parsed = _load(routine)
-    the_plan, _, _ = speak_plan(parsed, _options_for(parsed, flags), Reporter())
+    options = _options_for(parsed, flags)
+    the_plan, clips, _ = speak_plan(parsed, options, _Reporter(quiet))
     if as_json:
-        click.echo(plan_json(the_plan), nl=False)
+        click.echo(plan_json(the_plan, made_with(options, clips)), nl=False)
         return
-    names = {i: e.name for i, e in enumerate(parsed.exercises)}
-    click.echo(f"{the_plan.title}: {format_clock(the_plan.duration_ms)}")
-    for chapter in the_plan.chapters:
-        click.echo(f"  {_clock_ms(chapter.start_ms)}  [{chapter.title}]")
-    click.echo("")
+    width = max(60, shutil.get_terminal_size((100, 24)).columns)
+    click.echo(f"{the_plan.title}: {format_clock(the_plan.duration_ms)}, {len(the_plan.chapters)} chapters")
+    chapters = {c.start_ms: c.title for c in the_plan.chapters}
     for e in the_plan.events:
+        if e.kind.value == "chime" and e.start_ms in chapters:
+            click.echo(f"\n{_clock(e.start_ms)}  == {chapters.pop(e.start_ms)} ==")
         what = e.text if e.text else f"({e.sound} chime)"
-        click.echo(f"{_clock_ms(e.start_ms)}-{_clock_ms(e.end_ms)}  {e.role:<11} {what}")
+        line = f"{_clock(e.start_ms)}  {(e.end_ms - e.start_ms) / 1000:4.1f}s  {e.role:<11} {what}"
+        click.echo(line if len(line) <= width else line[: width - 3] + "...")
     if the_plan.dropped:
+        names = {i: e.name for i, e in enumerate(parsed.exercises)}
         click.echo(f"\nNot spoken ({len(the_plan.dropped)}):")
         for d in the_plan.dropped:
-            where = names.get(d.exercise, "intro/outro") if d.exercise is not None else "intro/outro"
+            where = names[d.exercise] if d.exercise is not None else "intro/outro"
             click.echo(f"  [{where}] {d.role}: {d.text}\n      {d.reason}")
 
 
-def _clock_ms(ms: int) -> str:
-    minutes, rest = divmod(ms, 60_000)
-    return f"{minutes}:{rest / 1000:04.1f}"
+def _clock(ms: int) -> str:
+    """h:mm:ss.s (or m:ss.s), like the session's own length."""
+    hours, rest = divmod(ms, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    seconds = f"{rest / 1000:04.1f}"
+    return f"{hours}:{minutes:02d}:{seconds}" if hours else f"{minutes}:{seconds}"
 
 
 @cli.command()
@@ -222,11 +239,16 @@ def check(routine: str) -> None:
       voiceguide check my-routine.yaml
     """
     from .durations import format_clock
+    from .plan import build_plan, estimated_measure
 
     parsed = _load(routine)
-    total = parsed.duration_ms or parsed.holds_ms
+    options = _options_for(parsed, {})
+    # lay the session out with estimated speech lengths: catches holds too short for their cues
+    shape = build_plan(parsed, estimated_measure(options.voice.rate_wpm), options.plan)
+    total = format_clock(shape.duration_ms)
     click.echo(f"{parsed.source}: ok: {parsed.title}, {len(parsed.exercises)} exercises, "
-               f"{format_clock(parsed.holds_ms)} of holds, {format_clock(total)} in all")
+               f"{format_clock(parsed.holds_ms)} of holds, {total} in all"
+               f"{'' if parsed.duration_ms else ' (about: intro and outro are measured when built)'}")
 
 
 @cli.command()
@@ -284,12 +306,12 @@ def main(argv: list[str] | None = None) -> None:
     except VoiceguideError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_USER_ERROR)
-    except click.exceptions.Abort:
-        click.echo("interrupted; previous output left as it was", err=True)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        click.echo("interrupted; nothing was written (any previous output is as it was)", err=True)
         sys.exit(EXIT_INTERRUPTED)
-    except KeyboardInterrupt:
-        click.echo("interrupted; previous output left as it was", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+    except BrokenPipeError:  # e.g. `voiceguide plan ... | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
     except click.ClickException as exc:
         exc.show()
         sys.exit(EXIT_USER_ERROR)

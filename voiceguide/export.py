@@ -70,8 +70,12 @@ def _vtt_time(ms: int) -> str:
     return f"{h:02d}:{m:02d}:{s:02d}.{ms:03d}"
 
 
-def plan_json(plan: Plan) -> str:
-    return json.dumps(plan.to_dict(), indent=2, ensure_ascii=False) + "\n"
+def plan_json(plan: Plan, made_with: dict | None = None) -> str:
+    """The plan as JSON; `made_with` records the settings and versions that produced it."""
+    data = plan.to_dict()
+    if made_with:
+        data["made_with"] = made_with
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
 def check_writable(mp3_path: Path) -> None:
@@ -85,9 +89,12 @@ def check_writable(mp3_path: Path) -> None:
         raise OutputError(f"{folder}: the output folder is not writable; choose another with -o")
     if mp3_path.is_dir():
         raise OutputError(f"{mp3_path}: is a folder; give a file name ending in .mp3 with -o")
+    if mp3_path.suffix.lower() != ".mp3":
+        raise OutputError(f"{mp3_path}: the session is an MP3 (with .vtt and .json beside it); "
+                          "give a file name ending in .mp3 with -o")
 
 
-def write_session(mp3_path: Path, mp3: bytes, plan: Plan, comment: str) -> list[Path]:
+def write_session(mp3_path: Path, mp3: bytes, plan: Plan, comment: str, made_with: dict | None = None) -> list[Path]:
     """Write MP3, .vtt and .json side by side; all land together or none does.
 
     Each is written to a temporary file in the same folder and moved into place only when all
@@ -100,10 +107,10 @@ def write_session(mp3_path: Path, mp3: bytes, plan: Plan, comment: str) -> list[
         mp3_tmp.write_bytes(mp3)
         tag_mp3(mp3_tmp, plan, comment)
         _temp_beside(targets[1], temps).write_text(webvtt(plan), encoding="utf-8")
-        _temp_beside(targets[2], temps).write_text(plan_json(plan), encoding="utf-8")
+        _temp_beside(targets[2], temps).write_text(plan_json(plan, made_with), encoding="utf-8")
         for tmp in temps:
             _fsync(tmp)
-        with _signals_held():  # Ctrl-C here would leave a new MP3 beside the old captions
+        with _signals_held():  # a Ctrl-C between these would leave a new MP3 beside old captions
             for tmp, target in zip(temps, targets):
                 os.replace(tmp, target)
     except OSError as exc:
@@ -117,16 +124,21 @@ def write_session(mp3_path: Path, mp3: bytes, plan: Plan, comment: str) -> list[
 
 @contextmanager
 def _signals_held():
-    """Hold SIGINT and SIGTERM until the block is done (main thread only; elsewhere a no-op)."""
+    """Ignore SIGINT and SIGTERM while the finished files are swapped in (a few milliseconds).
+
+    Python runs signal handlers in the main thread whichever thread a signal reaches, so swapping
+    the handlers covers every thread (a thread's signal mask would not). A signal in that window
+    is not acted on: by then the new build is complete, and it is kept whole.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    held = {signal.SIGINT, signal.SIGTERM}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _temp_beside(target: Path, temps: list[Path]) -> Path:

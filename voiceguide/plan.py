@@ -183,6 +183,11 @@ class PlanOptions:
 
 Measure = Callable[[Utterance], int]
 
+
+def estimated_measure(rate_wpm: int) -> Measure:
+    """A stand-in for real speech when only the shape of a plan is wanted (e.g. `voiceguide check`)."""
+    return lambda u: len(u.text.split()) * 60_000 * 100 // (rate_wpm * u.rate_percent) + 200
+
 # The builder's own words; everything else spoken comes from the routine.
 SWITCH_TEXT = "Switch sides."
 BEGIN_TEXT = "Let's begin."
@@ -395,10 +400,10 @@ def _intro_cues(routine: Routine, say: _Speaker, options: PlanOptions, total_ms:
     ]
     for i, sentence in enumerate(sentences(routine.targets)):
         if i == 0:
-            cues.append(say.cue("about", sentence, Priority.HIGH, Anchor.FLOW,
+            cues.append(say.cue("targets", sentence, Priority.HIGH, Anchor.FLOW,
                                 skip_reason=_detail_skip(options, Detail.STANDARD)))
         else:
-            cues.append(say.cue("about", sentence, Priority.LOW, Anchor.FLOW,
+            cues.append(say.cue("targets", sentence, Priority.LOW, Anchor.FLOW,
                                 skip_reason=_detail_skip(options, Detail.FULL)))
     cues.append(say.cue("begin", BEGIN_TEXT, Priority.MUST, Anchor.FLOW))
     return cues
@@ -526,8 +531,13 @@ def _fit(section: Section, cues: list[Cue], options: PlanOptions) -> tuple[list[
         removed.append(victim)
         placed = _place(section, keep, options)
     for cue in sorted(removed, key=lambda c: (c.priority.rank, c.order)):
-        trial = sorted(keep + [cue], key=lambda c: c.order)
-        attempt = _place(section, trial, options)
+        # steps are said in order or not at all: a later step never returns after an earlier one left
+        if cue.anchor is Anchor.FLOW and any(r.order < cue.order and r.role == cue.role for r in removed
+                                             if r not in keep):
+            attempt = None
+        else:
+            trial = sorted(keep + [cue], key=lambda c: c.order)
+            attempt = _place(section, trial, options)
         if attempt is not None:
             keep, placed = trial, attempt
         elif not cue.repeat:

@@ -105,7 +105,7 @@ def parse_routine(text: str, source: str = "<routine>") -> Routine:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
-        raise RoutineError([f"{where}: not valid YAML: {exc.problem or exc.context}"]) from None
+        raise RoutineError([f"{where}: not valid YAML: {exc.problem or exc.context}{_yaml_hint(exc)}"]) from None
     except yaml.YAMLError as exc:
         raise RoutineError([f"{source}: not valid YAML: {exc}"]) from None
     reader = _Reader(source)
@@ -114,6 +114,18 @@ def parse_routine(text: str, source: str = "<routine>") -> Routine:
         raise RoutineError(sorted(reader.problems, key=_position))
     assert routine is not None  # a routine is returned whenever no problem was recorded
     return routine
+
+
+def _yaml_hint(exc: yaml.MarkedYAMLError) -> str:
+    problem = f"{exc.problem} {exc.context}"
+    if "\\t" in problem or "'\t'" in problem:
+        return "; indent with spaces, not tabs"
+    if "mapping values are not allowed" in problem:
+        return ("; a line above may be missing the ':' after its key, or a text holds ': ' "
+                "(put such text in quotes)")
+    if "could not find expected ':'" in problem:
+        return "; a key is missing its ':'"
+    return ""
 
 
 def _position(problem: str) -> tuple[int, int]:
@@ -209,6 +221,8 @@ class _Reader:
             return default
         allowed = [m.value for m in enum]
         raw = node.value if isinstance(node, yaml.ScalarNode) else None
+        if raw is not None and raw.lower() in allowed:
+            raw = raw.lower()
         if raw not in allowed:
             got = f'"{raw}"' if raw is not None else _describe(node)
             self._problem(node, where, f"expected one of {', '.join(allowed)}; got {got}")

@@ -61,6 +61,7 @@ class SpokenClips:
         self.settings = settings
         self.voice = resolve_voice(engine, settings.voice)
         self.cache = cache or ClipCache()
+        self.cache.check_writable()
         self._version = engine.version()
         self._clips: dict[Utterance, np.ndarray] = {}
         self._native: int | None = None
