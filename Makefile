@@ -9,7 +9,7 @@ ROUTINE ?= lower-back-relief
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,neural]'
 	touch $@
 
 ## build: make output/lower-back-relief.mp3 (ROUTINE=name-or-path for another)

@@ -253,3 +253,16 @@ def test_steps_stay_in_order_a_later_one_never_replaces_a_dropped_earlier_one():
     dropped = {d.text: d.reason for d in plan.dropped}
     assert dropped["b " * 39 + "b"].startswith("does not fit before the side switch at 0:20")
     assert "c c c" in dropped
+
+
+def test_default_lexicon_applies_and_the_routine_wins():
+    from voiceguide.resources import default_lexicon
+
+    lexicon = dict(default_lexicon())
+    assert lexicon["Pilates"] == "pilahteez" and "Psoas" not in lexicon
+    routine = parse_routine(_routine(instructions=["Pilates breathing with a mudra."]) + "pronounce:\n  mudra: MOO-druh\n",
+                            "x.yaml")
+    plan = build_plan(routine, fake_measure, PlanOptions(lexicon=default_lexicon()))
+    line = next(e for e in plan.speech if e.role == "instruction")
+    assert line.text == "Pilates breathing with a mudra."
+    assert line.utterance.text == "pilahteez breathing with a MOO-druh."

@@ -15,6 +15,7 @@ from .chimes import load_chimes
 from .export import DEFAULT_BITRATE_KBPS, check_writable, encode_mp3, write_session
 from .mix import TARGET_LUFS, Levels, level, render, to_pcm16
 from .plan import Detail, Plan, PlanOptions, build_plan, utterances
+from .resources import default_lexicon
 from .routine import Routine
 from .settings import DEFAULTS, Settings
 from .speech import SAMPLE_RATE, SpokenClips, VoiceSettings, samples_to_ms
@@ -42,7 +43,8 @@ def build_options(settings: Settings) -> BuildOptions:
     """Turn layered user settings (flags over routine options over defaults) into build options."""
     s = settings.over(DEFAULTS)
     plan = PlanOptions(detail=Detail(s.detail), countdown=s.countdown, pace=s.pace, total_ms=s.duration_ms,
-                       intro=s.intro, next_up=s.next_up, sides_each=s.sides == "each")
+                       intro=s.intro, next_up=s.next_up, sides_each=s.sides == "each",
+                       lexicon=default_lexicon())
     voice = VoiceSettings(engine=s.engine, voice=s.voice, rate_wpm=s.rate)
     return BuildOptions(plan=plan, voice=voice, bitrate_kbps=s.bitrate, chime=s.chime, volume=s.volume)
 

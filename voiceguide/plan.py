@@ -179,6 +179,8 @@ class PlanOptions:
     """With sides_each: time between the sides to change position."""
     chimes: bool = True
     """False: no chimes at all (speech keeps its timing)."""
+    lexicon: tuple[tuple[str, str], ...] = ()
+    """Default respellings (word, how to say it) for every engine; a routine's `pronounce` wins."""
 
 
 Measure = Callable[[Utterance], int]
@@ -206,7 +208,7 @@ def build_plan(routine: Routine, measure: Measure, options: PlanOptions = PlanOp
             measured[u] = ms
         return measured[u]
 
-    say = _Speaker(routine.pronounce, options, length)
+    say = _Speaker(_respellings(routine, options), options, length)
     lengths, spoken_total = _known_lengths(routine, options)
     intro = _intro_cues(routine, say, options, spoken_total) if options.intro else []
     outro = _outro_cues(routine, say, options)
@@ -298,7 +300,7 @@ def utterances(routine: Routine, options: PlanOptions = PlanOptions()) -> list[U
     their spoken lengths are left out here (the plan measures them when it gets to them).
     """
     seen: dict[Utterance, None] = {}
-    say = _Speaker(routine.pronounce, options, lambda u: seen.setdefault(u) or 1)
+    say = _Speaker(_respellings(routine, options), options, lambda u: seen.setdefault(u) or 1)
     lengths, total = _known_lengths(routine, options)
     if lengths is None and routine.duration_ms is not None:
         lengths = exercise_lengths(routine, options, total - (routine.duration_ms - routine.holds_ms))
@@ -379,6 +381,11 @@ class _Speaker:
         duration = 0 if skip_reason else self._length(utterance)
         return Cue(role, text, utterance, duration, priority, anchor, at_ms=at_ms, order=self._order,
                    skip_reason=skip_reason, **kw)
+
+
+def _respellings(routine: Routine, options: PlanOptions) -> list[tuple[str, str]]:
+    own = {word.lower() for word, _ in routine.pronounce}
+    return list(routine.pronounce) + [(w, said) for w, said in options.lexicon if w.lower() not in own]
 
 
 def _detail_skip(options: PlanOptions, needs: Detail) -> str:

@@ -23,6 +23,14 @@ def chimes_dir() -> Path:
     return _data_dir("audio_assets")
 
 
+def default_lexicon() -> tuple[tuple[str, str], ...]:
+    """The shipped respellings (voiceguide/lexicon.yaml) as (word, respelling) pairs."""
+    import yaml
+
+    text = resources.files("voiceguide").joinpath("lexicon.yaml").read_text(encoding="utf-8")
+    return tuple((str(word), str(said)) for word, said in (yaml.safe_load(text) or {}).items())
+
+
 def shipped_routines() -> dict[str, Path]:
     """Shipped routine files by name (the file stem), e.g. "lower-back-relief"."""
     folder = routines_dir()

@@ -43,7 +43,10 @@ def _prepare_espeak() -> None:
     except ImportError:
         raise EngineError("no eSpeak NG library found; install it with `pip install espeakng-loader` "
                           "or your system's espeak-ng package") from None
-    ctypes.CDLL(espeakng_loader.get_library_path(), mode=ctypes.RTLD_GLOBAL)
+    # pyttsx3 then opens "libespeak-ng.so.1", and the loader finds this copy by its soname. It is
+    # loaded RTLD_LOCAL on purpose: with RTLD_GLOBAL its symbols override those of the eSpeak NG
+    # that piper-tts bundles, and Piper crashes in the same process (seen: a segfault).
+    ctypes.CDLL(espeakng_loader.get_library_path())
     os.environ["ESPEAK_DATA_PATH"] = str(Path(espeakng_loader.get_data_path()).parent)
 
 
