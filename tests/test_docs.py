@@ -1,0 +1,35 @@
+"""The README stays honest: its commands exist, its flags are real, CI runs its test command."""
+from __future__ import annotations
+
+import re
+
+from click.testing import CliRunner
+
+from conftest import ROOT
+from voiceguide.cli import cli
+
+README = (ROOT / "README.md").read_text()
+
+
+def test_readme_opens_with_the_two_setup_commands_and_ci_runs_the_test_one():
+    block = README.split("```sh", 1)[1].split("```", 1)[0]
+    commands = [line.split("#")[0].strip() for line in block.strip().splitlines()]
+    assert commands == ["make build", "make test"]
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^build:", makefile, re.M) and re.search(r"^test:", makefile, re.M)
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_every_flag_the_readme_mentions_is_in_build_help():
+    help_text = CliRunner().invoke(cli, ["build", "--help"]).output
+    flags = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]+)", README))
+    assert {"--pace", "--duration", "--rate", "--detail", "--engine"} <= flags
+    missing = {f for f in flags if f not in help_text}
+    assert not missing, missing
+
+
+def test_every_command_the_readme_uses_exists():
+    used = set(re.findall(r"^voiceguide ([a-z]+)", README, re.M))
+    assert used >= {"build", "plan", "check", "voices", "routines"}
+    for command in used:
+        assert CliRunner().invoke(cli, [command, "--help"]).exit_code == 0, command
