@@ -16,6 +16,20 @@ SEED = ROOT / "routines" / "lower-back-relief.yaml"
 DATA = Path(__file__).resolve().parent / "data"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_clip_cache(tmp_path_factory):
+    """Tests never read or fill the user's own clip cache (~/.cache/voiceguide)."""
+    import os
+
+    previous = os.environ.get("VOICEGUIDE_CACHE_DIR")
+    os.environ["VOICEGUIDE_CACHE_DIR"] = str(tmp_path_factory.mktemp("default-clip-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("VOICEGUIDE_CACHE_DIR", None)
+    else:
+        os.environ["VOICEGUIDE_CACHE_DIR"] = previous
+
+
 def fake_measure(u: Utterance) -> int:
     """A stand-in for real speech: 350 ms a word at the session rate, plus 150 ms."""
     return len(u.text.split()) * 350 * 100 // u.rate_percent + 150

@@ -45,3 +45,5 @@ def test_slug_keeps_accented_letters_readable():
     assert slug("Étirement du matin") == "etirement-du-matin"
     assert slug("../../etc/evil") == "etc-evil"
     assert slug("🧘") == "session"
+    assert slug("CON") == "con-session" and slug("..") == "session"
+    assert len(slug("stretch " * 40)) <= 80

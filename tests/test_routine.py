@@ -110,7 +110,7 @@ def test_every_problem_is_reported_with_file_line_column():
 
 @pytest.mark.parametrize("text, where", [
     ("title: [unclosed\n", "x.yaml:2:1: not valid YAML"),
-    ("", "x.yaml: routine: the file is empty"),
+    ("", "x.yaml:1:1: routine: the file is empty"),
     ("- a\n- b\n", "x.yaml:1:1: routine: expected a mapping"),
     ("title: T\n", 'x.yaml:1:1: routine: missing required field "exercises"'),
     ("title: T\ntitle: U\nexercises: []\n", "x.yaml:2:1: title: duplicate key"),
@@ -158,3 +158,35 @@ def test_options_are_validated_with_their_place():
     r = parse_routine(MINIMAL + 'options:\n  pace: 1.5\n  duration: "10:00"\n  intro: false\n  chime: none\n',
                       "x.yaml")
     assert (r.options.pace, r.options.duration_ms, r.options.intro, r.options.chime) == (1.5, 600_000, False, "none")
+
+
+def test_json_schema_is_shipped_current_and_matches_the_loader(seed):
+    import json
+
+    import jsonschema
+    import yaml
+
+    from conftest import ROOT
+    from voiceguide.schema import schema_json
+
+    shipped = ROOT / "routines" / "routine.schema.json"
+    assert shipped.read_text() == schema_json()  # refresh with: voiceguide schema > routines/routine.schema.json
+    schema = json.loads(schema_json())
+    text = (ROOT / "routines" / "lower-back-relief.yaml").read_text()
+    assert text.startswith("# yaml-language-server: $schema=routine.schema.json")
+    jsonschema.validate(yaml.safe_load(text), schema)
+    for bad in ("title: T\nexercises: []\n", MINIMAL + "    tipz: [a]\n", MINIMAL + "options:\n  pace: 9\n",
+                MINIMAL.replace("duration: 30", "duration: fast")):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(yaml.safe_load(bad), schema)
+        with pytest.raises(RoutineError):
+            parse_routine(bad, "x.yaml")
+
+
+def test_alias_bombs_are_refused_before_expanding():
+    lines = ['a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for i, name in enumerate("bcdefghi"):
+        prev = "abcdefghi"[i]
+        lines.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 9) + "]")
+    problems = _problems("\n".join(lines) + "\n")
+    assert len(problems) == 1 and "more than 50 aliases" in problems[0] and problems[0].startswith("x.yaml:7:")

@@ -281,6 +281,21 @@ def voices(engine: str | None) -> None:
 
 
 @cli.command()
+def schema() -> None:
+    """Print the JSON Schema of routine files, for editors that validate and complete YAML.
+
+    \b
+    Example:
+      voiceguide schema > routine.schema.json
+      # then, first line of a routine file:
+      # yaml-language-server: $schema=routine.schema.json
+    """
+    from .schema import schema_json
+
+    click.echo(schema_json(), nl=False)
+
+
+@cli.command()
 def routines() -> None:
     """List the routines that ship with voiceguide; build one by its name.
 

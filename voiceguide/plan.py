@@ -231,7 +231,7 @@ def build_plan(routine: Routine, measure: Measure, options: PlanOptions = PlanOp
         following = routine.exercises[index + 1] if index + 1 < len(routine.exercises) else None
         cues = _exercise_cues(routine, index, start, span, say, options, following)
         section = Section(f'exercise {index + 1} "{exercise.name}"', start, end, index,
-                          _chime(start, "bell", index, options))
+                          _chime(start, "bell", index, options), f"{routine.source}:{exercise.line}")
         _add(events, dropped, _fit(section, cues, options))
         chapters.append(Chapter(exercise.name, start, end))
         start = end
@@ -359,6 +359,8 @@ class Section:
     end_ms: int
     exercise: int | None
     opening_chime: Event | None
+    where: str = ""
+    """file:line of what the section comes from, for messages."""
 
 
 class _Speaker:
@@ -498,7 +500,7 @@ def _allocate(routine: Routine, intro: list[Cue], outro: list[Cue], options: Pla
     spare = routine.duration_ms - holds_ms
     if spare < intro_min + outro_min:
         raise PlanError(
-            f"{routine.source}: the stated total {format_clock(routine.duration_ms)} leaves "
+            f"{routine.source}:{routine.duration_line}: the stated total {format_clock(routine.duration_ms)} leaves "
             f"{spare / 1000:.1f} s beside {format_clock(holds_ms)} of holds, but the intro and outro need at "
             f"least {(intro_min + outro_min) / 1000:.1f} s; raise `duration` or remove it")
     surplus = spare - intro_want - outro_want
@@ -565,7 +567,8 @@ def _must_message(section: Section, musts: list[Cue], options: PlanOptions) -> s
     span = section.end_ms - section.start_ms
     speech = sum(c.duration_ms for c in musts) / 1000
     roles = ", ".join(dict.fromkeys(c.role for c in musts))
-    return (f"{section.label} lasts {span / 1000:.1f} s, too short for what must be said in it ({roles}: "
+    where = f"{section.where}: " if section.where else ""
+    return (f"{where}{section.label} lasts {span / 1000:.1f} s, too short for what must be said in it ({roles}: "
             f"{speech:.1f} s of speech, with pauses, fitted around the side switch and the countdown); "
             f"lengthen the hold (--pace), use a shorter --countdown, or speak faster (--rate)")
 

@@ -36,6 +36,8 @@ class Exercise:
     instructions: tuple[str, ...] = ()
     tips: tuple[str, ...] = ()
     adjustments: tuple[str, ...] = ()
+    line: int = 0
+    """Where the exercise starts in its file (1-based), for messages; 0 when not from a file."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,8 @@ class Routine:
     options: Settings = field(default_factory=Settings)
     """Settings the routine asks for; command-line flags win over them."""
     source: str = "<routine>"
+    duration_line: int = 0
+    """Where the stated duration is (1-based), for messages; 0 when not stated."""
 
     @property
     def holds_ms(self) -> int:
@@ -85,14 +89,17 @@ def load_routine(path: str | Path) -> Routine:
     try:
         size = path.stat().st_size
         if size > MAX_ROUTINE_BYTES:
-            raise RoutineError([f"{path}: file is {size} bytes; a routine file may be at most "
+            raise RoutineError([f"{path}:1:1: file is {size} bytes; a routine file may be at most "
                                 f"{MAX_ROUTINE_BYTES} bytes"])
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise RoutineError([f"{path}: no such file; give a routine file path or the name of a "
                             "shipped routine (see `voiceguide routines`)"]) from None
     except UnicodeDecodeError as exc:
-        raise RoutineError([f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})"]) from None
+        before = exc.object[: exc.start]
+        line, column = before.count(b"\n") + 1, exc.start - (before.rfind(b"\n") + 1) + 1
+        raise RoutineError([f"{path}:{line}:{column}: not UTF-8 text ({exc.reason} at byte {exc.start}); "
+                            "save the file as UTF-8"]) from None
     except OSError as exc:
         raise RoutineError([f"{path}: cannot read: {exc.strerror}"]) from None
     return parse_routine(text, str(path))
@@ -101,6 +108,7 @@ def load_routine(path: str | Path) -> Routine:
 def parse_routine(text: str, source: str = "<routine>") -> Routine:
     """Validate routine YAML text; `source` names the file in messages."""
     try:
+        _refuse_alias_bombs(text, source)
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -116,6 +124,22 @@ def parse_routine(text: str, source: str = "<routine>") -> Routine:
     return routine
 
 
+MAX_ALIASES = 50
+
+
+def _refuse_alias_bombs(text: str, source: str) -> None:
+    """Refuse files with more aliases (*name) than a routine needs: a "billion laughs" file is
+    a few lines of aliases that expand exponentially."""
+    count = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            count += 1
+            if count > MAX_ALIASES:
+                mark = event.start_mark
+                raise RoutineError([f"{source}:{mark.line + 1}:{mark.column + 1}: routine: more than "
+                                    f"{MAX_ALIASES} aliases (*name); write the text out instead"])
+
+
 def _yaml_hint(exc: yaml.MarkedYAMLError) -> str:
     problem = f"{exc.problem} {exc.context}"
     if "\\t" in problem or "'\t'" in problem:
@@ -125,6 +149,8 @@ def _yaml_hint(exc: yaml.MarkedYAMLError) -> str:
                 "(put such text in quotes)")
     if "could not find expected ':'" in problem:
         return "; a key is missing its ':'"
+    if "end of stream" in problem or "expected ',' or ']'" in problem or "expected ',' or '}'" in problem:
+        return "; a quote or bracket opened above is not closed"
     return ""
 
 
@@ -264,7 +290,8 @@ class _Reader:
 
     def routine(self, root: yaml.Node | None) -> Routine | None:
         if root is None:
-            self._problem(None, "routine", "the file is empty; a routine needs a title and exercises")
+            self.problems.append(f"{self.source}:1:1: routine: the file is empty; a routine needs a title "
+                                 "and exercises")
             return None
         fields = self._mapping(root, "", _TOP_KEYS, _REQUIRED_TOP)
         if fields is None:
@@ -289,6 +316,7 @@ class _Reader:
             pronounce=self._pronounce(fields.get("pronounce")),
             options=self._options(fields.get("options")),
             source=self.source,
+            duration_line=fields["duration"].start_mark.line + 1 if "duration" in fields else 0,
         )
 
     def _exercises(self, node: yaml.Node | None) -> tuple[Exercise, ...]:
@@ -314,6 +342,7 @@ class _Reader:
                 instructions=self._texts(get("instructions"), f"{where}.instructions"),
                 tips=self._texts(get("tips"), f"{where}.tips"),
                 adjustments=self._texts(get("adjustments"), f"{where}.adjustments"),
+                line=item.start_mark.line + 1,
             ))
         return tuple(out)
 
