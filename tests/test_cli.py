@@ -151,7 +151,7 @@ def test_export_failure_midway_keeps_previous_files(tmp_path, monkeypatch):
 
     monkeypatch.setattr(export, "plan_json", full_disk)
     with pytest.raises(OutputError, match="No space left on device"):
-        export.write_session(out, b"new mp3", plan, "")
+        export.write_session(out, lambda f: f.write(b"new mp3"), plan, "")
     for suffix in (".mp3", ".vtt", ".json"):
         assert out.with_suffix(suffix).read_text() == f"old {suffix}"
     assert len(list(tmp_path.iterdir())) == 3

@@ -13,7 +13,7 @@ import numpy as np
 from .cache import ClipCache
 from .chimes import load_chimes
 from .export import DEFAULT_BITRATE_KBPS, check_writable, encode_mp3, write_session
-from .mix import TARGET_LUFS, Levels, level, render, to_pcm16
+from .mix import TARGET_LUFS, Leveller, Levels, Timeline
 from .plan import Detail, Plan, PlanOptions, build_plan, utterances
 from .resources import default_lexicon
 from .routine import Routine
@@ -139,10 +139,12 @@ def build_session(routine: Routine, out: Path, options: BuildOptions = BuildOpti
     out = Path(out)
     check_writable(out)
     plan, clips, chimes = speak_plan(routine, options, reporter, cache)
-    reporter.stage("Mixing and levelling")
-    track = render(plan, clips.clip, chimes, SAMPLE_RATE)
-    track, levels = level(track, SAMPLE_RATE, options.target_lufs)
-    reporter.stage("Encoding MP3")
-    mp3 = encode_mp3(to_pcm16(track), SAMPLE_RATE, options.bitrate_kbps)
-    files = write_session(out, mp3, plan, routine.about, made_with(options, clips))
-    return BuildResult(plan, tuple(files), levels, clips.synthesized, clips.cached)
+    reporter.stage("Levelling")
+    leveller = Leveller(Timeline(plan, clips.clip, chimes, SAMPLE_RATE), options.target_lufs)
+    reporter.stage("Mixing and encoding MP3")
+
+    def write_mp3(file) -> None:
+        encode_mp3(leveller.pcm16_chunks(), SAMPLE_RATE, file, options.bitrate_kbps)
+
+    files = write_session(out, write_mp3, plan, routine.about, made_with(options, clips))
+    return BuildResult(plan, tuple(files), leveller.levels(), clips.synthesized, clips.cached)

@@ -8,6 +8,7 @@ import tempfile
 import threading
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO, Callable, Iterable
 
 import numpy as np
 
@@ -18,8 +19,9 @@ DEFAULT_BITRATE_KBPS = 96
 ARTIST = "voiceguide"
 
 
-def encode_mp3(pcm16: np.ndarray, rate: int, bitrate_kbps: int = DEFAULT_BITRATE_KBPS) -> bytes:
-    """CBR mono MP3 from 16-bit samples, by LAME (the lameenc wheel bundles it; no ffmpeg)."""
+def encode_mp3(chunks: Iterable[np.ndarray], rate: int, out: BinaryIO,
+               bitrate_kbps: int = DEFAULT_BITRATE_KBPS) -> None:
+    """CBR mono MP3 from 16-bit chunks, streamed to `out`, by LAME (the lameenc wheel bundles it)."""
     import lameenc
 
     encoder = lameenc.Encoder()
@@ -27,12 +29,9 @@ def encode_mp3(pcm16: np.ndarray, rate: int, bitrate_kbps: int = DEFAULT_BITRATE
     encoder.set_in_sample_rate(rate)
     encoder.set_channels(1)
     encoder.set_quality(2)
-    out = bytearray()
-    step = rate * 10
-    for start in range(0, len(pcm16), step):
-        out += encoder.encode(pcm16[start:start + step].tobytes())
-    out += encoder.flush()
-    return bytes(out)
+    for chunk in chunks:
+        out.write(encoder.encode(chunk.tobytes()))
+    out.write(encoder.flush())
 
 
 def tag_mp3(path: Path, plan: Plan, comment: str) -> None:
@@ -94,7 +93,8 @@ def check_writable(mp3_path: Path) -> None:
                           "give a file name ending in .mp3 with -o")
 
 
-def write_session(mp3_path: Path, mp3: bytes, plan: Plan, comment: str, made_with: dict | None = None) -> list[Path]:
+def write_session(mp3_path: Path, write_mp3: Callable[[BinaryIO], None], plan: Plan, comment: str,
+                  made_with: dict | None = None) -> list[Path]:
     """Write MP3, .vtt and .json side by side; all land together or none does.
 
     Each is written to a temporary file in the same folder and moved into place only when all
@@ -104,7 +104,8 @@ def write_session(mp3_path: Path, mp3: bytes, plan: Plan, comment: str, made_wit
     temps: list[Path] = []
     try:
         mp3_tmp = _temp_beside(mp3_path, temps)
-        mp3_tmp.write_bytes(mp3)
+        with open(mp3_tmp, "wb") as out:
+            write_mp3(out)
         tag_mp3(mp3_tmp, plan, comment)
         _temp_beside(targets[1], temps).write_text(webvtt(plan), encoding="utf-8")
         _temp_beside(targets[2], temps).write_text(plan_json(plan, made_with), encoding="utf-8")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import tempfile
 import warnings
+from collections import OrderedDict
 from dataclasses import dataclass
 from math import gcd
 from pathlib import Path
@@ -23,6 +24,8 @@ _FADE_MS = 5
 RATE_CHECK_MIN_WORDS = 6
 """Shorter lines have no meaningful words-per-minute ("Three.") and are left at the calibrated rate."""
 RATE_TOLERANCE = 0.08
+_RECENT_CLIPS = 64
+"""Clips kept decoded in memory; the rest are read again from the cache when the mix needs them."""
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,9 @@ class SpokenClips:
         self.cache = cache or ClipCache()
         self.cache.check_writable()
         self._version = engine.version()
-        self._clips: dict[Utterance, np.ndarray] = {}
+        self._paths: dict[Utterance, Path] = {}
+        self._lengths: dict[Utterance, int] = {}
+        self._recent: OrderedDict[Utterance, np.ndarray] = OrderedDict()
         self._native: int | None = None
         self.synthesized = 0
         self.cached = 0
@@ -105,25 +110,43 @@ class SpokenClips:
     def prepare(self, utterances: Iterable[Utterance], progress: Progress | None = None) -> None:
         """Make sure every utterance has a clip; `progress(n)` is called after each one."""
         for u in utterances:
-            if u not in self._clips:
-                self._clips[u] = self._load(u)
+            if u not in self._paths:
+                self._remember(u, self._load(u))
             if progress:
                 progress(1)
 
     def measure(self, utterance: Utterance) -> int:
         """Length of the utterance's clip in milliseconds (synthesising it if needed)."""
-        return samples_to_ms(len(self.clip(utterance)))
+        if utterance not in self._lengths:
+            self._remember(utterance, self._load(utterance))
+        return samples_to_ms(self._lengths[utterance])
 
     def clip(self, utterance: Utterance) -> np.ndarray:
-        if utterance not in self._clips:
-            self._clips[utterance] = self._load(utterance)
-        return self._clips[utterance]
+        """The utterance's samples; only the most recently used clips stay in memory."""
+        if utterance in self._recent:
+            self._recent.move_to_end(utterance)
+            return self._recent[utterance]
+        if utterance in self._paths:
+            samples = prepare_clip(*read_wav(self._paths[utterance]))
+        else:
+            samples, path = self._load(utterance)
+            self._paths[utterance] = path
+            self._lengths[utterance] = len(samples)
+        self._recent[utterance] = samples
+        if len(self._recent) > _RECENT_CLIPS:
+            self._recent.popitem(last=False)
+        return samples
 
-    def _load(self, u: Utterance) -> np.ndarray:
+    def _remember(self, u: Utterance, loaded: tuple[np.ndarray, Path]) -> None:
+        samples, path = loaded
+        self._paths[u] = path
+        self._lengths[u] = len(samples)
+
+    def _load(self, u: Utterance) -> tuple[np.ndarray, Path]:
         """The clip, spoken at the asked rate: a sentence that comes out more than 8 % off is spoken again
         at a corrected engine rate (texts differ: commas pause, long words take longer)."""
         rate = self.rate_for(u)
-        samples = self._fetch(u.text, rate)
+        samples, path = self._fetch(u.text, rate)
         words = len(u.text.split())
         target = self.settings.rate_wpm * u.rate_percent / 100
         for _ in range(2):
@@ -133,10 +156,10 @@ class SpokenClips:
             if abs(measured - target) <= RATE_TOLERANCE * target:
                 break
             rate = max(20, round(rate * target / measured))
-            samples = self._fetch(u.text, rate)
-        return samples
+            samples, path = self._fetch(u.text, rate)
+        return samples, path
 
-    def _fetch(self, text: str, rate: int) -> np.ndarray:
+    def _fetch(self, text: str, rate: int) -> tuple[np.ndarray, Path]:
         key = clip_key(self.engine.name, self._version, self.voice, rate, text)
         path = self.cache.get(key)
         if path is None:
@@ -147,7 +170,7 @@ class SpokenClips:
         samples = prepare_clip(*read_wav(path))
         if samples.size == 0:
             raise EngineError(f'{self.engine.name} produced only silence for "{text}"')
-        return samples
+        return samples, path
 
     def _synthesize(self, text: str, rate: int, key: str) -> Path:
         with tempfile.TemporaryDirectory(prefix="voiceguide-") as tmp:
