@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import replace
 
 import pytest
 
@@ -266,3 +265,10 @@ def test_default_lexicon_applies_and_the_routine_wins():
     line = next(e for e in plan.speech if e.role == "instruction")
     assert line.text == "Pilates breathing with a mudra."
     assert line.utterance.text == "pilahteez breathing with a MOO-druh."
+
+
+def test_respellings_are_taken_literally():
+    routine = parse_routine(_routine(instructions=["Hold the C++ grip."]) + 'pronounce:\n  grip: "gr\\\\1ip"\n  C++: see plus plus\n',
+                            "x.yaml")
+    line = next(e for e in build_plan(routine, fake_measure).speech if e.role == "instruction")
+    assert line.utterance.text == "Hold the see plus plus gr\\1ip."

@@ -1,7 +1,6 @@
 """Routine files: the seed is transcribed word for word; every mistake names file:line:column."""
 from __future__ import annotations
 
-import re
 
 import pytest
 

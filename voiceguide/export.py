@@ -13,7 +13,7 @@ from typing import BinaryIO, Callable, Iterable
 import numpy as np
 
 from .errors import OutputError
-from .plan import Kind, Plan
+from .plan import Plan
 
 DEFAULT_BITRATE_KBPS = 96
 ARTIST = "voiceguide"

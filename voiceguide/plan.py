@@ -377,7 +377,7 @@ class _Speaker:
             rate_percent: int = 100, skip_reason: str = "", **kw) -> Cue:
         spoken = text
         for pattern, said in self._rules:
-            spoken = pattern.sub(lambda _: said, spoken)
+            spoken = pattern.sub(lambda _, said=said: said, spoken)  # a function: backslashes stay literal
         utterance = Utterance(spoken, rate_percent)
         self._order += 1
         duration = 0 if skip_reason else self._length(utterance)

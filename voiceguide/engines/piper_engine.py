@@ -50,7 +50,7 @@ class PiperEngine:
 
     def voices(self) -> list[VoiceInfo]:
         out = []
-        for voice_id, path in _packaged_voices().items():
+        for voice_id in _packaged_voices():
             language = voice_id.split("-")[0]
             out.append(VoiceInfo(voice_id, f"Piper {voice_id}", language))
         return out
