@@ -22,7 +22,8 @@ def test_readme_opens_with_the_two_setup_commands_and_ci_runs_the_test_one():
 
 def test_every_flag_the_readme_mentions_is_in_build_help():
     help_text = CliRunner().invoke(cli, ["build", "--help"]).output
-    flags = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]+)", README))
+    about_voiceguide = README.split("## Performance")[0]  # the benchmark has flags of its own
+    flags = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]+)", about_voiceguide))
     assert {"--pace", "--duration", "--rate", "--detail", "--engine"} <= flags
     missing = {f for f in flags if f not in help_text}
     assert not missing, missing
@@ -33,3 +34,9 @@ def test_every_command_the_readme_uses_exists():
     assert used >= {"build", "plan", "check", "voices", "routines"}
     for command in used:
         assert CliRunner().invoke(cli, [command, "--help"]).exit_code == 0, command
+
+
+def test_benchmark_flags_in_the_readme_exist():
+    bench = (ROOT / "bench" / "run.py").read_text()
+    for flag in set(re.findall(r"(?<![\w-])(--[a-z][a-z-]+)", README.split("## Performance")[1])):
+        assert f'"{flag}"' in bench, flag
