@@ -80,7 +80,7 @@ def floor_seconds(plan_json: Path) -> float:
     code = f"""
 import json, sys, time, tempfile, numpy as np
 from pathlib import Path
-from voiceguide.plan import Utterance
+from voiceguide.plan import PlanOptions, Utterance
 from voiceguide.speech import SpokenClips, VoiceSettings, SAMPLE_RATE, read_wav
 from voiceguide.voice import get_engine
 from voiceguide.cache import ClipCache
@@ -96,7 +96,7 @@ with tempfile.TemporaryDirectory() as tmp:
     wav = Path(tmp) / "x.wav"
     start = time.perf_counter()
     for text, role in lines:
-        rate = native * (75 if role in ("name", "title") else 100) // 100
+        rate = native * (PlanOptions().name_rate_percent if role in ("name", "title") else 100) // 100
         engine.synthesize(text, clips.voice, rate, wav)
     speak = time.perf_counter() - start
     samples, rate = read_wav(wav)

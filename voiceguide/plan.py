@@ -151,7 +151,7 @@ class PlanOptions:
     """Numbers counted down before each exercise ends, one per second; 0 for none."""
     gap_ms: int = 700
     """Least silence between two lines of speech."""
-    name_rate_percent: int = 75
+    name_rate_percent: int = 90
     """Exercise names are said this much slower, so they are heard clearly."""
     bell_ms: int = 1800
     """Length of the chime between sections (the shipped bell's length)."""
