@@ -101,8 +101,8 @@ def _check(routine, options, plan) -> None:
     if options.intro:
         intro = [e for e in speech if e.exercise is None and e.start_ms < chapters[0].end_ms]
         assert intro[-1].text == BEGIN_TEXT
-    spoken = {e.text for e in speech}
-    assert not {d.text for d in plan.dropped if d.reason.startswith("no room")} & spoken
+    spoken = {(e.exercise, e.text) for e in speech}
+    assert not {(d.exercise, d.text) for d in plan.dropped if d.reason.startswith("no room")} & spoken
 
 
 @pytest.mark.parametrize("chunk", range(8))
