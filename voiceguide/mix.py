@@ -153,10 +153,12 @@ def limiter_gains(peaks: np.ndarray, ceiling: float) -> np.ndarray:
     return np.minimum(smooth, need)
 
 
-def _gain_curve(gains: np.ndarray, block: int, start: int, length: int) -> np.ndarray:
-    """Block gains interpolated to the samples [start, start + length)."""
+def _gain_curve(gains: np.ndarray, block: int, start: int, length: int) -> np.ndarray | np.float32:
+    """Block gains interpolated to the samples [start, start + length) (just 1 where nothing is limited)."""
     first = max(0, start // block - 1)
     last = min(len(gains), (start + length) // block + 2)
+    if first >= last or gains[first:last].min() >= 1.0:
+        return np.float32(1.0)
     centers = np.arange(first, last) * block + block / 2
     return np.interp(np.arange(start, start + length), centers, gains[first:last]).astype(np.float32)
 
