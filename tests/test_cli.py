@@ -245,3 +245,28 @@ def test_plan_piped_into_head_exits_quietly():
     result = subprocess.run(f"{sys.executable} -m voiceguide plan lower-back-relief -q | head -2", shell=True,
                             capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.stdout.startswith("Lower Back Relief: 6:00") and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_while_encoding_keeps_previous_output(tmp_path, seed_session, signum):
+    """Killed after speaking, while the MP3 is being written beside the old one."""
+    out = tmp_path / "s.mp3"
+    for suffix in (".mp3", ".vtt", ".json"):
+        out.with_suffix(suffix).write_text(f"previous {suffix}")
+    env = {**os.environ, "VOICEGUIDE_CACHE_DIR": str(seed_session.cache_dir)}
+    proc = subprocess.Popen([sys.executable, "-m", "voiceguide", "build", "lower-back-relief", "-o", str(out)],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if line.startswith("Mixing and encoding"):
+            time.sleep(0.3)  # inside the encode: the temporary MP3 is being written
+            proc.send_signal(signum)
+            break
+    rest = proc.stderr.read()
+    proc.wait(timeout=60)
+    assert proc.returncode == 130, "".join(seen) + rest
+    assert "interrupted" in rest and "Traceback" not in rest
+    for suffix in (".mp3", ".vtt", ".json"):
+        assert out.with_suffix(suffix).read_text() == f"previous {suffix}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.json", "s.mp3", "s.vtt"]
