@@ -24,8 +24,9 @@ _FADE_MS = 5
 RATE_CHECK_MIN_WORDS = 6
 """Shorter lines have no meaningful words-per-minute ("Three.") and are left at the calibrated rate."""
 RATE_TOLERANCE = 0.08
-_RECENT_CLIPS = 64
-"""Clips kept decoded in memory; the rest are read again from the cache when the mix needs them."""
+_RECENT_BYTES = 128 * 1024 * 1024
+"""Decoded clips kept in memory (a six-minute session's all fit, ~30 MB); past that the least
+recently used are read again from the cache when the mix needs them, so memory stays bounded."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class SpokenClips:
         self._paths: dict[Utterance, Path] = {}
         self._lengths: dict[Utterance, int] = {}
         self._recent: OrderedDict[Utterance, np.ndarray] = OrderedDict()
+        self._recent_bytes = 0
         self._native: int | None = None
         self.synthesized = 0
         self.cached = 0
@@ -128,19 +130,22 @@ class SpokenClips:
             return self._recent[utterance]
         if utterance in self._paths:
             samples = prepare_clip(*read_wav(self._paths[utterance]))
-        else:
-            samples, path = self._load(utterance)
-            self._paths[utterance] = path
-            self._lengths[utterance] = len(samples)
-        self._recent[utterance] = samples
-        if len(self._recent) > _RECENT_CLIPS:
-            self._recent.popitem(last=False)
-        return samples
+            self._keep(utterance, samples)
+            return samples
+        self._remember(utterance, self._load(utterance))
+        return self._recent[utterance]
 
     def _remember(self, u: Utterance, loaded: tuple[np.ndarray, Path]) -> None:
         samples, path = loaded
         self._paths[u] = path
         self._lengths[u] = len(samples)
+        self._keep(u, samples)
+
+    def _keep(self, u: Utterance, samples: np.ndarray) -> None:
+        self._recent[u] = samples
+        self._recent_bytes += samples.nbytes
+        while self._recent_bytes > _RECENT_BYTES and len(self._recent) > 1:
+            self._recent_bytes -= self._recent.popitem(last=False)[1].nbytes
 
     def _load(self, u: Utterance) -> tuple[np.ndarray, Path]:
         """The clip, spoken at the asked rate: a sentence that comes out more than 8 % off is spoken again

@@ -17,10 +17,10 @@ import os
 import sys
 import threading
 import time
-import wave
 from importlib import metadata
 from pathlib import Path
 
+from ..cache import is_complete_wav
 from ..errors import EngineError
 from ..voice import VoiceInfo
 
@@ -144,18 +144,11 @@ class Pyttsx3Engine:
 
 
 def _wait_for_wav(path: Path, text: str) -> None:
-    """Return once `path` is a complete WAV with audio in it."""
+    """Return once `path` is a complete WAV with audio in it (the same check the clip cache makes)."""
     deadline = time.monotonic() + 5.0
-    last_error = "no file was written"
     while time.monotonic() < deadline:
-        try:
-            with wave.open(str(path), "rb") as w:
-                frames = w.getnframes()
-                expected = 44 + frames * w.getsampwidth() * w.getnchannels()
-                if frames > 0 and path.stat().st_size >= expected:
-                    return
-                last_error = "the WAV has no audio frames"
-        except (FileNotFoundError, EOFError, wave.Error) as exc:
-            last_error = str(exc) or type(exc).__name__
+        if is_complete_wav(path):
+            return
         time.sleep(0.01)
-    raise EngineError(f'pyttsx3 wrote no usable WAV for "{text}" ({last_error})')
+    what = "no file was written" if not path.exists() else "the WAV is incomplete or has no audio"
+    raise EngineError(f'pyttsx3 wrote no usable WAV for "{text}" ({what})')
