@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import warnings
 from collections import OrderedDict
@@ -12,10 +13,10 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from .cache import ClipCache, clip_key, write_atomic
+from .cache import ClipCache, clip_key, is_complete_wav, write_atomic
 from .errors import EngineError
 from .plan import Utterance
-from .voice import Engine, resolve_voice
+from .voice import Engine, SpeechJob, resolve_voice, synthesize_all
 
 SAMPLE_RATE = 44100
 _SILENCE_DBFS = -50.0
@@ -60,8 +61,10 @@ Progress = Callable[[int], None]
 class SpokenClips:
     """The clips of one build, keyed by utterance; what the plan measures is what the mix plays."""
 
-    def __init__(self, engine: Engine, settings: VoiceSettings, cache: ClipCache | None = None) -> None:
+    def __init__(self, engine: Engine, settings: VoiceSettings, cache: ClipCache | None = None,
+                 workers: int | None = None) -> None:
         self.engine = engine
+        self.workers = workers or os.cpu_count() or 1
         self.settings = settings
         self.voice = resolve_voice(engine, settings.voice)
         self.cache = cache or ClipCache()
@@ -97,11 +100,9 @@ class SpokenClips:
         native = wpm
         with tempfile.TemporaryDirectory(prefix="voiceguide-") as tmp:
             for _ in range(4):
-                total = 0
-                for i, text in enumerate(CALIBRATION_TEXT):
-                    wav = Path(tmp) / f"{i}.wav"
-                    self.engine.synthesize(text, self.voice, native, wav)
-                    total += len(prepare_clip(*read_wav(wav)))
+                wavs = [Path(tmp) / f"{i}.wav" for i in range(len(CALIBRATION_TEXT))]
+                self._speak([SpeechJob(t, self.voice, native, w) for t, w in zip(CALIBRATION_TEXT, wavs)])
+                total = sum(len(prepare_clip(*read_wav(w))) for w in wavs)
                 measured = words / (total / SAMPLE_RATE / 60)
                 if abs(measured - wpm) <= 0.02 * wpm:
                     break
@@ -110,12 +111,43 @@ class SpokenClips:
         return native
 
     def prepare(self, utterances: Iterable[Utterance], progress: Progress | None = None) -> None:
-        """Make sure every utterance has a clip; `progress(n)` is called after each one."""
-        for u in utterances:
-            if u not in self._paths:
-                self._remember(u, self._load(u))
-            if progress:
-                progress(1)
+        """Make sure every utterance has a clip; `progress(n)` is called as clips are spoken or found.
+
+        All missing clips are spoken at once (in parallel where the engine can); a sentence that comes
+        out more than 8 % off the asked words per minute is spoken again at a corrected engine rate
+        (texts differ: commas pause, long words take longer), at most twice.
+        """
+        tick = progress or (lambda n: None)
+        todo = []
+        for u in dict.fromkeys(utterances):
+            if u in self._paths:
+                tick(1)
+            else:
+                todo.append(u)
+        rates = {u: self.rate_for(u) for u in todo}
+        for attempt in range(3):
+            self._ensure_cached(sorted({(u.text, rates[u]) for u in todo}), todo if attempt == 0 else [], tick)
+            again = []
+            for u in todo:
+                samples, path = self._fetch(u.text, rates[u])
+                corrected = self._corrected_rate(u, samples, rates[u]) if attempt < 2 else None
+                if corrected is None:
+                    self._remember(u, (samples, path))
+                else:
+                    rates[u] = corrected
+                    again.append(u)
+            todo = again
+
+    def _corrected_rate(self, u: Utterance, samples: np.ndarray, rate: int) -> int | None:
+        """The engine rate that brings this sentence to the asked words per minute, or None when it is close."""
+        words = len(u.text.split())
+        if words < RATE_CHECK_MIN_WORDS:
+            return None
+        target = self.settings.rate_wpm * u.rate_percent / 100
+        measured = words / (len(samples) / SAMPLE_RATE / 60)
+        if abs(measured - target) <= RATE_TOLERANCE * target:
+            return None
+        return max(20, round(rate * target / measured))
 
     def measure(self, utterance: Utterance) -> int:
         """Length of the utterance's clip in milliseconds (synthesising it if needed)."""
@@ -148,46 +180,86 @@ class SpokenClips:
             self._recent_bytes -= self._recent.popitem(last=False)[1].nbytes
 
     def _load(self, u: Utterance) -> tuple[np.ndarray, Path]:
-        """The clip, spoken at the asked rate: a sentence that comes out more than 8 % off is spoken again
-        at a corrected engine rate (texts differ: commas pause, long words take longer)."""
-        rate = self.rate_for(u)
-        samples, path = self._fetch(u.text, rate)
-        words = len(u.text.split())
-        target = self.settings.rate_wpm * u.rate_percent / 100
-        for _ in range(2):
-            if words < RATE_CHECK_MIN_WORDS:
-                break
-            measured = words / (len(samples) / SAMPLE_RATE / 60)
-            if abs(measured - target) <= RATE_TOLERANCE * target:
-                break
-            rate = max(20, round(rate * target / measured))
-            samples, path = self._fetch(u.text, rate)
-        return samples, path
+        self.prepare([u])
+        return self._recent[u], self._paths[u]
 
     def _fetch(self, text: str, rate: int) -> tuple[np.ndarray, Path]:
         key = clip_key(self.engine.name, self._version, self.voice, rate, text)
         path = self.cache.get(key)
-        if path is None:
-            path = self._synthesize(text, rate, key)
-            self.synthesized += 1
-        else:
-            self.cached += 1
+        if path is None:  # removed or damaged since it was spoken: speak it again
+            self._ensure_cached([(text, rate)], [], lambda n: None)
+            path = self.cache.path(key)
         samples = prepare_clip(*read_wav(path))
         if samples.size == 0:
             raise EngineError(f'{self.engine.name} produced only silence for "{text}"')
         return samples, path
 
-    def _synthesize(self, text: str, rate: int, key: str) -> Path:
+    def _ensure_cached(self, wanted: list[tuple[str, int]], utterances: list[Utterance], tick: Progress) -> None:
+        """Speak the (text, rate) pairs the cache lacks, all at once; ticks once per utterance."""
+        per_text: dict[tuple[str, int], int] = {}
+        for u in utterances:
+            per_text[(u.text, self.rate_for(u))] = per_text.get((u.text, self.rate_for(u)), 0) + 1
+        missing = []
+        for text, rate in wanted:
+            key = clip_key(self.engine.name, self._version, self.voice, rate, text)
+            if self.cache.get(key) is None:
+                missing.append((text, rate, key))
+            else:
+                self.cached += 1
+                tick(per_text.get((text, rate), 0))
+        if not missing:
+            return
         with tempfile.TemporaryDirectory(prefix="voiceguide-") as tmp:
-            wav = Path(tmp) / "clip.wav"
-            for attempt in range(2):
-                try:
-                    self.engine.synthesize(text, self.voice, rate, wav)
-                    break
-                except EngineError:
-                    if attempt:
-                        raise
-            return self.cache.put(key, wav)
+            jobs = [SpeechJob(text, self.voice, rate, Path(tmp) / f"{i}.wav") for i, (text, rate, _) in enumerate(missing)]
+
+            def store(i: int) -> None:
+                text, rate, key = missing[i]
+                self.cache.put(key, jobs[i].wav_path)
+                self.synthesized += 1
+                tick(per_text.get((text, rate), 0))
+
+            self._speak(jobs, store)
+
+    def _speak(self, jobs: list[SpeechJob], on_ready=lambda i: None) -> None:
+        """Speak the jobs; a clip that fails or comes back empty, truncated or unreadable is spoken once
+        more, then reported with its line of text."""
+        pending = list(range(len(jobs)))
+        for attempt in range(2):
+            done: set[int] = set()
+            bad: dict[int, str] = {}
+
+            def check(k: int) -> None:
+                i = pending[k]
+                problem = _clip_problem(jobs[i].wav_path)
+                if problem:
+                    bad[i] = problem
+                else:
+                    done.add(i)
+                    on_ready(i)
+
+            try:
+                synthesize_all(self.engine, [jobs[i] for i in pending], self.workers, check)
+            except EngineError:
+                if attempt:
+                    raise
+            pending = [i for i in pending if i not in done]
+            if not pending:
+                return
+            if attempt:
+                i = pending[0]
+                raise EngineError(f'{self.engine.name} returned an unusable clip twice '
+                                  f'({bad.get(i, "no clip")}) for "{jobs[i].text}"')
+
+
+def _clip_problem(wav: Path) -> str | None:
+    """Why an engine's WAV cannot be used, or None when it can."""
+    if not wav.exists():
+        return "no file was written"
+    if wav.stat().st_size == 0:
+        return "the file is empty"
+    if not is_complete_wav(wav):
+        return "not a complete PCM WAV"
+    return None
 
 
 def read_wav(path: Path) -> tuple[np.ndarray, int]:

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import difflib
+import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable, Protocol, Sequence
 
 from .errors import EngineError
 
@@ -16,6 +18,24 @@ class VoiceInfo:
     id: str
     name: str
     language: str = ""
+
+
+@dataclass(frozen=True)
+class SpeechJob:
+    """One clip to speak into a WAV file."""
+
+    text: str
+    voice: str
+    rate_wpm: int
+    wav_path: Path
+
+
+def engine_timeout_s() -> float:
+    """How long one clip may take before the engine is taken to be hung (`VOICEGUIDE_ENGINE_TIMEOUT`)."""
+    try:
+        return max(0.1, float(os.environ.get("VOICEGUIDE_ENGINE_TIMEOUT", "60")))
+    except ValueError:
+        return 60.0
 
 
 class Engine(Protocol):
@@ -36,6 +56,41 @@ class Engine(Protocol):
     def synthesize(self, text: str, voice: str, rate_wpm: int, wav_path: Path) -> None:
         """Write `text` spoken by `voice` at `rate_wpm` words per minute to a WAV file."""
         ...
+
+
+def synthesize_all(engine: Engine, jobs: Sequence[SpeechJob], workers: int,
+                   on_done: Callable[[int], None]) -> None:
+    """Speak every job; engines that can work in parallel (`synthesize_many`) do, others one by one.
+    Either way a clip that takes longer than `engine_timeout_s()` stops the build with an EngineError."""
+    timeout = engine_timeout_s()
+    many = getattr(engine, "synthesize_many", None)
+    if many is not None:
+        many(jobs, workers, on_done, timeout_s=timeout)
+        return
+    for i, job in enumerate(jobs):
+        _with_timeout(lambda: engine.synthesize(job.text, job.voice, job.rate_wpm, job.wav_path), timeout,
+                      f'{engine.name} did not finish speaking within {timeout:g} s: "{job.text}"')
+        on_done(i)
+
+
+def _with_timeout(call: Callable[[], None], timeout_s: float, message: str) -> None:
+    """Run `call` in a daemon thread so a hung engine cannot hold the build (or its exit) forever."""
+    outcome: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            call()
+            outcome.append(None)
+        except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread
+            outcome.append(exc)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    if not outcome:
+        raise EngineError(message)
+    if outcome[0] is not None:
+        raise outcome[0]
 
 
 _REGISTRY: dict[str, Callable[[], Engine]] = {}

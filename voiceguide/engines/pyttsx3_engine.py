@@ -6,7 +6,9 @@ pyttsx3 2.99 has traps this module works around, each seen on a real machine:
 - with eSpeak, a rate set after the first utterance is often ignored: we wait for eSpeak to apply it
   (`espeak_Synchronize`) and read it back before speaking;
 - every save prints "Audio saved to ..." on stdout: we keep stdout clean;
-- eSpeak initialises once per process: one engine object per process, reused.
+- eSpeak initialises once per process: one engine object per process, reused;
+- eSpeak carries state from one utterance to the next, so on Linux every clip is spoken by a fresh
+  engine in a child forked from this process, which itself never starts eSpeak (see `forked`).
 """
 from __future__ import annotations
 
@@ -20,9 +22,12 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from typing import Callable, Sequence
+
 from ..cache import is_complete_wav
 from ..errors import EngineError
-from ..voice import VoiceInfo
+from ..voice import SpeechJob, VoiceInfo
+from . import forked
 
 _TIMEOUT_S = 60.0
 _lock = threading.Lock()
@@ -72,10 +77,8 @@ def _shared_engine():
     return _engine
 
 
-class Pyttsx3Engine:
-    """Speech through pyttsx3, one utterance at a time, each WAV checked before it is used."""
-
-    name = "pyttsx3"
+class _LocalSpeaker:
+    """Speech through pyttsx3 in this process, one utterance at a time, each WAV checked before it is used."""
 
     def __init__(self) -> None:
         self._engine = _shared_engine()
@@ -141,6 +144,66 @@ class Pyttsx3Engine:
             if not self._finished.wait(_TIMEOUT_S):
                 raise EngineError(f'pyttsx3 did not finish speaking within {_TIMEOUT_S:.0f} s: "{text}"')
             _wait_for_wav(wav_path, text)
+
+
+class Pyttsx3Engine:
+    """The engine the build sees; on Linux each clip comes from a fresh eSpeak in a forked child."""
+
+    name = "pyttsx3"
+
+    def __init__(self) -> None:
+        self._isolated = sys.platform.startswith("linux") and forked.available()
+        self._info: tuple[str, list[VoiceInfo], str] | None = None
+        self._local: _LocalSpeaker | None = None
+        if self._isolated:
+            _prepare_espeak()  # loads the library (a missing one fails here) but does not start eSpeak
+        else:
+            self._local = _LocalSpeaker()
+
+    def _about(self) -> tuple[str, list[VoiceInfo], str]:
+        if self._info is None:
+            if self._local is not None:
+                self._info = (self._local.version(), self._local.voices(), self._local.default_voice())
+            else:
+                results: list = []
+                forked.run_forked([_describe_engine], 1, _TIMEOUT_S, lambda i, r: results.append(r),
+                                  lambda i: "while listing its voices")
+                self._info = results[0]
+        return self._info
+
+    def version(self) -> str:
+        return self._about()[0]
+
+    def voices(self) -> list[VoiceInfo]:
+        return list(self._about()[1])
+
+    def default_voice(self) -> str:
+        return self._about()[2]
+
+    def synthesize(self, text: str, voice: str, rate_wpm: int, wav_path: Path) -> None:
+        self.synthesize_many([SpeechJob(text, voice, rate_wpm, Path(wav_path))], 1, lambda i: None)
+
+    def synthesize_many(self, jobs: Sequence[SpeechJob], workers: int, on_done: Callable[[int], None],
+                        timeout_s: float = _TIMEOUT_S) -> None:
+        """Speak every job (in parallel children on Linux); `on_done(i)` as each WAV is ready."""
+        if self._local is not None:
+            for i, job in enumerate(jobs):
+                self._local.synthesize(job.text, job.voice, job.rate_wpm, job.wav_path)
+                on_done(i)
+            return
+        tasks = [lambda job=job: _speak_fresh(job) for job in jobs]
+        forked.run_forked(tasks, workers, timeout_s, lambda i, _: on_done(i),
+                          lambda i: f'while speaking "{jobs[i].text}"')
+
+
+def _describe_engine() -> tuple[str, list[VoiceInfo], str]:
+    local = _LocalSpeaker()
+    return local.version(), local.voices(), local.default_voice()
+
+
+def _speak_fresh(job: SpeechJob) -> None:
+    """In a forked child: start eSpeak (this process's first and only start) and speak one clip."""
+    _LocalSpeaker().synthesize(job.text, job.voice, job.rate_wpm, job.wav_path)
 
 
 def _wait_for_wav(path: Path, text: str) -> None:

@@ -1,0 +1,119 @@
+"""Run engine calls in short-lived forked children: each starts from the same state, none can hang the build.
+
+eSpeak NG carries state from one utterance to the next (the same line spoken twice in one process
+differs by hundreds of samples), so a clip would depend on what the process said before it, and a
+build's bytes on what the cache already held. A child forked from a parent that never started the
+engine starts it fresh for each clip: the clip is a function of its text, voice and rate alone.
+Children also give parallelism across cores and a hard timeout (a hung child is killed).
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import select
+import signal
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from ..errors import EngineError
+
+
+def available() -> bool:
+    return hasattr(os, "fork")
+
+
+@dataclass
+class _Child:
+    index: int
+    pid: int
+    fd: int
+    deadline: float
+    data: bytearray
+
+
+def run_forked(tasks: Sequence[Callable[[], object]], workers: int, timeout_s: float,
+               on_done: Callable[[int, object], None], describe: Callable[[int], str]) -> None:
+    """Run each task in its own forked child, at most `workers` at a time; `on_done(i, result)` in order
+    of completion. A task that raises, crashes or outlives `timeout_s` raises EngineError here."""
+    running: dict[int, _Child] = {}
+    queue = list(range(len(tasks)))[::-1]
+    try:
+        while queue or running:
+            while queue and len(running) < max(1, workers):
+                i = queue.pop()
+                child = _start(i, tasks[i], timeout_s)
+                running[child.fd] = child
+            wait = max(0.0, min(c.deadline for c in running.values()) - time.monotonic())
+            ready, _, _ = select.select(list(running), [], [], wait)
+            for fd in ready:
+                chunk = os.read(fd, 1 << 16)
+                if chunk:
+                    running[fd].data.extend(chunk)
+                    continue
+                child = running.pop(fd)
+                os.close(fd)
+                on_done(child.index, _finish(child, describe))
+            now = time.monotonic()
+            for fd, child in list(running.items()):
+                if now > child.deadline:
+                    raise EngineError(f"the speech engine did not finish within {timeout_s:g} s and was stopped, "
+                                      f"{describe(child.index)}")
+    finally:
+        for child in running.values():
+            _kill(child)
+
+
+def _start(index: int, task: Callable[[], object], timeout_s: float) -> _Child:
+    r, w = os.pipe()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork with threads (the child uses none)
+        pid = os.fork()
+    if pid == 0:  # the child: do the task, send the result, never return into the parent's code
+        status = 0
+        try:
+            os.close(r)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            try:
+                payload = (True, task())
+            except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent
+                payload = (False, str(exc) or type(exc).__name__)
+            data = pickle.dumps(payload)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(w, view):]
+        except BaseException:  # noqa: BLE001
+            status = 1
+        finally:
+            os._exit(status)
+    os.close(w)
+    return _Child(index, pid, r, time.monotonic() + timeout_s, bytearray())
+
+
+def _finish(child: _Child, describe: Callable[[int], str]) -> object:
+    _, status = os.waitpid(child.pid, 0)
+    try:
+        ok, value = pickle.loads(bytes(child.data))
+    except Exception:  # noqa: BLE001 - no result: the child died
+        how = (f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else f"exit {os.WEXITSTATUS(status)}")
+        raise EngineError(f"the speech engine crashed ({how}) {describe(child.index)}") from None
+    if not ok:
+        raise EngineError(f"{value}")
+    return value
+
+
+def _kill(child: _Child) -> None:
+    try:
+        os.kill(child.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    try:
+        os.waitpid(child.pid, 0)
+    except ChildProcessError:
+        pass
+    try:
+        os.close(child.fd)
+    except OSError:
+        pass
