@@ -1,15 +1,18 @@
 """One build, end to end: routine -> plan -> voice -> mix -> export."""
 from __future__ import annotations
 
+import io
 import math
+import os
 import re
 import unicodedata
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
+from typing import BinaryIO, Callable
 
 import numpy as np
 
+from . import forked
 from .cache import ClipCache
 from .chimes import load_chimes
 from .export import DEFAULT_BITRATE_KBPS, check_writable, encode_mp3, write_session
@@ -96,13 +99,13 @@ def plan_options_for(options: PlanOptions, chimes: dict[str, np.ndarray]) -> Pla
     return replace(options, bell_ms=samples_to_ms(len(chimes["bell"])), soft_ms=samples_to_ms(len(chimes["soft"])))
 
 
-def speak_plan(routine: Routine, options: BuildOptions, reporter: Reporter,
-               cache: ClipCache | None = None) -> tuple[Plan, SpokenClips, dict[str, np.ndarray]]:
+def speak_plan(routine: Routine, options: BuildOptions, reporter: Reporter, cache: ClipCache | None = None,
+               workers: int | None = None) -> tuple[Plan, SpokenClips, dict[str, np.ndarray]]:
     """Synthesise every candidate line once, then plan with their measured lengths."""
     chimes = load_chimes(options.chime)
     plan_options = plan_options_for(options.plan, chimes)
     reporter.stage(f"Starting the {options.voice.engine} speech engine")
-    clips = SpokenClips(get_engine(options.voice.engine), options.voice, cache)
+    clips = SpokenClips(get_engine(options.voice.engine), options.voice, cache, workers)
     wanted = utterances(routine, plan_options)
     clips.prepare(wanted, reporter.speaking(len(wanted)))
     reporter.done_speaking()
@@ -132,19 +135,52 @@ def made_with(options: BuildOptions, clips: SpokenClips) -> dict:
     }
 
 
+def encode_in_segments(leveller: Leveller, out: BinaryIO, bitrate_kbps: int, workers: int) -> None:
+    """Encode the session's segments (in parallel children where the platform forks) and join them."""
+    spans = leveller.timeline.segments()
+
+    def encode(span: tuple[int, int]) -> bytes:
+        buffer = io.BytesIO()
+        encode_mp3(leveller.pcm16_chunks(*span), SAMPLE_RATE, buffer, bitrate_kbps)
+        return buffer.getvalue()
+
+    if workers <= 1 or len(spans) == 1 or not forked.available():
+        for span in spans:
+            out.write(encode(span))
+        return
+    ready: dict[int, bytes] = {}
+    written = 0
+
+    def keep(i: int, data: object) -> None:
+        nonlocal written
+        ready[i] = data  # type: ignore[assignment]
+        while written in ready:
+            out.write(ready.pop(written))
+            written += 1
+
+    forked.run_forked([lambda span=span: encode(span) for span in spans], workers, _ENCODE_TIMEOUT_S, keep,
+                      lambda i: f"the MP3 encoder, segment {i + 1} of {len(spans)}", RuntimeError)
+
+
+_ENCODE_TIMEOUT_S = 600.0
+
+
 def build_session(routine: Routine, out: Path, options: BuildOptions = BuildOptions(),
-                  reporter: Reporter | None = None, cache: ClipCache | None = None) -> BuildResult:
-    """Build the MP3 (with .vtt and .json beside it) for a routine."""
+                  reporter: Reporter | None = None, cache: ClipCache | None = None,
+                  workers: int | None = None) -> BuildResult:
+    """Build the MP3 (with .vtt and .json beside it) for a routine; `workers` processes speak and
+    encode in parallel (default: one per core)."""
     reporter = reporter or Reporter()
+    workers = workers or os.cpu_count() or 1
     out = Path(out)
     check_writable(out)
-    plan, clips, chimes = speak_plan(routine, options, reporter, cache)
+    plan, clips, chimes = speak_plan(routine, options, reporter, cache, workers)
     reporter.stage("Levelling")
     leveller = Leveller(Timeline(plan, clips.clip, chimes, SAMPLE_RATE), options.target_lufs)
     reporter.stage("Mixing and encoding MP3")
 
     def write_mp3(file) -> None:
-        encode_mp3(leveller.pcm16_chunks(), SAMPLE_RATE, file, options.bitrate_kbps)
+        encode_in_segments(leveller, file, options.bitrate_kbps, workers)
 
     files = write_session(out, write_mp3, plan, routine.about, made_with(options, clips))
     return BuildResult(plan, tuple(files), leveller.levels(), clips.synthesized, clips.cached)

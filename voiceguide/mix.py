@@ -22,6 +22,13 @@ _MP3_MARGIN_DB = 0.7  # encoding adds overshoot; limit below the ceiling so the 
 _OVERSAMPLE = 4
 CHUNK_S = 10
 _PAD = 64  # samples of context either side of a chunk for the oversampling filter
+SEGMENT_S = 30
+"""Length of the MP3 segments encoded in parallel (cut points depend on the plan only, so the bytes
+do not depend on how many cores encode them)."""
+MP3_FRAME = 1152
+MP3_DELAY = 1105  # LAME's encoder delay (576) plus the decoder's (529)
+_JOIN_GAP = MP3_FRAME + MP3_DELAY
+_CONTEXT = 32  # blocks either side that a block's limiter gain depends on (21-block minimum, then 10-block mean)
 _BLOCK = 45  # limiter resolution: ~1 ms at 44.1 kHz, and 10 s chunks hold a whole number of blocks
 CHIME_GAIN_DB = -4.0
 
@@ -66,12 +73,38 @@ class Timeline:
                 out[lo - start: hi - start] += x[lo - at: hi - at]
         return out
 
-    def chunks(self, pad: int = 0) -> Iterator[tuple[int, np.ndarray]]:
-        """(start, samples) chunk by chunk; with `pad`, each chunk carries that much context either side."""
+    def chunks(self, pad: int = 0, first: int = 0, stop: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        """(start, samples) chunk by chunk over [first, stop); with `pad`, each chunk carries that much
+        context either side. Chunk edges are multiples of the chunk size whatever `first` is."""
         step = CHUNK_S * self.rate
-        for start in range(0, self.length, step):
-            end = min(self.length, start + step)
+        stop = self.length if stop is None else min(stop, self.length)
+        start = first
+        while start < stop:
+            end = min(stop, (start // step + 1) * step)
             yield start, self.span(start - pad, end + pad)
+            start = end
+
+    def segments(self, every_s: int = SEGMENT_S) -> list[tuple[int, int]]:
+        """Spans (start, stop) to encode separately and join: each cut falls in exact silence, on an MP3
+        frame boundary, so the joined MP3 decodes sample for sample where one long encode would.
+
+        An MP3 encoder delays its audio by `MP3_DELAY` samples and ends on a whole frame: a span that
+        stops `_JOIN_GAP` samples before the next span's start fills exactly the frames up to that start
+        (measured with LAME), and the silence it leaves out is the silence the frames decode to.
+        """
+        busy = sorted((s, s + ms_to_samples(e.duration_ms, self.rate) + self.rate // 100)
+                      for s, e in zip(self._starts, self._events))
+        cuts, target = [], every_s * self.rate
+        free_from = 0
+        for lo, hi in busy + [(self.length, self.length)]:
+            cut = -(-(free_from + _JOIN_GAP) // MP3_FRAME) * MP3_FRAME
+            if cut >= target and cut <= lo and cut < self.length - every_s * self.rate // 2:
+                cuts.append(cut)
+                target = cut + every_s * self.rate
+            free_from = max(free_from, hi)
+        starts = [0, *cuts]
+        stops = [c - _JOIN_GAP for c in cuts] + [self.length]
+        return list(zip(starts, stops))
 
 
 class LoudnessMeter:
@@ -84,25 +117,22 @@ class LoudnessMeter:
 
     def __init__(self, rate: int) -> None:
         import pyloudnorm
-        from scipy.signal import lfilter_zi
 
         self.rate = rate
-        stages = pyloudnorm.Meter(rate)._filters.values()
-        self._stages = [(f.b, f.a, f.passband_gain, lfilter_zi(f.b, f.a) * 0.0) for f in stages]
+        stages = list(pyloudnorm.Meter(rate)._filters.values())
+        self._sos = np.array([np.concatenate([f.b, f.a]) for f in stages], dtype=np.float64)
+        self._gain = float(np.prod([f.passband_gain for f in stages]))
+        self._zi = np.zeros((len(stages), 2))
         self._hop = rate // 10
         self._left = np.zeros(0)
         self._energy: list[float] = []
 
     def feed(self, x: np.ndarray) -> None:
-        from scipy.signal import lfilter
+        from scipy.signal import sosfilt
 
-        y = x.astype(np.float64)
-        stages = []
-        for b, a, gain, zi in self._stages:
-            y, zi = lfilter(b, a, y, zi=zi)
-            y = y * gain
-            stages.append((b, a, gain, zi))
-        self._stages = stages
+        y, self._zi = sosfilt(self._sos, x.astype(np.float64), zi=self._zi)
+        if self._gain != 1.0:
+            y *= self._gain
         y = np.concatenate([self._left, y])
         whole = len(y) // self._hop * self._hop
         self._energy.extend(np.square(y[:whole]).reshape(-1, self._hop).sum(axis=1).tolist())
@@ -125,13 +155,13 @@ class LoudnessMeter:
 
 def true_peak_blocks(x: np.ndarray, block: int, pad: int = 0) -> np.ndarray:
     """True peak (BS.1770: 4x oversampled) of each `block` samples of x[pad:len(x)-pad]."""
-    from scipy.signal import resample_poly
+    import soxr
 
     core = len(x) - 2 * pad
     n = -(-core // block)
     if not np.any(x):
         return np.zeros(n, dtype=np.float32)
-    up = np.abs(resample_poly(x, _OVERSAMPLE, 1))[pad * _OVERSAMPLE:(pad + core) * _OVERSAMPLE]
+    up = np.abs(soxr.resample(x, 1, _OVERSAMPLE, quality="HQ"))[pad * _OVERSAMPLE:(pad + core) * _OVERSAMPLE]
     up = np.pad(up, (0, n * block * _OVERSAMPLE - len(up)))
     return np.maximum(up.reshape(n, block * _OVERSAMPLE).max(axis=1),
                       np.pad(np.abs(x[pad:pad + core]), (0, n * block - core)).reshape(n, block).max(axis=1))
@@ -153,18 +183,28 @@ def limiter_gains(peaks: np.ndarray, ceiling: float) -> np.ndarray:
     return np.minimum(smooth, need)
 
 
-def _gain_curve(gains: np.ndarray, block: int, start: int, length: int) -> np.ndarray | np.float32:
-    """Block gains interpolated to the samples [start, start + length) (just 1 where nothing is limited)."""
-    first = max(0, start // block - 1)
-    last = min(len(gains), (start + length) // block + 2)
-    if first >= last or gains[first:last].min() >= 1.0:
+def _gain_curve(gains: np.ndarray, first: int, block: int, start: int, length: int) -> np.ndarray | np.float32:
+    """Block gains (gains[0] is block `first`) interpolated to the samples [start, start + length)."""
+    if gains.min() >= 1.0:
         return np.float32(1.0)
-    centers = np.arange(first, last) * block + block / 2
-    return np.interp(np.arange(start, start + length), centers, gains[first:last]).astype(np.float32)
+    centers = (np.arange(len(gains)) + first) * block + block / 2
+    return np.interp(np.arange(start, start + length), centers, gains).astype(np.float32)
+
+
+def _round_up_half(x: np.ndarray) -> np.ndarray:
+    """float16 copies of peaks, never below the true value (a limiter may over-limit, never under)."""
+    h = x.astype(np.float16)
+    low = h.astype(np.float32) < x
+    h[low] = np.nextafter(h[low], np.float16(np.inf))
+    return h
 
 
 class Leveller:
-    """Finds the gain and limiter curve that bring a timeline to the target loudness and ceiling."""
+    """Finds the gain and limiter curve that bring a timeline to the target loudness and ceiling.
+
+    Memory stays flat with length: only a float16 true peak per ~1 ms block and the energy of each
+    100 ms are kept; the limiter's gains are worked out chunk by chunk from the peaks around it.
+    """
 
     def __init__(self, timeline: Timeline, target_lufs: float = TARGET_LUFS,
                  ceiling_dbtp: float = CEILING_DBTP) -> None:
@@ -175,45 +215,67 @@ class Leveller:
         peaks = []
         for _, x in timeline.chunks(pad=_PAD):
             meter.feed(x[_PAD:len(x) - _PAD])
-            peaks.append(true_peak_blocks(x, self.block, _PAD))
-        self.peaks = np.concatenate(peaks) if peaks else np.zeros(0, dtype=np.float32)
+            peaks.append(_round_up_half(true_peak_blocks(x, self.block, _PAD)))
+        self.peaks = np.concatenate(peaks) if peaks else np.zeros(0, dtype=np.float16)
+        del peaks
         measured = meter.integrated()
         self.silent = not np.isfinite(measured)
         self.gain_db = 0.0 if self.silent else target_lufs - measured
-        ceiling = 10 ** ((ceiling_dbtp - _MP3_MARGIN_DB) / 20)
+        self.ceiling = 10 ** ((ceiling_dbtp - _MP3_MARGIN_DB) / 20)
         self.loudness = measured
-        self.gains = np.ones(len(self.peaks), dtype=np.float32)
+        self.limited = False
+        previous: tuple[float, float] | None = None
         for _ in range(4):  # the limiter lowers loudness a little: raise the gain before it, measure again
             if self.silent:
                 break
-            self.gains = limiter_gains(self.peaks * self._gain(), ceiling)
-            if self.gains.min() >= 1.0:
+            self.limited = float(self.peaks.max(initial=0)) * float(self._gain()) > self.ceiling
+            if not self.limited:
                 self.loudness = measured + self.gain_db
                 break
             meter = LoudnessMeter(timeline.rate)
             for start, x in timeline.chunks():
                 meter.feed(self._apply(start, x))
             self.loudness = meter.integrated()
-            if abs(self.loudness - target_lufs) < 0.1:
+            if abs(self.loudness - target_lufs) < 0.15:
                 break
-            self.gain_db += target_lufs - self.loudness
-        else:  # out of tries: the limiter must match the last gain (its loudness was not measured again)
-            if not self.silent:
-                self.gains = limiter_gains(self.peaks * self._gain(), ceiling)
+            # secant step: once the limiter works, more gain buys less loudness (seen: about 0.5-0.6 dB
+            # per dB on eSpeak speech), so start from that and learn the real slope
+            slope = 0.6
+            if previous is not None and self.gain_db != previous[0]:
+                slope = min(1.0, max(0.2, (self.loudness - previous[1]) / (self.gain_db - previous[0])))
+            previous = (self.gain_db, self.loudness)
+            self.gain_db += (target_lufs - self.loudness) / slope
+        # (out of tries, the last gain is kept; its loudness was measured one step before)
 
     def _gain(self) -> np.float32:
         return np.float32(10 ** (self.gain_db / 20))
 
-    def _apply(self, start: int, x: np.ndarray) -> np.ndarray:
-        return x * self._gain() * _gain_curve(self.gains, self.block, start, len(x))
+    def _limiter(self, first: int, last: int) -> np.ndarray:
+        """The limiter's gains for blocks [first, last), from the peaks around them (same as for the whole)."""
+        lo, hi = max(0, first - _CONTEXT), min(len(self.peaks), last + _CONTEXT)
+        gains = limiter_gains(self.peaks[lo:hi].astype(np.float32) * self._gain(), self.ceiling)
+        return gains[first - lo: first - lo + (last - first)]
 
-    def pcm16_chunks(self) -> Iterator[np.ndarray]:
-        """The levelled session as 16-bit chunks, ready for the encoder."""
-        for start, x in self.timeline.chunks():
+    def _apply(self, start: int, x: np.ndarray) -> np.ndarray:
+        y = x * self._gain()
+        if not self.limited:
+            return y
+        first = max(0, start // self.block - 1)
+        last = min(len(self.peaks), (start + len(x)) // self.block + 2)
+        if first >= last:
+            return y
+        return y * _gain_curve(self._limiter(first, last), first, self.block, start, len(x))
+
+    def pcm16_chunks(self, first: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
+        """The levelled session (or the span [first, stop)) as 16-bit chunks, ready for the encoder."""
+        for start, x in self.timeline.chunks(first=first, stop=stop):
             yield to_pcm16(self._apply(start, x))
 
     def levels(self) -> Levels:
-        peak_db = float(20 * np.log10(max(float((self.peaks * self._gain() * self.gains).max(initial=0.0)), 1e-12)))
+        peak = float(self.peaks.max(initial=0)) * float(self._gain())
+        if self.limited:
+            peak = min(peak, self.ceiling)
+        peak_db = float(20 * np.log10(max(peak, 1e-12)))
         return Levels(round(float(self.loudness), 2), round(peak_db, 2), round(float(self.gain_db), 2))
 
 

@@ -7,7 +7,6 @@ import tempfile
 import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
-from math import gcd
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -277,10 +276,9 @@ def read_wav(path: Path) -> tuple[np.ndarray, int]:
 def resample(samples: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.ndarray:
     if rate == target:
         return samples.astype(np.float32)
-    from scipy.signal import resample_poly
+    import soxr
 
-    g = gcd(rate, target)
-    return resample_poly(samples, target // g, rate // g).astype(np.float32)
+    return soxr.resample(samples.astype(np.float32), rate, target, quality="HQ").astype(np.float32)
 
 
 def prepare_clip(samples: np.ndarray, rate: int) -> np.ndarray:

@@ -27,7 +27,7 @@ from typing import Callable, Sequence
 from ..cache import is_complete_wav
 from ..errors import EngineError
 from ..voice import SpeechJob, VoiceInfo
-from . import forked
+from .. import forked
 
 _TIMEOUT_S = 60.0
 _lock = threading.Lock()
@@ -167,7 +167,7 @@ class Pyttsx3Engine:
             else:
                 results: list = []
                 forked.run_forked([_describe_engine], 1, _TIMEOUT_S, lambda i, r: results.append(r),
-                                  lambda i: "while listing its voices")
+                                  lambda i: "the speech engine, listing its voices")
                 self._info = results[0]
         return self._info
 
@@ -193,7 +193,7 @@ class Pyttsx3Engine:
             return
         tasks = [lambda job=job: _speak_fresh(job) for job in jobs]
         forked.run_forked(tasks, workers, timeout_s, lambda i, _: on_done(i),
-                          lambda i: f'while speaking "{jobs[i].text}"')
+                          lambda i: f'the speech engine, speaking "{jobs[i].text}"')
 
 
 def _describe_engine() -> tuple[str, list[VoiceInfo], str]:

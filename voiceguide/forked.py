@@ -1,10 +1,11 @@
-"""Run engine calls in short-lived forked children: each starts from the same state, none can hang the build.
+"""Run work in short-lived forked children: each starts from the same state, none can hang the build.
 
 eSpeak NG carries state from one utterance to the next (the same line spoken twice in one process
 differs by hundreds of samples), so a clip would depend on what the process said before it, and a
 build's bytes on what the cache already held. A child forked from a parent that never started the
 engine starts it fresh for each clip: the clip is a function of its text, voice and rate alone.
-Children also give parallelism across cores and a hard timeout (a hung child is killed).
+Children also give parallelism across cores and a hard timeout (a hung child is killed); the MP3
+encoder uses them too, one segment of the session per child.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from ..errors import EngineError
+from .errors import EngineError
 
 
 def available() -> bool:
@@ -34,9 +35,11 @@ class _Child:
 
 
 def run_forked(tasks: Sequence[Callable[[], object]], workers: int, timeout_s: float,
-               on_done: Callable[[int, object], None], describe: Callable[[int], str]) -> None:
+               on_done: Callable[[int, object], None], describe: Callable[[int], str],
+               error: Callable[[str], Exception] = EngineError) -> None:
     """Run each task in its own forked child, at most `workers` at a time; `on_done(i, result)` in order
-    of completion. A task that raises, crashes or outlives `timeout_s` raises EngineError here."""
+    of completion. A task that raises, crashes or outlives `timeout_s` raises `error(message)` here;
+    `describe(i)` names the task in that message ("the speech engine, speaking ...")."""
     running: dict[int, _Child] = {}
     queue = list(range(len(tasks)))[::-1]
     try:
@@ -54,12 +57,11 @@ def run_forked(tasks: Sequence[Callable[[], object]], workers: int, timeout_s: f
                     continue
                 child = running.pop(fd)
                 os.close(fd)
-                on_done(child.index, _finish(child, describe))
+                on_done(child.index, _finish(child, describe, error))
             now = time.monotonic()
             for fd, child in list(running.items()):
                 if now > child.deadline:
-                    raise EngineError(f"the speech engine did not finish within {timeout_s:g} s and was stopped, "
-                                      f"{describe(child.index)}")
+                    raise error(f"{describe(child.index)}: did not finish within {timeout_s:g} s and was stopped")
     finally:
         for child in running.values():
             _kill(child)
@@ -92,15 +94,15 @@ def _start(index: int, task: Callable[[], object], timeout_s: float) -> _Child:
     return _Child(index, pid, r, time.monotonic() + timeout_s, bytearray())
 
 
-def _finish(child: _Child, describe: Callable[[int], str]) -> object:
+def _finish(child: _Child, describe: Callable[[int], str], error: Callable[[str], Exception]) -> object:
     _, status = os.waitpid(child.pid, 0)
     try:
         ok, value = pickle.loads(bytes(child.data))
     except Exception:  # noqa: BLE001 - no result: the child died
         how = (f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else f"exit {os.WEXITSTATUS(status)}")
-        raise EngineError(f"the speech engine crashed ({how}) {describe(child.index)}") from None
+        raise error(f"{describe(child.index)}: crashed ({how})") from None
     if not ok:
-        raise EngineError(f"{value}")
+        raise error(f"{value}")
     return value
 
 
