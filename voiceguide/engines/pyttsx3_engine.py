@@ -7,8 +7,8 @@ pyttsx3 2.99 has traps this module works around, each seen on a real machine:
   (`espeak_Synchronize`) and read it back before speaking;
 - every save prints "Audio saved to ..." on stdout: we keep stdout clean;
 - eSpeak initialises once per process: one engine object per process, reused;
-- eSpeak carries state from one utterance to the next, so on Linux every clip is spoken by a fresh
-  engine in a child forked from this process, which itself never starts eSpeak (see `forked`).
+- eSpeak carries state from one utterance to the next, so on Linux every clip is spoken by a child
+  forked from a process that started eSpeak but never spoke (see `_SyncEspeak` and `forked`).
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ import os
 import sys
 import threading
 import time
+import wave
 from importlib import metadata
 from pathlib import Path
 
@@ -146,39 +147,79 @@ class _LocalSpeaker:
             _wait_for_wav(wav_path, text)
 
 
+class _SyncEspeak:
+    """eSpeak NG through pyttsx3's own ctypes binding, started in synchronous mode.
+
+    pyttsx3's driver starts eSpeak in its asynchronous mode, which runs a thread (a forked child
+    would wait on it forever) and polls in 10 ms sleeps. Synchronous eSpeak has no thread: this
+    process starts it once and never speaks; each clip is spoken in a child forked from it, so
+    every clip starts from the same engine state and costs only its own synthesis.
+    """
+
+    def __init__(self) -> None:
+        _prepare_espeak()
+        with contextlib.redirect_stdout(io.StringIO()):
+            from pyttsx3.drivers import _espeak
+        self._espeak = _espeak
+        self.sample_rate = _espeak.Initialize(_espeak.AUDIO_OUTPUT_SYNCHRONOUS, 0, None, 0)
+        if self.sample_rate <= 0:
+            raise EngineError("eSpeak NG could not start (espeak_Initialize failed); reinstall it with "
+                              "`pip install --force-reinstall espeakng-loader`")
+        self._samples: list[bytes] = []
+        _espeak.SetSynthCallback(self._collect)
+        info = _espeak.Info()
+        self.version = (f"pyttsx3 {metadata.version('pyttsx3')} espeak "
+                        f"espeak-ng {info.decode() if info else '?'}")
+        self.voices = []
+        for v in _espeak.ListVoices(None):
+            language = v.languages[1:].decode("utf-8", errors="ignore") if v.languages else ""
+            self.voices.append(VoiceInfo(v.identifier.decode("utf-8").lower(), v.name.decode("utf-8"), language))
+
+    def _collect(self, wav, numsamples, events) -> int:
+        if numsamples > 0:
+            self._samples.append(ctypes.string_at(wav, numsamples * 2))
+        return 0
+
+    def speak(self, job: SpeechJob) -> None:
+        """Speak one clip into a WAV file (in a forked child: never in the process that started eSpeak)."""
+        e = self._espeak
+        if e.SetVoiceByName(job.voice.encode("utf-8")) != e.EE_OK:
+            raise EngineError(f'eSpeak NG has no voice "{job.voice}"; see `voiceguide voices`')
+        e.SetParameter(e.RATE, int(job.rate_wpm), 0)
+        self._samples = []
+        if e.Synth(job.text.encode("utf-8"), flags=e.ENDPAUSE | e.CHARS_UTF8) != e.EE_OK:
+            raise EngineError(f'eSpeak NG could not speak "{job.text}"')
+        with wave.open(str(job.wav_path), "wb") as out:
+            out.setnchannels(1)
+            out.setsampwidth(2)
+            out.setframerate(self.sample_rate)
+            out.writeframes(b"".join(self._samples))
+
+
 class Pyttsx3Engine:
-    """The engine the build sees; on Linux each clip comes from a fresh eSpeak in a forked child."""
+    """The engine the build sees; on Linux each clip is spoken by a forked child of a started eSpeak."""
 
     name = "pyttsx3"
 
     def __init__(self) -> None:
-        self._isolated = sys.platform.startswith("linux") and forked.available()
-        self._info: tuple[str, list[VoiceInfo], str] | None = None
+        self._sync: _SyncEspeak | None = None
         self._local: _LocalSpeaker | None = None
-        if self._isolated:
-            _prepare_espeak()  # loads the library (a missing one fails here) but does not start eSpeak
+        if sys.platform.startswith("linux") and forked.available():
+            self._sync = _SyncEspeak()
         else:
             self._local = _LocalSpeaker()
 
-    def _about(self) -> tuple[str, list[VoiceInfo], str]:
-        if self._info is None:
-            if self._local is not None:
-                self._info = (self._local.version(), self._local.voices(), self._local.default_voice())
-            else:
-                results: list = []
-                forked.run_forked([_describe_engine], 1, _TIMEOUT_S, lambda i, r: results.append(r),
-                                  lambda i: "the speech engine, listing its voices")
-                self._info = results[0]
-        return self._info
-
     def version(self) -> str:
-        return self._about()[0]
+        return self._sync.version if self._sync else self._local.version()
 
     def voices(self) -> list[VoiceInfo]:
-        return list(self._about()[1])
+        return list(self._sync.voices) if self._sync else self._local.voices()
 
     def default_voice(self) -> str:
-        return self._about()[2]
+        if self._sync:
+            ids = {v.id for v in self._sync.voices}
+            return next((p for p in ("gmw/en-us", "en-us", "gmw/en") if p in ids), self._sync.voices[0].id)
+        return self._local.default_voice()
 
     def synthesize(self, text: str, voice: str, rate_wpm: int, wav_path: Path) -> None:
         self.synthesize_many([SpeechJob(text, voice, rate_wpm, Path(wav_path))], 1, lambda i: None)
@@ -191,19 +232,10 @@ class Pyttsx3Engine:
                 self._local.synthesize(job.text, job.voice, job.rate_wpm, job.wav_path)
                 on_done(i)
             return
-        tasks = [lambda job=job: _speak_fresh(job) for job in jobs]
+        sync = self._sync
+        tasks = [lambda job=job: sync.speak(job) for job in jobs]
         forked.run_forked(tasks, workers, timeout_s, lambda i, _: on_done(i),
                           lambda i: f'the speech engine, speaking "{jobs[i].text}"')
-
-
-def _describe_engine() -> tuple[str, list[VoiceInfo], str]:
-    local = _LocalSpeaker()
-    return local.version(), local.voices(), local.default_voice()
-
-
-def _speak_fresh(job: SpeechJob) -> None:
-    """In a forked child: start eSpeak (this process's first and only start) and speak one clip."""
-    _LocalSpeaker().synthesize(job.text, job.voice, job.rate_wpm, job.wav_path)
 
 
 def _wait_for_wav(path: Path, text: str) -> None:
