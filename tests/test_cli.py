@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import signal
+import shutil
 import subprocess
 import sys
 import time
@@ -122,10 +123,12 @@ def test_failed_build_keeps_previous_output_and_leaves_no_temp_files(tmp_path, s
 
     out = tmp_path / "s.mp3"
     out.write_bytes(b"previous good build")
+    clips = tmp_path.parent / f"{tmp_path.name}-clips"  # the seed's clips, without its stored mixes
+    shutil.copytree(seed_session.cache_dir, clips, ignore=shutil.ignore_patterns("sessions"))
     monkeypatch.setattr(build_module, "encode_mp3", _explode)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="encoder crashed"):
         build_module.build_session(load_routine(ROOT / "routines" / "lower-back-relief.yaml"), out,
-                                   cache=ClipCache(seed_session.cache_dir))
+                                   cache=ClipCache(clips))
     assert out.read_bytes() == b"previous good build"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.mp3"]
 
@@ -253,13 +256,15 @@ def test_interrupt_while_encoding_keeps_previous_output(tmp_path, seed_session, 
     out = tmp_path / "s.mp3"
     for suffix in (".mp3", ".vtt", ".json"):
         out.with_suffix(suffix).write_text(f"previous {suffix}")
-    env = {**os.environ, "VOICEGUIDE_CACHE_DIR": str(seed_session.cache_dir)}
+    clips = tmp_path.parent / f"{tmp_path.name}-clips"  # the seed's clips, without its stored mixes
+    shutil.copytree(seed_session.cache_dir, clips, ignore=shutil.ignore_patterns("sessions"))
+    env = {**os.environ, "VOICEGUIDE_CACHE_DIR": str(clips)}
     proc = subprocess.Popen([sys.executable, "-m", "voiceguide", "build", "lower-back-relief", "-o", str(out)],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     seen = []
     for line in proc.stderr:
         seen.append(line)
-        if line.startswith("Mixing and encoding"):
+        if line.startswith("Mixing and encoding MP3"):
             time.sleep(0.3)  # inside the encode: the temporary MP3 is being written
             proc.send_signal(signum)
             break

@@ -1,21 +1,26 @@
 """One build, end to end: routine -> plan -> voice -> mix -> export."""
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import io
 import math
 import os
 import re
+import shutil
+import threading
 import unicodedata
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import BinaryIO, Callable
 
 import numpy as np
 
 from . import forked
-from .cache import ClipCache
+from .cache import ClipCache, SessionStore
 from .chimes import load_chimes
-from .export import DEFAULT_BITRATE_KBPS, check_writable, encode_mp3, write_session
+from .interrupts import deferred
+from .export import DEFAULT_BITRATE_KBPS, check_writable, encode_mp3, plan_json, write_session
 from .mix import TARGET_LUFS, Leveller, Levels, Timeline
 from .plan import Detail, Plan, PlanOptions, build_plan, utterances
 from .resources import default_lexicon
@@ -174,13 +179,87 @@ def build_session(routine: Routine, out: Path, options: BuildOptions = BuildOpti
     workers = workers or os.cpu_count() or 1
     out = Path(out)
     check_writable(out)
+    threading.Thread(target=_import_mixing_libraries, daemon=True).start()  # ~0.7 s, overlapped with speech
     plan, clips, chimes = speak_plan(routine, options, reporter, cache, workers)
+    made = made_with(options, clips)
+    store = SessionStore(clips.cache.root)
+    key = session_key(plan, made, clips, chimes, options)
+    stored = store.get(key)
+    if stored is not None:
+        reporter.stage("Mixing and encoding: unchanged since an earlier build, taken from the cache")
+        audio, meta = stored
+        levels = Levels(**meta["levels"])
+
+        def write_mp3(file) -> None:
+            with open(audio, "rb") as source:
+                shutil.copyfileobj(source, file)
+
+        files = write_session(out, write_mp3, plan, routine.about, made)
+        return BuildResult(plan, tuple(files), levels, clips.synthesized, clips.cached)
+
     reporter.stage("Levelling")
     leveller = Leveller(Timeline(plan, clips.clip, chimes, SAMPLE_RATE), options.target_lufs)
     reporter.stage("Mixing and encoding MP3")
+    keep: Path | None = None
 
     def write_mp3(file) -> None:
-        encode_in_segments(leveller, file, options.bitrate_kbps, workers)
+        with open(keep, "wb") if keep else contextlib.nullcontext() as copy:
+            encode_in_segments(leveller, _Tee(file, copy) if copy else file, options.bitrate_kbps, workers)
 
-    files = write_session(out, write_mp3, plan, routine.about, made_with(options, clips))
+    try:
+        with deferred():  # on record for cleanup before a Ctrl-C can act
+            keep = _temp_for(store)
+        files = write_session(out, write_mp3, plan, routine.about, made)
+        if keep:
+            try:
+                store.put(key, keep, {"levels": asdict(leveller.levels())})
+            except OSError:
+                pass  # a full or read-only cache costs the next build time, not this one its result
+    finally:
+        if keep:
+            keep.unlink(missing_ok=True)
     return BuildResult(plan, tuple(files), leveller.levels(), clips.synthesized, clips.cached)
+
+
+def session_key(plan: Plan, made: dict, clips: SpokenClips, chimes: dict[str, np.ndarray],
+                options: BuildOptions) -> str:
+    """Everything the mixed audio depends on: the plan and settings, the exact clips and chimes, and
+    the code that mixes them (so a changed voiceguide never reuses audio an older one made)."""
+    digest = hashlib.sha256(plan_json(plan, made).encode())
+    for event in plan.speech:
+        digest.update(clips.key_of(event.utterance).encode())
+    for name in sorted(chimes):
+        digest.update(name.encode() + chimes[name].tobytes())
+    digest.update(repr(options).encode())
+    for source in sorted(Path(__file__).parent.rglob("*.py")):
+        digest.update(source.read_bytes())
+    return digest.hexdigest()
+
+
+def _temp_for(store: SessionStore) -> Path | None:
+    try:
+        return store.temp_file()
+    except OSError:
+        return None
+
+
+class _Tee:
+    """A write-only file that writes to two."""
+
+    def __init__(self, *files: BinaryIO) -> None:
+        self._files = files
+
+    def write(self, data: bytes) -> int:
+        for f in self._files:
+            f.write(data)
+        return len(data)
+
+
+def _import_mixing_libraries() -> None:
+    """scipy.signal takes most of a second to import; warm it up while the clips are spoken or loaded."""
+    try:
+        import pyloudnorm  # noqa: F401
+        import scipy.ndimage  # noqa: F401
+        import scipy.signal  # noqa: F401
+    except Exception:  # noqa: BLE001 - the real import later reports any problem
+        pass

@@ -63,15 +63,18 @@ class ClipCache:
 
 def write_atomic(target: Path, data: bytes) -> None:
     """Write through a temporary file in the same folder, so a reader sees the old file or the new one."""
+    from .interrupts import deferred
+
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.suffix)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with deferred():  # a Ctrl-C between mkstemp and the cleanup below would leave the temporary file
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.suffix)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
 
 def is_complete_wav(path: Path) -> bool:
@@ -83,3 +86,44 @@ def is_complete_wav(path: Path) -> bool:
             return frames > 0 and path.stat().st_size >= 44 + need
     except (OSError, EOFError, wave.Error):
         return False
+
+
+class SessionStore:
+    """Mixed and encoded sessions (the MP3 audio before tags), by a key over everything that shapes them.
+
+    A rebuild that changes nothing (the same routine, settings, clips, chimes and code) copies the
+    audio instead of mixing and encoding it again. Only the most recently used few are kept.
+    """
+
+    KEEP = 16
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root) / "sessions"
+
+    def get(self, key: str) -> tuple[Path, dict] | None:
+        audio, info = self.root / f"{key}.mp3", self.root / f"{key}.json"
+        try:
+            meta = json.loads(info.read_text())
+            if audio.stat().st_size != meta["bytes"]:
+                return None
+            os.utime(audio)
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return audio, meta
+
+    def put(self, key: str, audio: Path, meta: dict) -> None:
+        """Move a finished audio file in (atomically) and forget the least recently used beyond KEEP."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.root / f"{key}.json", json.dumps({**meta, "bytes": audio.stat().st_size}).encode())
+        os.replace(audio, self.root / f"{key}.mp3")
+        stored = sorted(self.root.glob("*.mp3"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in stored[self.KEEP:]:
+            old.unlink(missing_ok=True)
+            old.with_suffix(".json").unlink(missing_ok=True)
+
+    def temp_file(self) -> Path:
+        """A temporary file in the store's folder, so `put` can move it in atomically."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=self.root, prefix=".tmp-", suffix=".mp3")
+        os.close(fd)
+        return Path(name)

@@ -13,6 +13,7 @@ from typing import BinaryIO, Callable, Iterable
 import numpy as np
 
 from .errors import OutputError
+from .interrupts import deferred
 from .plan import Plan
 
 DEFAULT_BITRATE_KBPS = 96
@@ -143,9 +144,10 @@ def _signals_held():
 
 
 def _temp_beside(target: Path, temps: list[Path]) -> Path:
-    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    with deferred():  # on record for cleanup before a Ctrl-C can act
+        fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        temps.append(Path(name))
     os.close(fd)
-    temps.append(Path(name))
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(name, 0o666 & ~umask)  # mkstemp makes 0600; the result should look like any saved file

@@ -18,6 +18,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+from . import interrupts
 from .errors import EngineError
 
 
@@ -46,8 +47,11 @@ def run_forked(tasks: Sequence[Callable[[], object]], workers: int, timeout_s: f
         while queue or running:
             while queue and len(running) < max(1, workers):
                 i = queue.pop()
-                child = _start(i, tasks[i], timeout_s)
-                running[child.fd] = child
+                # a signal during fork() would be swallowed by its at-fork hooks, and one between
+                # fork() and this line would leave a child off the record: hold them until here
+                with interrupts.deferred():
+                    child = _start(i, tasks[i], timeout_s)
+                    running[child.fd] = child
             wait = max(0.0, min(c.deadline for c in running.values()) - time.monotonic())
             ready, _, _ = select.select(list(running), [], [], wait)
             for fd in ready:

@@ -184,11 +184,23 @@ def limiter_gains(peaks: np.ndarray, ceiling: float) -> np.ndarray:
 
 
 def _gain_curve(gains: np.ndarray, first: int, block: int, start: int, length: int) -> np.ndarray | np.float32:
-    """Block gains (gains[0] is block `first`) interpolated to the samples [start, start + length)."""
-    if gains.min() >= 1.0:
+    """Block gains (gains[0] is block `first`) interpolated to the samples [start, start + length).
+
+    Only the stretches around limited blocks are interpolated (elsewhere both neighbours are 1).
+    """
+    low = np.flatnonzero(gains < 1.0)
+    if not len(low):
         return np.float32(1.0)
+    curve = np.ones(length, dtype=np.float32)
     centers = (np.arange(len(gains)) + first) * block + block / 2
-    return np.interp(np.arange(start, start + length), centers, gains).astype(np.float32)
+    breaks = np.flatnonzero(np.diff(low) > 1)
+    for a, b in zip(np.r_[0, breaks + 1], np.r_[breaks, len(low) - 1]):
+        # a limited first or last block holds its gain out to the edge, as np.interp does
+        lo = start if low[a] == 0 else max(start, int(np.floor(centers[low[a] - 1])))
+        hi = start + length if low[b] == len(gains) - 1 else min(start + length, int(np.ceil(centers[low[b] + 1])) + 1)
+        if lo < hi:
+            curve[lo - start:hi - start] = np.interp(np.arange(lo, hi), centers, gains)
+    return curve
 
 
 def _round_up_half(x: np.ndarray) -> np.ndarray:

@@ -148,6 +148,10 @@ class SpokenClips:
             return None
         return max(20, round(rate * target / measured))
 
+    def key_of(self, utterance: Utterance) -> str:
+        """The cache key of the clip this utterance plays (its WAV's name)."""
+        return self._paths[utterance].stem
+
     def measure(self, utterance: Utterance) -> int:
         """Length of the utterance's clip in milliseconds (synthesising it if needed)."""
         if utterance not in self._lengths:
