@@ -20,6 +20,7 @@ from . import forked
 from .cache import ClipCache, SessionStore
 from .chimes import load_chimes
 from .interrupts import deferred
+from .errors import OutputError
 from .export import DEFAULT_BITRATE_KBPS, check_writable, encode_mp3, plan_json, write_session
 from .mix import TARGET_LUFS, Leveller, Levels, Timeline
 from .plan import Detail, Plan, PlanOptions, build_plan, utterances
@@ -83,6 +84,19 @@ class Reporter:
 
 def default_output(routine: Routine, folder: Path = Path("output")) -> Path:
     return folder / f"{slug(routine.title)}.mp3"
+
+
+def batch_outputs(routines: list[Routine], folder: Path) -> list[Path]:
+    """One MP3 per routine in `folder`, named from its title; two routines that would share a file are
+    an error before anything is built."""
+    outputs = [default_output(r, folder) for r in routines]
+    seen: dict[Path, Routine] = {}
+    for routine, out in zip(routines, outputs):
+        if out in seen:
+            raise OutputError(f"{routine.source}: its title makes the same file name as {seen[out].source} "
+                              f"({out.name}); give one of them another title, or build them separately with -o")
+        seen[out] = routine
+    return outputs
 
 
 def slug(title: str) -> str:

@@ -137,31 +137,69 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("routine")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="MP3 to write (default: output/<title>.mp3 under the current folder, the title made "
-                   "into a file name, e.g. output/lower-back-relief.mp3). The .vtt captions and .json "
-                   "plan are written beside it.")
+@click.argument("routines", nargs=-1, required=True, metavar="ROUTINE...")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="For one routine, the MP3 to write (default: output/<title>.mp3 under the current "
+                   "folder, e.g. output/lower-back-relief.mp3); for several, the folder to write them "
+                   "in (default: output/). The .vtt captions and .json plan are written beside each MP3.")
+@click.option("-j", "--jobs", type=click.IntRange(1, 256), default=None, metavar="N",
+              help="Processes that speak and encode at once (default: one per CPU core). Example: -j 1")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 @_session_options
-def build(routine: str, output: Path | None, quiet: bool, **flags) -> None:
-    """Build the MP3 session for ROUTINE (a .yaml path or a shipped routine's name).
+def build(routines: tuple[str, ...], output: Path | None, jobs: int | None, quiet: bool, **flags) -> None:
+    """Build the MP3 session for each ROUTINE (a .yaml path, a folder of them, or a shipped routine's name).
 
     \b
     Every option can also be set in the routine's `options:` block; the flag wins.
+    With several routines, all are checked before any is built; one that fails to build
+    is reported and the others are still built (exit status 2 if any failed).
 
     \b
     Example:
       voiceguide build lower-back-relief
       voiceguide build routines/lower-back-relief.yaml -o /tmp/back.mp3 --detail full --rate 140
       voiceguide build lower-back-relief --pace 1.5 --chime bowl --no-next-up
+      voiceguide build my-routines/ -o library/ --pace 1.5 -j 2     # every .yaml in a folder
     """
-    from .build import build_session, default_output
+    from .build import batch_outputs, default_output
+    from .resources import find_routines
+    from .routine import load_routine
 
-    parsed = _load(routine)
-    out = output or default_output(parsed)
+    paths = find_routines(list(routines))
+    loaded, problems = [], []
+    for path in paths:
+        try:
+            loaded.append(load_routine(path))
+        except VoiceguideError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise VoiceguideError("\n".join(problems) + (f"\n{len(problems)} of {len(paths)} routines have problems; "
+                                                      "nothing was built" if len(paths) > 1 else ""))
+    if len(loaded) == 1:
+        _build_one(loaded[0], routines[0], output or default_output(loaded[0]), jobs, quiet, flags)
+        return
+    if output is not None and output.suffix.lower() == ".mp3":
+        raise VoiceguideError(f"{output}: with several routines, -o is the folder to write them in")
+    outputs = batch_outputs(loaded, output or Path("output"))
+    failed = []
+    for n, (parsed, out) in enumerate(zip(loaded, outputs), 1):
+        if not quiet:
+            click.echo(f"[{n}/{len(loaded)}] {parsed.source} -> {out}", err=True)
+        try:
+            _build_one(parsed, parsed.source, out, jobs, quiet, flags)
+        except VoiceguideError as exc:
+            failed.append(f"{parsed.source}: {exc}")
+            click.echo(f"error: {exc}", err=True)
+    if failed:
+        raise VoiceguideError(f"{len(failed)} of {len(loaded)} routines failed to build (the others were "
+                              "written):\n  " + "\n  ".join(failed))
+
+
+def _build_one(parsed, routine: str, out: Path, jobs: int | None, quiet: bool, flags: dict) -> None:
+    from .build import build_session
+
     reporter = _Reporter(quiet)
-    result = build_session(parsed, out, _options_for(parsed, flags), reporter)
+    result = build_session(parsed, out, _options_for(parsed, flags), reporter, workers=jobs)
     if not quiet:
         from .durations import format_clock
 

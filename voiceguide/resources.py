@@ -51,3 +51,21 @@ def find_routine(ref: str) -> Path:
     known = ", ".join(shipped) or "none"
     raise VoiceguideError(f"{ref}: no such routine file, and no shipped routine of that name "
                           f"(shipped: {known}); check the path or run `voiceguide routines`")
+
+
+def find_routines(refs: list[str]) -> list[Path]:
+    """Routine paths for names, files and folders (a folder gives its .yaml files, by name), each once."""
+    found: list[Path] = []
+    for ref in refs:
+        folder = Path(ref)
+        if folder.is_dir():
+            files = sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+            if not files:
+                raise VoiceguideError(f"{ref}: a folder with no routine .yaml files in it")
+            found.extend(files)
+        else:
+            found.append(find_routine(ref))
+    unique: dict[Path, None] = {}
+    for path in found:
+        unique.setdefault(path.resolve(), None)
+    return list(unique)
