@@ -4,11 +4,14 @@
     python bench/run.py --sizes seed,60 --runs 1
 
 For each routine it prints, as medians over the runs:
-  cold   a build with an empty clip cache (every line spoken)
-  warm   the same build again (every line from the cache)
+  cold   a build with an empty cache (every line spoken, the session mixed and encoded)
+  warm   the same build again, everything cached (an unchanged rebuild reuses the stored mix)
+  remix  a build whose clips are all cached but whose mix is not (what a rebuild costs after
+         a change that alters the audio but no line, e.g. --volume): mixed and encoded again
   floor  the same lines spoken one after another by the same engine, plus encoding the same
          number of samples to MP3: the work no build can avoid
-  ratios cold/floor and warm/cold, and the peak resident memory (RSS) of the cold build.
+  ratios cold/floor, warm/cold and remix/floor, and the peak resident memory (RSS) of the cold
+         build (the largest of the build process and its worker processes).
 Each build runs as its own process (`python -m voiceguide build`), as a user would run it.
 This is a benchmark, not a test: nothing here passes or fails.
 """
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -121,7 +125,7 @@ def main() -> None:
         folder = Path(tmp)
         for size in args.sizes.split(","):
             routine = SEED if size == "seed" else generated_routine(int(size), folder)
-            cold, warm, floor, rss = [], [], [], []
+            cold, warm, remix, floor, rss = [], [], [], [], []
             for run in range(args.runs):
                 cache = folder / f"cache-{size}-{run}"
                 out = folder / f"{size}-{run}.mp3"
@@ -129,18 +133,22 @@ def main() -> None:
                 cold.append(seconds)
                 rss.append(peak)
                 warm.append(timed_build(routine, folder / f"{size}-{run}-warm.mp3", cache)[0])
+                shutil.rmtree(cache / "sessions")  # keep the clips, forget the stored mix
+                remix.append(timed_build(routine, folder / f"{size}-{run}-remix.mp3", cache)[0])
                 floor.append(floor_seconds(out.with_suffix(".json")))
                 print(f"  {size} run {run + 1}: cold {seconds:.1f} s, warm {warm[-1]:.1f} s, "
-                      f"floor {floor[-1]:.1f} s, {peak:.0f} MB", file=sys.stderr)
+                      f"remix {remix[-1]:.1f} s, floor {floor[-1]:.1f} s, {peak:.0f} MB", file=sys.stderr)
             plan = json.loads(out.with_suffix(".json").read_text())
             med = statistics.median
             rows.append((routine.stem if size == "seed" else f"generated {size} min",
-                         plan["duration_ms"] / 60000, med(cold), med(warm), med(floor),
-                         med(cold) / med(floor), med(warm) / med(cold), med(rss)))
-    print(f"\n{'routine':<22} {'length':>7} {'cold s':>7} {'warm s':>7} {'floor s':>8} "
-          f"{'cold/floor':>10} {'warm/cold':>9} {'peak RSS MB':>11}")
-    for name, minutes, c, w, f, cf, wc, r in rows:
-        print(f"{name:<22} {minutes:>6.1f}m {c:>7.1f} {w:>7.1f} {f:>8.1f} {cf:>10.2f} {wc:>9.2f} {r:>11.0f}")
+                         plan["duration_ms"] / 60000, med(cold), med(warm), med(remix), med(floor),
+                         med(cold) / med(floor), med(warm) / med(cold), med(remix) / med(floor), med(rss)))
+    print(f"\n| {'routine':<20} | {'length':>7} | {'cold s':>6} | {'warm s':>6} | {'remix s':>7} | {'floor s':>7} "
+          f"| {'cold/floor':>10} | {'warm/cold':>9} | {'remix/floor':>11} | {'peak RSS MB':>11} |")
+    print("|" + "|".join("-" * (w + 2) for w in (20, 7, 6, 6, 7, 7, 10, 9, 11, 11)) + "|")
+    for name, minutes, c, w, m, f, cf, wc, mf, r in rows:
+        print(f"| {name:<20} | {minutes:>6.1f}m | {c:>6.1f} | {w:>6.1f} | {m:>7.1f} | {f:>7.1f} | {cf:>10.2f} "
+              f"| {wc:>9.2f} | {mf:>11.2f} | {r:>11.0f} |")
     print(f"\n(medians of {args.runs} runs; python {sys.version.split()[0]}, {os.cpu_count()} cores)")
 
 

@@ -24,7 +24,7 @@ _FADE_MS = 5
 RATE_CHECK_MIN_WORDS = 6
 """Shorter lines have no meaningful words-per-minute ("Three.") and are left at the calibrated rate."""
 RATE_TOLERANCE = 0.08
-_RECENT_BYTES = 128 * 1024 * 1024
+_RECENT_BYTES = 48 * 1024 * 1024
 """Decoded clips kept in memory (a six-minute session's all fit, ~30 MB); past that the least
 recently used are read again from the cache when the mix needs them, so memory stays bounded."""
 
