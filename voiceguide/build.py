@@ -81,6 +81,9 @@ class Reporter:
     def done_speaking(self) -> None:
         pass
 
+    def written(self) -> None:
+        """The new files are in place (called while Ctrl-C and SIGTERM are held)."""
+
 
 def default_output(routine: Routine, folder: Path = Path("output")) -> Path:
     return folder / f"{slug(routine.title)}.mp3"
@@ -208,7 +211,7 @@ def build_session(routine: Routine, out: Path, options: BuildOptions = BuildOpti
             with open(audio, "rb") as source:
                 shutil.copyfileobj(source, file)
 
-        files = write_session(out, write_mp3, plan, routine.about, made)
+        files = write_session(out, write_mp3, plan, routine.about, made, reporter.written)
         return BuildResult(plan, tuple(files), levels, clips.synthesized, clips.cached)
 
     reporter.stage("Levelling")
@@ -223,7 +226,7 @@ def build_session(routine: Routine, out: Path, options: BuildOptions = BuildOpti
     try:
         with deferred():  # on record for cleanup before a Ctrl-C can act
             keep = _temp_for(store)
-        files = write_session(out, write_mp3, plan, routine.about, made)
+        files = write_session(out, write_mp3, plan, routine.about, made, reporter.written)
         if keep:
             try:
                 store.put(key, keep, {"levels": asdict(leveller.levels())})

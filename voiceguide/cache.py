@@ -35,7 +35,7 @@ class ClipCache:
 
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            probe = tempfile.NamedTemporaryFile(dir=self.root, prefix=".tmp-probe-")
+            probe = tempfile.NamedTemporaryFile(dir=self.root, prefix=temp_prefix() + "probe-")
             probe.close()
         except OSError as exc:
             raise VoiceguideError(f"{self.root}: the speech cache folder is not usable ({exc.strerror or exc}); "
@@ -57,8 +57,79 @@ class ClipCache:
     def put(self, key: str, wav: Path) -> Path:
         """Copy a finished WAV into the cache (atomically, so readers never see half a file)."""
         target = self.path(key)
-        write_atomic(target, Path(wav).read_bytes())
+        with cache_errors(self.root):
+            write_atomic(target, Path(wav).read_bytes())
         return target
+
+    def temp_path(self, key: str) -> Path:
+        """Where an engine writes a clip before it is checked and adopted (same folder: a rename)."""
+        folder = self.path(key).parent
+        with cache_errors(self.root):
+            folder.mkdir(parents=True, exist_ok=True)
+        return folder / f"{temp_prefix()}{key}.wav"
+
+    def adopt(self, key: str, wav: Path) -> Path:
+        """Move a checked clip from `temp_path(key)` into place, atomically."""
+        target = self.path(key)
+        with cache_errors(self.root):
+            os.replace(wav, target)
+        return target
+
+    def remove_stale_temp_files(self) -> None:
+        """Temporary files of builds that were killed (their process is gone) are removed."""
+        for folder in [self.root, self.root / "rates", self.root / "sessions", *self.root.glob("??")]:
+            remove_stale(folder, ".tmp-")
+
+
+def temp_prefix(stem: str = "") -> str:
+    """Temporary files carry the writing process's id, so a later build can tell a killed build's
+    leftovers (process gone: removed) from a running build's files (left alone)."""
+    return f".{stem + '.' if stem else ''}tmp-{os.getpid()}-"
+
+
+def remove_stale(folder: Path, prefix: str) -> None:
+    """Remove `prefix<pid>-*` files in `folder` whose process no longer runs."""
+    try:
+        names = [p for p in folder.iterdir() if p.name.startswith(prefix)]
+    except OSError:
+        return
+    for path in names:
+        pid = path.name[len(prefix):].split("-", 1)[0]
+        if pid.isdigit() and not _running(int(pid)):
+            try:
+                path.unlink()
+            except OSError:
+                pass
+
+
+def _running(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, but another user's
+        return True
+    return True
+
+
+class cache_errors:
+    """A full or unwritable cache is the user's to fix: say so, with the folder, not a traceback."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, exc, tb) -> bool:
+        if isinstance(exc, OSError):
+            from .errors import VoiceguideError
+
+            raise VoiceguideError(f"{self.root}: could not store speech in the cache ({exc.strerror or exc}); free "
+                                  "some space, or set VOICEGUIDE_CACHE_DIR to another folder") from None
+        return False
 
 
 def write_atomic(target: Path, data: bytes) -> None:
@@ -67,7 +138,7 @@ def write_atomic(target: Path, data: bytes) -> None:
 
     target.parent.mkdir(parents=True, exist_ok=True)
     with deferred():  # a Ctrl-C between mkstemp and the cleanup below would leave the temporary file
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.suffix)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=temp_prefix(), suffix=target.suffix)
         try:
             with os.fdopen(fd, "wb") as out:
                 out.write(data)
@@ -104,7 +175,7 @@ class SessionStore:
         audio, info = self.root / f"{key}.mp3", self.root / f"{key}.json"
         try:
             meta = json.loads(info.read_text())
-            if audio.stat().st_size != meta["bytes"]:
+            if audio.stat().st_size != meta["bytes"] or _sha256(audio) != meta["sha256"]:
                 return None
             os.utime(audio)
         except (OSError, ValueError, KeyError, TypeError):
@@ -114,7 +185,8 @@ class SessionStore:
     def put(self, key: str, audio: Path, meta: dict) -> None:
         """Move a finished audio file in (atomically) and forget the least recently used beyond KEEP."""
         self.root.mkdir(parents=True, exist_ok=True)
-        write_atomic(self.root / f"{key}.json", json.dumps({**meta, "bytes": audio.stat().st_size}).encode())
+        write_atomic(self.root / f"{key}.json",
+                     json.dumps({**meta, "bytes": audio.stat().st_size, "sha256": _sha256(audio)}).encode())
         os.replace(audio, self.root / f"{key}.mp3")
         stored = sorted(self.root.glob("*.mp3"), key=lambda p: p.stat().st_mtime, reverse=True)
         for old in stored[self.KEEP:]:
@@ -124,6 +196,14 @@ class SessionStore:
     def temp_file(self) -> Path:
         """A temporary file in the store's folder, so `put` can move it in atomically."""
         self.root.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=self.root, prefix=".tmp-", suffix=".mp3")
+        fd, name = tempfile.mkstemp(dir=self.root, prefix=temp_prefix(), suffix=".mp3")
         os.close(fd)
         return Path(name)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

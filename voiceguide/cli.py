@@ -117,6 +117,10 @@ class _Reporter:
         self._bar.__enter__()
         return self._bar.update
 
+    def written(self) -> None:
+        global _finished
+        _finished = True
+
     def done_speaking(self) -> None:
         if self._bar is not None:
             self._bar.__exit__(None, None, None)
@@ -198,6 +202,8 @@ def build(routines: tuple[str, ...], output: Path | None, jobs: int | None, quie
 def _build_one(parsed, routine: str, out: Path, jobs: int | None, quiet: bool, flags: dict) -> None:
     from .build import build_session
 
+    global _finished
+    _finished = False
     reporter = _Reporter(quiet)
     result = build_session(parsed, out, _options_for(parsed, flags), reporter, workers=jobs)
     if not quiet:
@@ -354,6 +360,17 @@ def routines() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors print one clean message and exit 2; Ctrl-C and SIGTERM exit 130."""
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGINT, _raise_interrupt)
+    try:
+        _run(argv)
+    finally:
+        # The work is done (or reported): a signal from here on would only turn a finished build's
+        # exit status into "killed" while the interpreter shuts down.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
+
+
+def _run(argv: list[str] | None) -> None:
     try:
         status = cli.main(args=argv, prog_name="voiceguide", standalone_mode=False)
     except VoiceguideError as exc:
@@ -373,8 +390,13 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(status if isinstance(status, int) else 0)
 
 
+_finished = False
+"""True once a build's files are in place: an interrupt then has nothing left to stop."""
+
+
 def _raise_interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
+    if not _finished:
+        raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from typing import BinaryIO, Callable, Iterable
 
 import numpy as np
 
+from .cache import remove_stale, temp_prefix
 from .errors import OutputError
 from .interrupts import deferred
 from .plan import Plan
@@ -35,7 +36,7 @@ def encode_mp3(chunks: Iterable[np.ndarray], rate: int, out: BinaryIO,
     out.write(encoder.flush())
 
 
-def tag_mp3(path: Path, plan: Plan, comment: str) -> None:
+def tag_mp3(path: Path | BinaryIO, plan: Plan, comment: str) -> None:
     """ID3 title, artist, album, comment, and chapters (CHAP per section under one ordered CTOC)."""
     from mutagen.id3 import CHAP, COMM, CTOC, ID3, TALB, TIT2, TPE1, CTOCFlags
 
@@ -52,7 +53,13 @@ def tag_mp3(path: Path, plan: Plan, comment: str) -> None:
         tags.add(CHAP(element_id=element_id, start_time=chapter.start_ms, end_time=chapter.end_ms,
                       start_offset=0xFFFFFFFF, end_offset=0xFFFFFFFF,
                       sub_frames=[TIT2(encoding=3, text=[chapter.title])]))
-    tags.save(str(path), v2_version=4, padding=lambda info: 0)
+    from mutagen import MutagenError
+
+    try:
+        tags.save(str(path) if isinstance(path, Path) else path, v2_version=4, padding=lambda info: 0)
+    except MutagenError as exc:  # e.g. a full disk: mutagen wraps the OSError in its own class
+        cause = exc.__cause__ or exc.__context__
+        raise cause if isinstance(cause, OSError) else OSError(str(exc)) from None
 
 
 def webvtt(plan: Plan) -> str:
@@ -95,33 +102,99 @@ def check_writable(mp3_path: Path) -> None:
 
 
 def write_session(mp3_path: Path, write_mp3: Callable[[BinaryIO], None], plan: Plan, comment: str,
-                  made_with: dict | None = None) -> list[Path]:
+                  made_with: dict | None = None, on_written: Callable[[], None] | None = None) -> list[Path]:
     """Write MP3, .vtt and .json side by side; all land together or none does.
 
-    Each is written to a temporary file in the same folder and moved into place only when all
-    three are complete, so a failure never leaves a partial file or destroys the previous build.
+    Each is written to a file in the same folder that has no name yet (or a temporary name where
+    the system cannot do that) and moved into place only when all three are complete, so a
+    failure never leaves a partial file or destroys the previous build, and even a build killed
+    outright (SIGKILL, power loss) leaves nothing behind. `on_written()` is called the moment all
+    three are in place.
     """
     targets = [mp3_path, mp3_path.with_suffix(".vtt"), mp3_path.with_suffix(".json")]
-    temps: list[Path] = []
+    for target in targets:  # what a killed build left behind where files must be named (its process is gone)
+        remove_stale(target.parent, f".{target.name}.tmp-")
+    pending: list[_PendingFile] = []
     try:
-        mp3_tmp = _temp_beside(mp3_path, temps)
-        with open(mp3_tmp, "wb") as out:
+        for target in targets:
+            with deferred():  # on record for cleanup before a Ctrl-C can act
+                pending.append(_PendingFile(target))
+        mp3, vtt, data = pending
+        with mp3.open() as out:
             write_mp3(out)
-        tag_mp3(mp3_tmp, plan, comment)
-        _temp_beside(targets[1], temps).write_text(webvtt(plan), encoding="utf-8")
-        _temp_beside(targets[2], temps).write_text(plan_json(plan, made_with), encoding="utf-8")
-        for tmp in temps:
-            _fsync(tmp)
+        with mp3.open() as out:
+            tag_mp3(out, plan, comment)
+        with vtt.open() as out:
+            out.write(webvtt(plan).encode("utf-8"))
+        with data.open() as out:
+            out.write(plan_json(plan, made_with).encode("utf-8"))
+        for file in pending:
+            os.fsync(file.fd)
         with _signals_held():  # a Ctrl-C between these would leave a new MP3 beside old captions
-            for tmp, target in zip(temps, targets):
-                os.replace(tmp, target)
+            for file in pending:
+                file.name_it()
+            for file in pending:
+                file.commit()
+            if on_written:  # still inside the held window: nothing can interrupt between the two
+                on_written()
     except OSError as exc:
         raise OutputError(f"{mp3_path}: could not write the session ({exc.strerror or exc}); "
                           "check free space and permissions") from None
     finally:
-        for tmp in temps:
-            tmp.unlink(missing_ok=True)
+        for file in pending:
+            file.discard()
     return targets
+
+
+class _PendingFile:
+    """A file being written beside its target.
+
+    On Linux it is opened with O_TMPFILE: it has no name until `name_it()` links it, just before
+    it replaces the target, so a killed process leaves nothing. Elsewhere it is a named temporary
+    file carrying the process id, which a later build removes once that process is gone.
+    """
+
+    def __init__(self, target: Path) -> None:
+        self.target = target
+        self.path: Path | None = None
+        umask = os.umask(0)
+        os.umask(umask)
+        try:
+            self.fd = os.open(target.parent, os.O_TMPFILE | os.O_RDWR, 0o666 & ~umask)
+        except (AttributeError, OSError):  # no O_TMPFILE here, or a file system without it
+            fd, name = tempfile.mkstemp(dir=target.parent, prefix=temp_prefix(target.name), suffix=".tmp")
+            self.fd, self.path = fd, Path(name)
+            os.chmod(name, 0o666 & ~umask)  # mkstemp makes 0600; the result should look like any saved file
+
+    def open(self) -> BinaryIO:
+        """The file from its start, for writing (the descriptor stays open for the next step)."""
+        os.lseek(self.fd, 0, os.SEEK_SET)
+        return os.fdopen(os.dup(self.fd), "r+b")
+
+    def name_it(self) -> None:
+        if self.path is None:
+            name = self.target.parent / f"{temp_prefix(self.target.name)}{os.urandom(4).hex()}.tmp"
+            # linkat(AT_SYMLINK_FOLLOW) on /proc/self/fd/N names an O_TMPFILE file (os.link only
+            # asks for it when given a directory descriptor)
+            fds = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.link(str(self.fd), name, src_dir_fd=fds, follow_symlinks=True)
+            finally:
+                os.close(fds)
+            self.path = name
+
+    def commit(self) -> None:
+        assert self.path is not None
+        os.replace(self.path, self.target)
+        self.path = None
+
+    def discard(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+            self.path = None
 
 
 @contextmanager
@@ -141,19 +214,3 @@ def _signals_held():
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-
-
-def _temp_beside(target: Path, temps: list[Path]) -> Path:
-    with deferred():  # on record for cleanup before a Ctrl-C can act
-        fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        temps.append(Path(name))
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(name, 0o666 & ~umask)  # mkstemp makes 0600; the result should look like any saved file
-    return temps[-1]
-
-
-def _fsync(path: Path) -> None:
-    with open(path, "rb") as f:
-        os.fsync(f.fileno())

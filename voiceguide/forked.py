@@ -39,8 +39,9 @@ def run_forked(tasks: Sequence[Callable[[], object]], workers: int, timeout_s: f
                on_done: Callable[[int, object], None], describe: Callable[[int], str],
                error: Callable[[str], Exception] = EngineError) -> None:
     """Run each task in its own forked child, at most `workers` at a time; `on_done(i, result)` in order
-    of completion. A task that raises, crashes or outlives `timeout_s` raises `error(message)` here;
-    `describe(i)` names the task in that message ("the speech engine, speaking ...")."""
+    of completion. A task that raises, crashes or outlives `timeout_s` raises `error(message)` here
+    (an OSError in a task is raised here as that OSError); `describe(i)` names the task in that
+    message ("the speech engine, speaking ...")."""
     running: dict[int, _Child] = {}
     queue = list(range(len(tasks)))[::-1]
     try:
@@ -84,6 +85,8 @@ def _start(index: int, task: Callable[[], object], timeout_s: float) -> _Child:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             try:
                 payload = (True, task())
+            except OSError as exc:  # a file problem (full disk...) is the parent's to report as such
+                payload = (False, OSError(exc.errno, exc.strerror, exc.filename))
             except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent
                 payload = (False, str(exc) or type(exc).__name__)
             data = pickle.dumps(payload)
@@ -106,7 +109,9 @@ def _finish(child: _Child, describe: Callable[[int], str], error: Callable[[str]
         how = (f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else f"exit {os.WEXITSTATUS(status)}")
         raise error(f"{describe(child.index)}: crashed ({how})") from None
     if not ok:
-        raise error(f"{value}")
+        if isinstance(value, OSError):
+            raise value
+        raise error(f"{describe(child.index)}: {value}")
     return value
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -12,7 +11,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from .cache import ClipCache, clip_key, is_complete_wav, write_atomic
+from .cache import ClipCache, cache_errors, clip_key, is_complete_wav, write_atomic
 from .errors import EngineError
 from .plan import Utterance
 from .voice import Engine, SpeechJob, resolve_voice, synthesize_all
@@ -68,6 +67,7 @@ class SpokenClips:
         self.voice = resolve_voice(engine, settings.voice)
         self.cache = cache or ClipCache()
         self.cache.check_writable()
+        self.cache.remove_stale_temp_files()
         self._version = engine.version()
         self._paths: dict[Utterance, Path] = {}
         self._lengths: dict[Utterance, int] = {}
@@ -97,16 +97,21 @@ class SpokenClips:
             pass
         words = sum(len(t.split()) for t in CALIBRATION_TEXT)
         native = wpm
-        with tempfile.TemporaryDirectory(prefix="voiceguide-") as tmp:
+        wavs = [self.cache.temp_path(f"{key}-{i}") for i in range(len(CALIBRATION_TEXT))]
+        try:
             for _ in range(4):
-                wavs = [Path(tmp) / f"{i}.wav" for i in range(len(CALIBRATION_TEXT))]
-                self._speak([SpeechJob(t, self.voice, native, w) for t, w in zip(CALIBRATION_TEXT, wavs)])
+                with cache_errors(self.cache.root):
+                    self._speak([SpeechJob(t, self.voice, native, w) for t, w in zip(CALIBRATION_TEXT, wavs)])
                 total = sum(len(prepare_clip(*read_wav(w))) for w in wavs)
                 measured = words / (total / SAMPLE_RATE / 60)
                 if abs(measured - wpm) <= 0.02 * wpm:
                     break
                 native = max(20, round(native * wpm / measured))
-        write_atomic(record, json.dumps({"wpm": wpm, "native": native, "measured": round(measured, 1)}).encode())
+        finally:
+            for wav in wavs:
+                wav.unlink(missing_ok=True)
+        with cache_errors(self.cache.root):
+            write_atomic(record, json.dumps({"wpm": wpm, "native": native, "measured": round(measured, 1)}).encode())
         return native
 
     def prepare(self, utterances: Iterable[Utterance], progress: Progress | None = None) -> None:
@@ -194,6 +199,7 @@ class SpokenClips:
             path = self.cache.path(key)
         samples = prepare_clip(*read_wav(path))
         if samples.size == 0:
+            path.unlink(missing_ok=True)  # never kept: the next build speaks it again
             raise EngineError(f'{self.engine.name} produced only silence for "{text}"')
         return samples, path
 
@@ -212,16 +218,20 @@ class SpokenClips:
                 tick(per_text.get((text, rate), 0))
         if not missing:
             return
-        with tempfile.TemporaryDirectory(prefix="voiceguide-") as tmp:
-            jobs = [SpeechJob(text, self.voice, rate, Path(tmp) / f"{i}.wav") for i, (text, rate, _) in enumerate(missing)]
+        jobs = [SpeechJob(text, self.voice, rate, self.cache.temp_path(key)) for text, rate, key in missing]
 
-            def store(i: int) -> None:
-                text, rate, key = missing[i]
-                self.cache.put(key, jobs[i].wav_path)
-                self.synthesized += 1
-                tick(per_text.get((text, rate), 0))
+        def store(i: int) -> None:
+            text, rate, key = missing[i]
+            self.cache.adopt(key, jobs[i].wav_path)
+            self.synthesized += 1
+            tick(per_text.get((text, rate), 0))
 
-            self._speak(jobs, store)
+        try:
+            with cache_errors(self.cache.root):  # the engine writes into the cache folder
+                self._speak(jobs, store)
+        finally:
+            for job in jobs:
+                job.wav_path.unlink(missing_ok=True)
 
     def _speak(self, jobs: list[SpeechJob], on_ready=lambda i: None) -> None:
         """Speak the jobs; a clip that fails or comes back empty, truncated or unreadable is spoken once
@@ -262,6 +272,11 @@ def _clip_problem(wav: Path) -> str | None:
         return "the file is empty"
     if not is_complete_wav(wav):
         return "not a complete PCM WAV"
+    try:
+        if prepare_clip(*read_wav(wav)).size == 0:
+            return "only silence"
+    except Exception:  # noqa: BLE001 - a header that parses over data that does not
+        return "unreadable audio"
     return None
 
 
@@ -272,7 +287,9 @@ def read_wav(path: Path) -> tuple[np.ndarray, int]:
         warnings.simplefilter("ignore", RuntimeWarning)
         warnings.simplefilter("ignore", DeprecationWarning)
         from pydub import AudioSegment
-    segment = AudioSegment.from_wav(str(path)).set_channels(1)
+    # AudioSegment(data=...) parses the WAV itself; from_wav() falls back to ffmpeg after a bare
+    # `except:` that also swallows Ctrl-C (seen: an interrupted build ended in an ffprobe traceback)
+    segment = AudioSegment(data=Path(path).read_bytes()).set_channels(1)
     samples = np.array(segment.get_array_of_samples(), dtype=np.float32)
     return samples / float(1 << (8 * segment.sample_width - 1)), segment.frame_rate
 

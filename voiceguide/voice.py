@@ -68,8 +68,13 @@ def synthesize_all(engine: Engine, jobs: Sequence[SpeechJob], workers: int,
         many(jobs, workers, on_done, timeout_s=timeout)
         return
     for i, job in enumerate(jobs):
-        _with_timeout(lambda: engine.synthesize(job.text, job.voice, job.rate_wpm, job.wav_path), timeout,
-                      f'{engine.name} did not finish speaking within {timeout:g} s: "{job.text}"')
+        try:
+            _with_timeout(lambda: engine.synthesize(job.text, job.voice, job.rate_wpm, job.wav_path), timeout,
+                          f'{engine.name} did not finish speaking within {timeout:g} s: "{job.text}"')
+        except EngineError:
+            raise
+        except Exception as exc:  # an engine's own failure, whatever its type: name the line
+            raise EngineError(f'{engine.name} failed while speaking "{job.text}": {exc or type(exc).__name__}') from None
         on_done(i)
 
 

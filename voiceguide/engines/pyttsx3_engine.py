@@ -229,7 +229,12 @@ class Pyttsx3Engine:
         """Speak every job (in parallel children on Linux); `on_done(i)` as each WAV is ready."""
         if self._local is not None:
             for i, job in enumerate(jobs):
-                self._local.synthesize(job.text, job.voice, job.rate_wpm, job.wav_path)
+                try:
+                    self._local.synthesize(job.text, job.voice, job.rate_wpm, job.wav_path)
+                except EngineError:
+                    raise
+                except Exception as exc:  # the platform driver's own errors vary
+                    raise EngineError(f'pyttsx3 failed while speaking "{job.text}": {exc}') from None
                 on_done(i)
             return
         sync = self._sync

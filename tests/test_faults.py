@@ -1,0 +1,893 @@
+"""Fault injection through the real command line.
+
+What a user sees when the speech engine hangs, writes junk or fails once; when the clip cache is
+damaged; when the disk fills up or the destination is read-only; when a build is killed at random
+moments; and when four builds share one cache at the same time. Every check is on something a user
+can observe: the exit status, the message on stderr, the bytes of the files, the folder listings.
+
+Fake engines are registered with `voiceguide.voice.register_engine` in a small launcher, so the
+build runs exactly as `voiceguide build` does, in its own process.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import SEED
+
+PY = sys.executable
+MODULE_CLI = [PY, "-m", "voiceguide"]
+_SCRIPT = Path(sys.executable).with_name("voiceguide")
+USER_CLI = [str(_SCRIPT)] if _SCRIPT.exists() else MODULE_CLI
+"""The installed `voiceguide` command, as the README runs it (python -m voiceguide when absent)."""
+
+SUFFIXES = (".mp3", ".vtt", ".json")
+PREVIOUS = {".mp3": b"ID3 previous good build: mp3\n", ".vtt": b"WEBVTT\n\nprevious good build\n",
+            ".json": b'{"previous": "good build"}\n'}
+TARGET = "Switch sides."
+"""The line the fake engines misbehave on (spoken in the middle of the drill routine)."""
+
+LAUNCH = ("import sys, fakes; fakes.register_all(); from voiceguide.cli import main; "
+          "sys.argv = ['voiceguide', *sys.argv[1:]]; main()")
+
+FAKES = '''
+"""Fake speech engines for fault injection (written by tests/test_faults.py)."""
+import os
+import time
+import wave
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from voiceguide.errors import EngineError
+from voiceguide.voice import VoiceInfo, register_engine
+
+TARGET = os.environ.get("FAKE_TARGET", "Switch sides.")
+LOG = os.environ.get("FAKE_LOG", "")
+RATE = 22050
+
+
+def _attempt(text):
+    """Log this call (pid, text); return how many times this text has been asked for, this time included."""
+    if not LOG:
+        return 1
+    try:
+        lines = Path(LOG).read_text().splitlines()
+    except FileNotFoundError:
+        lines = []
+    before = sum(1 for line in lines if line.split("\\t", 1)[1] == text)
+    with open(LOG, "a") as f:
+        f.write(f"{os.getpid()}\\t{text}\\n")
+    return before + 1
+
+
+def _tone(text, rate_wpm, silent=False):
+    """As long as the words take at rate_wpm: a tone whose pitch depends on the text."""
+    n = int(max(1, len(text.split())) * 60 / rate_wpm * RATE)
+    x = 0.3 * np.sin(2 * np.pi * (200 + zlib.crc32(text.encode()) % 300) * np.arange(n) / RATE)
+    return (np.zeros(n) if silent else x * 32767).astype("<i2").tobytes()
+
+
+def _write(path, frames):
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(RATE)
+        w.writeframes(frames)
+
+
+def _fault(mode, text, rate_wpm, path):
+    if mode == "hang":
+        time.sleep(3600)
+    elif mode == "garbage":
+        Path(path).write_bytes(b"this is not a WAV file\\n" * 64)
+    elif mode == "truncated":  # the header promises every frame; only half of the data is there
+        _write(path, _tone(text, rate_wpm))
+        data = Path(path).read_bytes()
+        Path(path).write_bytes(data[: len(data) // 2])
+    elif mode == "empty":
+        Path(path).write_bytes(b"")
+    elif mode == "missing":
+        pass
+    elif mode == "silent":
+        _write(path, _tone(text, rate_wpm, silent=True))
+    elif mode == "error":
+        raise EngineError(f'fake: the audio device was busy while speaking "{text}"')
+    elif mode == "crash":
+        raise RuntimeError("fake driver crashed")
+    else:
+        raise AssertionError(mode)
+
+
+class Fake:
+    """Speaks every line as a tone; the TARGET line misbehaves as `mode` says, always or only the first time."""
+
+    name = "fake"
+
+    def __init__(self, mode="good", first_only=False):
+        self.mode = mode
+        self.first_only = first_only
+
+    def version(self):
+        return "fake 1.0"
+
+    def voices(self):
+        return [VoiceInfo("fake-voice", "Fake Voice", "en")]
+
+    def default_voice(self):
+        return "fake-voice"
+
+    def synthesize(self, text, voice, rate_wpm, wav_path):
+        attempt = _attempt(text)
+        if self.mode != "good" and text == TARGET and (attempt == 1 or not self.first_only):
+            _fault(self.mode, text, rate_wpm, wav_path)
+            return
+        _write(wav_path, _tone(text, rate_wpm))
+
+
+class ForkedFake(Fake):
+    """The same, each clip spoken in a forked child, as the default engine does on Linux."""
+
+    def synthesize_many(self, jobs, workers, on_done, timeout_s=60.0):
+        try:
+            from voiceguide import forked
+        except ImportError:
+            from voiceguide.engines import forked
+        tasks = [lambda job=job: self.synthesize(job.text, job.voice, job.rate_wpm, job.wav_path) for job in jobs]
+        forked.run_forked(tasks, workers, timeout_s, lambda i, _: on_done(i),
+                          lambda i: f'the speech engine, speaking "{jobs[i].text}"')
+
+
+def register_all():
+    register_engine("fake-good", Fake)
+    for mode in ("hang", "garbage", "truncated", "empty", "missing", "silent", "error", "crash"):
+        register_engine(f"fake-{mode}", lambda mode=mode: Fake(mode))
+        register_engine(f"fake-flaky-{mode}", lambda mode=mode: Fake(mode, first_only=True))
+        register_engine(f"fake-forked-{mode}", lambda mode=mode: ForkedFake(mode))
+'''
+
+DRILL = """\
+title: Fault Drill
+about: A tiny routine for fault injection.
+exercises:
+  - name: Reach Up
+    duration: 20
+    sides: both
+    instructions:
+      - Stand tall with your feet together.
+  - name: Fold Down
+    duration: 15
+    tips:
+      - Breathe out slowly as you fold.
+"""
+
+
+# ----------------------------------------------------------------------------------------------
+# helpers
+
+
+def _env(folder: Path, cache: Path, **extra) -> dict[str, str]:
+    """The environment of one build: its own clip cache and its own TMPDIR (checked for leftovers)."""
+    tmpdir = folder / "tmpdir"
+    tmpdir.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FAKE_", "VOICEGUIDE_"))}
+    env.update(VOICEGUIDE_CACHE_DIR=str(cache), TMPDIR=str(tmpdir))
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def _default_signals() -> None:
+    """In the child before exec: SIGINT and SIGTERM as a terminal would deliver them (a test runner
+    started in the background may have left SIGINT ignored, and Python would then keep ignoring it)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def names(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def stray(folder: Path) -> list[str]:
+    """Anything in an output folder that is not a finished MP3, captions or plan."""
+    return [n for n in names(folder) if n.startswith(".") or Path(n).suffix not in SUFFIXES]
+
+
+def read_outputs(mp3: Path) -> dict[str, bytes]:
+    """The three files of a session, by suffix (missing ones left out)."""
+    return {s: mp3.with_suffix(s).read_bytes() for s in SUFFIXES if mp3.with_suffix(s).exists()}
+
+
+def digest(files: dict[str, bytes]) -> dict[str, str]:
+    """Length and SHA-256 of each file: compared like the bytes, and short when they differ."""
+    return {s: f"{len(data)} bytes, sha256 {hashlib.sha256(data).hexdigest()[:16]}" for s, data in files.items()}
+
+
+def outputs(mp3: Path) -> dict[str, str]:
+    return digest(read_outputs(mp3))
+
+
+OLD = digest(PREVIOUS)
+
+
+def put(mp3: Path, files: dict[str, bytes]) -> None:
+    mp3.parent.mkdir(parents=True, exist_ok=True)
+    for suffix, data in files.items():
+        mp3.with_suffix(suffix).write_bytes(data)
+
+
+def complete_wav(path: Path) -> bool:
+    """Independent of voiceguide's own check: the header parses and every frame it promises is there."""
+    try:
+        with wave.open(str(path), "rb") as w:
+            need = w.getnframes() * w.getsampwidth() * w.getnchannels()
+            return w.getnframes() > 0 and path.stat().st_size >= 44 + need
+    except (OSError, EOFError, wave.Error):
+        return False
+
+
+def cache_problems(cache: Path) -> list[str]:
+    """Temporary files left in a clip cache, and entries that are not complete WAVs."""
+    if not cache.exists():
+        return []
+    temps = [str(p.relative_to(cache)) for p in cache.rglob("*") if p.name.startswith(".tmp")]
+    broken = [str(p.relative_to(cache)) for p in cache.rglob("*.wav")
+              if not p.name.startswith(".") and not complete_wav(p)]
+    return temps + [f"incomplete: {b}" for b in broken]
+
+
+def no_traceback(stderr: str) -> None:
+    assert "Traceback" not in stderr, stderr
+
+
+def the_error(stderr: str) -> str:
+    """The one `error: ...` line the user is shown (after any progress lines)."""
+    errors = [line for line in stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, stderr
+    return errors[0]
+
+
+def mounted_tmpfs(folder: Path, size: int) -> None:
+    """Mount a tmpfs of `size` bytes on `folder`, or skip (the test needs root and a working mount)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to mount a small tmpfs (mount -t tmpfs)")
+    if shutil.which("mount") is None:
+        pytest.skip("no mount command")
+    folder.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(folder)],
+                            capture_output=True, text=True)
+    if result.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()}")
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """mount(folder, size): a small tmpfs, unmounted after the test."""
+    mounted: list[Path] = []
+
+    def mount(folder: Path, size: int) -> Path:
+        mounted_tmpfs(folder, size)
+        mounted.append(folder)
+        return folder
+
+    yield mount
+    for folder in reversed(mounted):
+        if subprocess.run(["umount", str(folder)], capture_output=True).returncode:
+            subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def pages(n: int) -> int:
+    return -(-n // PAGE)
+
+
+# ----------------------------------------------------------------------------------------------
+# fixtures: the fake engines, and real reference builds shared by the module
+
+
+@dataclass(frozen=True)
+class Fakes:
+    folder: Path
+    drill: Path
+    reference: dict[str, bytes]
+    """The drill built with the well-behaved fake engine (its files' bytes)."""
+
+    @property
+    def digest(self) -> dict[str, str]:
+        return digest(self.reference)
+
+
+@pytest.fixture(scope="module")
+def fakes(tmp_path_factory) -> Fakes:
+    folder = tmp_path_factory.mktemp("fakes")
+    (folder / "fakes.py").write_text(FAKES)
+    drill = folder / "drill.yaml"
+    drill.write_text(DRILL)
+    out = folder / "reference" / "s.mp3"
+    result = subprocess.run([PY, "-c", LAUNCH, "build", str(drill), "--engine", "fake-good", "-o", str(out)],
+                            capture_output=True, text=True, timeout=120, cwd=folder,
+                            env=_env(folder, folder / "reference-cache", PYTHONPATH=_with_fakes(folder)))
+    assert result.returncode == 0, result.stderr
+    return Fakes(folder, drill, read_outputs(out))
+
+
+@dataclass(frozen=True)
+class Run:
+    code: int
+    stderr: str
+    seconds: float
+    attempts: int
+    """How many times the engine was asked to speak TARGET."""
+    pids: list[int]
+    """Processes that spoke TARGET (forked children for the forked fakes)."""
+
+
+def _with_fakes(folder: Path) -> str:
+    return os.pathsep.join([str(folder), *filter(None, [os.environ.get("PYTHONPATH")])])
+
+
+def run_fake(fakes: Fakes, folder: Path, engine: str, cache: Path | None = None, timeout_s: float | None = None) -> Run:
+    """Build the drill with a fake engine into folder/out/s.mp3, which holds a previous build."""
+    mp3 = folder / "out" / "s.mp3"
+    put(mp3, PREVIOUS)
+    log = folder / "engine.log"
+    log.unlink(missing_ok=True)
+    extra = {"PYTHONPATH": _with_fakes(fakes.folder), "FAKE_LOG": log, "FAKE_TARGET": TARGET}
+    if timeout_s is not None:
+        extra["VOICEGUIDE_ENGINE_TIMEOUT"] = timeout_s
+    start = time.monotonic()
+    result = subprocess.run([PY, "-c", LAUNCH, "build", str(fakes.drill), "--engine", engine, "-o", str(mp3)],
+                            capture_output=True, text=True, timeout=120, cwd=folder,
+                            env=_env(folder, cache or folder / "cache", **extra))
+    seconds = time.monotonic() - start
+    calls = [line.split("\t", 1) for line in log.read_text().splitlines()] if log.exists() else []
+    spoke = [int(pid) for pid, text in calls if text == TARGET]
+    return Run(result.returncode, result.stderr, seconds, len(spoke), spoke)
+
+
+def assert_nothing_written(folder: Path) -> None:
+    """The previous build is byte for byte as it was; no other file appeared beside it or in TMPDIR."""
+    mp3 = folder / "out" / "s.mp3"
+    assert outputs(mp3) == OLD
+    assert names(mp3.parent) == ["s.json", "s.mp3", "s.vtt"]
+    assert names(folder / "tmpdir") == []
+    assert cache_problems(folder / "cache") == []
+
+
+@dataclass(frozen=True)
+class SeedBuilds:
+    cache: Path
+    mp3: bytes
+    """The cold build's MP3."""
+    cold: dict[str, str]
+    warm: dict[str, str]
+    cold_s: float
+    warm_s: float
+    cold_stderr: str
+    warm_stderr: str
+
+
+@pytest.fixture(scope="module")
+def seed(tmp_path_factory) -> SeedBuilds:
+    """The seed routine built by the real engine twice through the CLI: into an empty cache, then warm."""
+    base = tmp_path_factory.mktemp("seed-builds")
+    cache = base / "cache"
+    got = {}
+    for state in ("cold", "warm"):
+        mp3 = base / state / "lower-back-relief.mp3"
+        start = time.monotonic()
+        result = subprocess.run([*MODULE_CLI, "build", str(SEED), "-o", str(mp3)], capture_output=True,
+                                text=True, timeout=300, cwd=base, env=_env(base / state, cache))
+        assert result.returncode == 0, result.stderr
+        got[state] = (outputs(mp3), time.monotonic() - start, result.stderr)
+    (cold, cold_s, cold_err), (warm, warm_s, warm_err) = got["cold"], got["warm"]
+    mp3 = (base / "cold" / "lower-back-relief.mp3").read_bytes()
+    return SeedBuilds(cache, mp3, cold, warm, cold_s, warm_s, cold_err, warm_err)
+
+
+# ----------------------------------------------------------------------------------------------
+# 1. fake engines
+
+
+@pytest.mark.parametrize("engine", ["fake-hang", "fake-forked-hang"])
+def test_hung_engine_is_stopped_and_the_line_named(fakes, tmp_path, engine):
+    """A clip that never finishes: with VOICEGUIDE_ENGINE_TIMEOUT=1 the build gives up within seconds,
+    after one retry, with a message naming the line; the previous build is untouched."""
+    run = run_fake(fakes, tmp_path, engine, timeout_s=1)
+    assert run.code == 2, run.stderr
+    assert run.seconds < 30, run.seconds
+    no_traceback(run.stderr)
+    error = the_error(run.stderr)
+    assert f'"{TARGET}"' in error and "did not finish" in error and "within 1 s" in error
+    assert run.attempts == 2
+    assert_nothing_written(tmp_path)
+    if engine == "fake-forked-hang":  # the hung children were killed and reaped, not left running
+        for pid in run.pids:
+            assert not Path(f"/proc/{pid}").exists(), f"child {pid} still exists"
+
+
+UNUSABLE = {
+    "fake-garbage": "not a complete PCM WAV",
+    "fake-truncated": "not a complete PCM WAV",
+    "fake-empty": "the file is empty",
+    "fake-missing": "no file was written",
+    "fake-forked-garbage": "not a complete PCM WAV",
+    "fake-forked-truncated": "not a complete PCM WAV",
+}
+
+
+@pytest.mark.parametrize("engine", list(UNUSABLE))
+def test_unusable_clip_is_retried_once_then_the_line_named(fakes, tmp_path, engine):
+    """Garbage bytes, a WAV whose header promises more frames than follow, an empty file, no file:
+    spoken once more, then exit 2 naming the line and what was wrong; nothing written."""
+    run = run_fake(fakes, tmp_path, engine)
+    assert run.code == 2, run.stderr
+    no_traceback(run.stderr)
+    assert run.attempts == 2
+    error = the_error(run.stderr)
+    assert "unusable clip" in error and UNUSABLE[engine] in error and f'"{TARGET}"' in error
+    assert_nothing_written(tmp_path)
+
+
+@pytest.mark.parametrize("engine", ["fake-error", "fake-crash", "fake-forked-crash"])
+def test_engine_that_raises_is_retried_once_then_the_line_named(fakes, tmp_path, engine):
+    """An engine that raises (its own EngineError, or any other exception, in this process or in a
+    forked child): retried once, then exit 2 with one message that names the line; no traceback."""
+    run = run_fake(fakes, tmp_path, engine)
+    no_traceback(run.stderr)
+    assert run.code == 2, run.stderr
+    assert run.attempts == 2
+    assert f'"{TARGET}"' in the_error(run.stderr)
+    assert_nothing_written(tmp_path)
+
+
+def test_silent_clip_is_named_and_not_kept_in_the_cache(fakes, tmp_path):
+    """A WAV of pure silence is refused with the line named; it must not stay in the cache, or every
+    later build of that line fails the same way until the user deletes the cache by hand."""
+    run = run_fake(fakes, tmp_path, "fake-silent")
+    assert run.code == 2, run.stderr
+    no_traceback(run.stderr)
+    error = the_error(run.stderr)
+    assert "silence" in error and f'"{TARGET}"' in error
+    assert_nothing_written(tmp_path)
+    again = run_fake(fakes, tmp_path, "fake-good", cache=tmp_path / "cache")  # same engine name, version, voice
+    assert again.code == 0, again.stderr
+    assert outputs(tmp_path / "out" / "s.mp3") == fakes.digest
+
+
+@pytest.mark.parametrize("mode", ["garbage", "truncated", "empty", "missing", "error", "hang", "crash", "silent"])
+def test_failure_on_the_first_attempt_only_is_retried_and_the_build_succeeds(fakes, tmp_path, mode):
+    """The engine fails once on a line, then speaks it: the build succeeds, the line was asked for
+    exactly twice, and the session is byte-identical to one from an engine that never failed."""
+    run = run_fake(fakes, tmp_path, f"fake-flaky-{mode}", timeout_s=1 if mode == "hang" else None)
+    assert run.code == 0, run.stderr
+    assert run.attempts == 2
+    mp3 = tmp_path / "out" / "s.mp3"
+    assert outputs(mp3) == fakes.digest
+    assert stray(mp3.parent) == [] and names(tmp_path / "tmpdir") == []
+    assert cache_problems(tmp_path / "cache") == []
+
+
+def test_damaged_cache_entries_are_spoken_again_to_the_same_bytes(seed, tmp_path):
+    """Cache WAVs overwritten with garbage, cut in half or emptied (and the calibration record
+    garbled) after a good build: the next build notices, speaks exactly those clips again, and
+    its MP3, captions and plan are byte-identical to the first build; so are the repaired clips."""
+    cache = tmp_path / "cache"
+    shutil.copytree(seed.cache, cache)
+    wavs = sorted(p for p in cache.rglob("*.wav") if not p.name.startswith("."))
+    picked = random.Random(7).sample(wavs, 7)
+    before = {p: p.read_bytes() for p in picked}
+    for p in picked[:3]:
+        p.write_bytes(b"\x00not a clip\xff" * 500)
+    for p in picked[3:6]:
+        p.write_bytes(before[p][: len(before[p]) // 2])
+    before = {p: digest({"": data})[""] for p, data in before.items()}
+    picked[6].write_bytes(b"")
+    records = sorted((cache / "rates").glob("*.json")) if (cache / "rates").exists() else []
+    for record in records:
+        record.write_text('{"native": ')
+    mp3 = tmp_path / "out" / "s.mp3"
+    result = subprocess.run([*MODULE_CLI, "build", str(SEED), "-o", str(mp3)], capture_output=True, text=True,
+                            timeout=300, cwd=tmp_path, env=_env(tmp_path, cache))
+    assert result.returncode == 0, result.stderr
+    no_traceback(result.stderr)
+    assert "7 clips spoken" in result.stderr, result.stderr
+    assert outputs(mp3) == seed.cold
+    for p, data in before.items():
+        assert digest({"": p.read_bytes()})[""] == data, f"{p.name} was re-synthesised to different bytes"
+    assert cache_problems(cache) == []
+    assert names(tmp_path / "tmpdir") == []
+
+
+@pytest.mark.parametrize("damage", ["same-size-garbage", "cut-in-half"])
+def test_damaged_stored_session_audio_is_not_used(seed, tmp_path, damage):
+    """Encoded audio the cache keeps for unchanged rebuilds (any .mp3 in the cache folder), damaged
+    after a good build: the next build must not copy the damage into the user's MP3."""
+    cache = tmp_path / "cache"
+    shutil.copytree(seed.cache, cache)
+    stored = sorted(cache.rglob("*.mp3"))
+    if not stored:
+        pytest.skip("this version keeps no encoded audio in the cache")
+    for p in stored:
+        data = bytearray(p.read_bytes())
+        if damage == "cut-in-half":
+            del data[len(data) // 2:]
+        else:  # every byte of the second half changed, the size kept
+            half = len(data) // 2
+            data[half:] = bytes(b ^ 0x5A for b in data[half:])
+        p.write_bytes(bytes(data))
+    mp3 = tmp_path / "out" / "s.mp3"
+    result = subprocess.run([*MODULE_CLI, "build", str(SEED), "-o", str(mp3)], capture_output=True, text=True,
+                            timeout=300, cwd=tmp_path, env=_env(tmp_path, cache))
+    assert result.returncode == 0, result.stderr
+    no_traceback(result.stderr)
+    assert outputs(mp3) == seed.cold
+    assert stray(mp3.parent) == [] and names(tmp_path / "tmpdir") == []
+
+
+def test_cold_and_warm_builds_are_byte_identical(seed):
+    """What the cache held does not change the output (the kill and concurrency tests rely on it)."""
+    assert "0 from cache" in seed.cold_stderr and "0 clips spoken" in seed.warm_stderr
+    assert seed.warm == seed.cold and set(seed.cold) == set(SUFFIXES)
+
+
+# ----------------------------------------------------------------------------------------------
+# 2. full disk
+
+
+def _id3_size(mp3: bytes) -> int:
+    assert mp3[:3] == b"ID3"
+    s = mp3[6:10]
+    return 10 + (s[0] << 21 | s[1] << 14 | s[2] << 7 | s[3])
+
+
+@pytest.mark.parametrize("where", ["encoding", "tagging", "captions"])
+def test_full_disk_is_a_clear_error_and_keeps_the_previous_build(seed, tmp_path, tmpfs, where):
+    """A real small tmpfs fills up at three points of the write; each time: exit 2, a message that
+    names the file and says the disk is full, no traceback, no temporary file, previous build intact."""
+    mp3_size = len(seed.mp3)
+    prev_pages = len(PREVIOUS)  # each previous file is smaller than a page
+    size = {
+        "encoding": 300 * 1024,  # far less than the MP3
+        "tagging": (pages(mp3_size - _id3_size(seed.mp3)) + prev_pages) * PAGE,  # the untagged MP3 fits
+        "captions": (pages(mp3_size) + prev_pages + 1) * PAGE,  # the MP3 fits, the .vtt does not
+    }[where]
+    if where == "tagging" and pages(mp3_size - _id3_size(seed.mp3)) == pages(mp3_size):
+        pytest.skip("the ID3 tag fits in the MP3's last page; no size fills the disk exactly while tagging")
+    cache = tmp_path / "cache"
+    shutil.copytree(seed.cache, cache)
+    disk = tmpfs(tmp_path / "disk", size)
+    mp3 = disk / "s.mp3"
+    put(mp3, PREVIOUS)
+    # a volume no earlier build used: the session is mixed and encoded now, not copied from the cache
+    louder = ["--volume", "0.9"] if where == "encoding" else []
+    result = subprocess.run([*MODULE_CLI, "build", str(SEED), "-o", str(mp3), *louder], capture_output=True,
+                            text=True, timeout=300, cwd=tmp_path, env=_env(tmp_path, cache))
+    no_traceback(result.stderr)
+    assert result.returncode == 2, result.stderr
+    assert f"error: {mp3}: " in result.stderr and "No space left on device" in result.stderr, result.stderr
+    assert outputs(mp3) == OLD
+    assert names(disk) == ["s.json", "s.mp3", "s.vtt"]
+    assert names(tmp_path / "tmpdir") == []
+    assert cache_problems(cache) == []
+
+
+def test_full_disk_under_the_clip_cache_is_not_a_traceback(seed, tmp_path, tmpfs):
+    """The clip cache (VOICEGUIDE_CACHE_DIR) on a disk that fills while clips are stored: either the
+    build still succeeds with the same bytes (the cache only saves time), or it stops with exit 2 and
+    a message naming the cache folder and the full disk; never a traceback; the previous build kept."""
+    disk = tmpfs(tmp_path / "disk", 300 * 1024)
+    cache = disk / "cache"
+    mp3 = tmp_path / "out" / "s.mp3"
+    put(mp3, PREVIOUS)
+    result = subprocess.run([*MODULE_CLI, "build", str(SEED), "-o", str(mp3)], capture_output=True, text=True,
+                            timeout=300, cwd=tmp_path, env=_env(tmp_path, cache))
+    no_traceback(result.stderr)
+    if result.returncode == 0:
+        assert outputs(mp3) == seed.cold
+    else:
+        assert result.returncode == 2, result.stderr
+        error = the_error(result.stderr)
+        assert str(cache) in error and "No space left on device" in error
+        assert outputs(mp3) == OLD
+    assert stray(mp3.parent) == [] and names(tmp_path / "tmpdir") == []
+    assert [p.name for p in cache.rglob(".tmp*")] == []
+
+
+# ----------------------------------------------------------------------------------------------
+# 3. read-only destination
+
+
+def test_read_only_mount_fails_before_speaking(tmp_path, tmpfs):
+    """A destination on a read-only file system (as root, too): exit 2 before any synthesis, the
+    message names the folder; the previous build there is untouched."""
+    disk = tmpfs(tmp_path / "ro", 256 * 1024)
+    put(disk / "s.mp3", PREVIOUS)
+    subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True, capture_output=True)
+    for target, says in ((disk / "s.mp3", f"error: {disk}: the output folder is not writable"),
+                         (disk / "new" / "s.mp3", f"error: {disk / 'new'}: cannot create the output folder")):
+        cache = tmp_path / f"cache-{target.parent.name}"
+        result = subprocess.run([*MODULE_CLI, "build", str(SEED), "-o", str(target)], capture_output=True,
+                                text=True, timeout=120, cwd=tmp_path, env=_env(tmp_path, cache))
+        assert result.returncode == 2, result.stderr
+        no_traceback(result.stderr)
+        assert says in result.stderr, result.stderr
+        assert not cache.exists()  # it stopped before the speech engine (which creates the cache) started
+    assert outputs(disk / "s.mp3") == OLD and names(disk) == ["s.json", "s.mp3", "s.vtt"]
+
+
+def _without_root_powers() -> list[str]:
+    """A command prefix under which file permissions apply (as for an ordinary user), or skip."""
+    if os.geteuid() != 0:
+        return []
+    # The interpreter may live under /root (mode 0700), out of reach of another user, so stay uid 0
+    # but give up the capabilities that let root ignore file permissions.
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv: cannot make a folder unwritable to the build")
+    return ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", "--"]
+
+
+def test_folder_without_write_permission_fails_before_speaking(tmp_path):
+    prefix = _without_root_powers()
+    folder = tmp_path / "locked"
+    put(folder / "s.mp3", PREVIOUS)
+    folder.chmod(0o555)
+    try:
+        probe = subprocess.run([*prefix, PY, "-c", f"open({str(folder / 'probe')!r}, 'w')"], capture_output=True)
+        if probe.returncode == 0:
+            (folder / "probe").unlink()
+            pytest.skip("this process can write into a 0555 folder even without CAP_DAC_OVERRIDE")
+        cache = tmp_path / "cache"
+        result = subprocess.run([*prefix, *MODULE_CLI, "build", str(SEED), "-o", str(folder / "s.mp3")],
+                                capture_output=True, text=True, timeout=120, cwd=tmp_path, env=_env(tmp_path, cache))
+        assert result.returncode == 2, result.stderr
+        no_traceback(result.stderr)
+        assert f"error: {folder}: the output folder is not writable" in result.stderr
+        assert not cache.exists()
+        assert outputs(folder / "s.mp3") == OLD and names(folder) == ["s.json", "s.mp3", "s.vtt"]
+    finally:
+        folder.chmod(0o755)
+
+
+# ----------------------------------------------------------------------------------------------
+# 4. random kills
+
+
+def _exited(proc: subprocess.Popen) -> bool:
+    """Has the process exited (without reaping it, so a signal can never reach a reused pid)?"""
+    return os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+
+
+def _read_available(stream) -> str:
+    os.set_blocking(stream.fileno(), False)
+    try:
+        data = stream.read() or b""
+    except BlockingIOError:
+        data = b""
+    return data.decode(errors="replace")
+
+
+def _still_running(marker: str) -> list[int]:
+    """Processes (children orphaned by SIGKILL) whose environment carries this run's marker."""
+    found = []
+    needle = f"VG_FAULT_RUN={marker}\0".encode()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if needle in (entry / "environ").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
+def test_random_kills_keep_the_previous_build_or_replace_it_whole(seed, fakes, tmp_path):
+    """20 builds of the seed routine, each into a folder holding a previous good build, killed by
+    SIGKILL, SIGINT or SIGTERM at a seeded random moment spread over the whole build, with an empty,
+    half-filled (by earlier killed builds) or full clip cache. After each: the previous MP3, .vtt and
+    .json byte-identical, or, if the build got to the end, all three replaced by the new build; no
+    other file in the folder; SIGINT and SIGTERM exit 130 with one line and no traceback. Then a
+    build from the cache the killed builds filled is byte-identical to the reference."""
+    rng = random.Random(20_240_607)
+    kinds = [signal.SIGKILL] * 7 + [signal.SIGINT] * 7 + [signal.SIGTERM] * 6
+    states = ["cold"] * 4 + ["partial"] * 4 + ["warm"] * 12
+    rng.shuffle(kinds)
+    rng.shuffle(states)
+    warm_cache = tmp_path / "warm-cache"
+    shutil.copytree(seed.cache, warm_cache)
+    partial_cache = tmp_path / "partial-cache"
+    previous = fakes.reference  # a real, different, earlier good build
+    old = digest(previous)
+    problems, table = [], []
+    for k, (sig, state) in enumerate(zip(kinds, states)):
+        run = tmp_path / f"kill-{k:02d}"
+        mp3 = run / "out" / "s.mp3"
+        put(mp3, previous)
+        cache = {"cold": run / "cache", "partial": partial_cache, "warm": warm_cache}[state]
+        marker = f"{tmp_path.name}-{k}"
+        temps_before = set(cache_problems(cache))
+        proc = subprocess.Popen([*USER_CLI, "build", str(SEED), "-o", str(mp3)], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, cwd=run, env=_env(run, cache, VG_FAULT_RUN=marker),
+                                preexec_fn=_default_signals)
+        start = time.monotonic()
+        # from the CLI's first line on, its signal handlers are in place (before it, Python is
+        # still starting: see docs/reliability.md)
+        ready, _, _ = select.select([proc.stderr], [], [], 60)
+        first = proc.stderr.readline().decode() if ready else ""
+        running_after = time.monotonic() - start
+        total = seed.warm_s if state == "warm" else seed.cold_s
+        delay = rng.uniform(0, 1.05 * max(0.5, total - running_after))
+        time.sleep(delay)
+        sent = not _exited(proc)
+        if sent:
+            proc.send_signal(sig)
+        signalled = time.monotonic()
+        code = proc.wait(timeout=120)
+        exit_after = time.monotonic() - signalled
+        err = first + _read_available(proc.stderr)
+        proc.stderr.close()
+        got = outputs(mp3)
+        kept = "previous" if got == old else "new" if got == seed.cold else "MIXED"
+        orphans = []
+        if sig == signal.SIGKILL:
+            deadline = time.monotonic() + 10
+            while (orphans := _still_running(marker)) and time.monotonic() < deadline:
+                time.sleep(0.1)
+        row = (f"#{k:02d} {signal.Signals(sig).name:7} {state:7} at {running_after + delay:5.2f}s "
+               f"sent={sent!s:5} exit={code:4} in {exit_after:4.2f}s kept={kept:8} "
+               f"stray={stray(mp3.parent)} new-cache-temps={len(set(cache_problems(cache)) - temps_before)} "
+               f"tmpdir={len(names(run / 'tmpdir'))} orphans-after-10s={len(orphans)}")
+        table.append(row)
+
+        def problem(what: str) -> None:
+            problems.append(f"{row}: {what}\n    stderr: {err.strip()[-300:]!r}")
+
+        if kept == "MIXED":
+            differ = [f"{s}: {got.get(s, 'missing')} (new: {seed.cold[s]}, previous: {old[s]})"
+                      for s in SUFFIXES if got.get(s) != seed.cold[s]]
+            problem(f"the folder holds neither the previous build nor the new one: {differ}")
+        if stray(mp3.parent):
+            problem(f"files left in the output folder: {stray(mp3.parent)}")
+        if "Traceback" in err:
+            problem("traceback on stderr")
+        if not sent or code == 0:
+            if code != 0 or kept != "new":
+                problem("finished without a signal but did not write the new build")
+            elif sent and exit_after > 1.0:
+                problem("the signal was lost: the build went on and finished")
+        elif sig == signal.SIGKILL:
+            if code != -signal.SIGKILL:
+                problem(f"exit {code} after SIGKILL")
+        else:
+            name = signal.Signals(sig).name
+            if code == 130:
+                if "interrupted" not in err:
+                    problem("exit 130 without the 'interrupted' message")
+                if kept != "previous":
+                    problem("exit 130 ('nothing was written'), yet the previous build was replaced")
+            elif code == -sig and kept == "new":
+                problem(f"the new build was written, then the process died of {name} (status {128 + sig} in a "
+                        "shell): the user is told it was interrupted")
+            else:
+                problem(f"exit {code} after {name}, expected 130")
+            new_temps = sorted(set(cache_problems(cache)) - temps_before)
+            if new_temps or names(run / "tmpdir"):
+                problem(f"temporary files left: cache {new_temps}, TMPDIR {names(run / 'tmpdir')}")
+    print("\n".join(table))
+    # the cache that killed builds half-filled (and possibly left temporary files in) still gives the same bytes
+    final = tmp_path / "final" / "s.mp3"
+    result = subprocess.run([*MODULE_CLI, "build", str(SEED), "-o", str(final)], capture_output=True, text=True,
+                            timeout=300, cwd=tmp_path, env=_env(tmp_path / "final", partial_cache))
+    if result.returncode != 0 or outputs(final) != seed.cold:
+        problems.append(f"a build from the cache the killed builds filled differs (exit {result.returncode}): "
+                        f"{result.stderr[-300:]}")
+    assert not problems, "\n".join(problems) + "\n\nall kills:\n" + "\n".join(table)
+
+
+def test_sigkill_while_encoding_leaves_no_temporary_file(seed, tmp_path):
+    """SIGKILL cannot be caught: killed while the MP3 is being encoded beside the previous build, the
+    previous build must still be whole, and no temporary file may be left in the user's folder."""
+    mp3 = tmp_path / "out" / "s.mp3"
+    put(mp3, PREVIOUS)
+    warm = tmp_path / "cache"
+    shutil.copytree(seed.cache, warm)
+    # a volume no earlier build used: mixed and encoded now (about a second), not copied from a cache
+    proc = subprocess.Popen([*USER_CLI, "build", str(SEED), "-o", str(mp3), "--volume", "0.9"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+                            env=_env(tmp_path, warm))
+    encoding = False
+    for line in proc.stderr:
+        if line.startswith("Mixing and encoding MP3"):
+            encoding = True
+            break
+    time.sleep(0.3)  # inside the encode: the new MP3 is being written beside the previous one
+    proc.kill()
+    proc.wait(timeout=60)
+    assert encoding and proc.returncode == -signal.SIGKILL, "the build was not killed while writing its MP3"
+    assert outputs(mp3) == OLD
+    assert stray(mp3.parent) == [], f"left in the output folder after SIGKILL: {stray(mp3.parent)}"
+
+
+# ----------------------------------------------------------------------------------------------
+# 5. concurrent builds sharing one cache
+
+
+VARIANTS = {
+    "hip-opener": ("Hip Opener", [("Kneeling Psoas", "0:40"), ("Leaning Figure Four", "0:40")]),
+    "quick-back": ("Quick Back", [("Wide Leg Bend", "0:30"), ("Quad Stretch", "0:30")]),
+    "side-strength": ("Side Strength", [("Elbow Side Plank", "0:30"), ("Hurdler", "0:40")]),
+    "twist-and-fold": ("Twist and Fold", [("Figure Four Twist", "0:45"), ("Wide Leg Bend", "0:25")]),
+}
+
+
+def _variant_routines(folder: Path) -> dict[str, Path]:
+    """Four routines made from the seed: different titles, exercises and holds; they share the
+    intro's targets sentence, the closing, the countdown, "Switch sides." and some exercise names."""
+    data = yaml.safe_load(SEED.read_text())
+    by_name = {e["name"]: e for e in data["exercises"]}
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for stem, (title, picks) in VARIANTS.items():
+        doc = {"title": title, "about": data["about"], "targets": data["targets"], "closing": data["closing"],
+               "exercises": [{**by_name[name], "duration": hold} for name, hold in picks]}
+        paths[stem] = folder / f"{stem}.yaml"
+        paths[stem].write_text(yaml.safe_dump(doc, sort_keys=False, width=1000))
+    return paths
+
+
+def test_four_concurrent_builds_sharing_one_cache_match_builds_run_one_at_a_time(tmp_path):
+    routines = _variant_routines(tmp_path / "routines")
+
+    def command(stem: str, out: Path) -> list[str]:
+        return [*MODULE_CLI, "build", str(routines[stem]), "-q", "-o", str(out / f"{stem}.mp3")]
+
+    # all four at once against one empty cache
+    shared = tmp_path / "shared-cache"
+    together = tmp_path / "together"
+    procs = {stem: subprocess.Popen(command(stem, together), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    text=True, cwd=tmp_path, env=_env(tmp_path / f"tmp-{stem}", shared))
+             for stem in routines}
+    for stem, proc in procs.items():
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, f"{stem}: {err}"
+    # each alone with an empty cache of its own, one after another
+    alone = tmp_path / "alone"
+    for stem in routines:
+        result = subprocess.run(command(stem, alone), capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                                env=_env(tmp_path / f"tmp-alone-{stem}", tmp_path / f"cache-{stem}"))
+        assert result.returncode == 0, f"{stem}: {result.stderr}"
+    # one after another against a second shared cache
+    in_turn = tmp_path / "in-turn"
+    second = tmp_path / "second-cache"
+    for stem in routines:
+        result = subprocess.run(command(stem, in_turn), capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                                env=_env(tmp_path / f"tmp-turn-{stem}", second))
+        assert result.returncode == 0, f"{stem}: {result.stderr}"
+    for stem in routines:
+        a, b, c = (outputs(folder / f"{stem}.mp3") for folder in (together, alone, in_turn))
+        assert set(a) == set(SUFFIXES), stem
+        for suffix in SUFFIXES:
+            assert a[suffix] == b[suffix], f"{stem}{suffix}: concurrent build differs from its build alone"
+            assert a[suffix] == c[suffix], f"{stem}{suffix}: concurrent build differs from the sequential one"
+    for folder in (together, alone, in_turn):
+        assert stray(folder) == []
+    assert cache_problems(shared) == [] and cache_problems(second) == []
+    shared_files = {p.relative_to(shared): p.read_bytes() for p in shared.rglob("*") if p.is_file()}
+    second_files = {p.relative_to(second): p.read_bytes() for p in second.rglob("*") if p.is_file()}
+    assert shared_files.keys() == second_files.keys()
+    assert [k for k in shared_files if shared_files[k] != second_files[k]] == []
