@@ -215,7 +215,7 @@ def build_session(routine: Routine, out: Path, options: BuildOptions = BuildOpti
         return BuildResult(plan, tuple(files), levels, clips.synthesized, clips.cached)
 
     reporter.stage("Levelling")
-    leveller = Leveller(Timeline(plan, clips.clip, chimes, SAMPLE_RATE), options.target_lufs)
+    leveller = Leveller(Timeline(plan, clips.clip, chimes, SAMPLE_RATE), options.target_lufs, workers=workers)
     reporter.stage("Mixing and encoding MP3")
     keep: Path | None = None
 

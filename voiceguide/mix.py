@@ -14,6 +14,7 @@ from typing import Callable, Iterator, Mapping
 
 import numpy as np
 
+from . import forked
 from .plan import Kind, Plan, Utterance
 
 TARGET_LUFS = -16.0
@@ -28,6 +29,8 @@ do not depend on how many cores encode them)."""
 MP3_FRAME = 1152
 MP3_DELAY = 1105  # LAME's encoder delay (576) plus the decoder's (529)
 _JOIN_GAP = MP3_FRAME + MP3_DELAY
+_GROUP_CHUNKS = 3  # chunks measured by one child (30 s)
+_MEASURE_TIMEOUT_S = 600.0
 _CONTEXT = 32  # blocks either side that a block's limiter gain depends on (21-block minimum, then 10-block mean)
 _BLOCK = 45  # limiter resolution: ~1 ms at 44.1 kHz, and 10 s chunks hold a whole number of blocks
 CHIME_GAIN_DB = -4.0
@@ -107,50 +110,49 @@ class Timeline:
         return list(zip(starts, stops))
 
 
-class LoudnessMeter:
-    """BS.1770-4 integrated loudness, fed chunk by chunk (pyloudnorm's weighting filters and gating).
+class KWeighting:
+    """BS.1770-4 K-weighting (pyloudnorm's filters) and the energy of every 100 ms of a signal.
 
-    pyloudnorm measures a whole array; here its K-weighting filters run with carried state and the
-    energy of every 100 ms is kept, from which the 400 ms gating blocks (75 % overlap) follow
-    exactly as pyloudnorm forms them.
+    Each 10 s chunk is measured on its own, starting from rest `lead` samples early, so chunks can be
+    measured in any order and in parallel with the same result: the filters forget their start
+    within a few milliseconds, far less than the 100 ms lead.
     """
 
     def __init__(self, rate: int) -> None:
         import pyloudnorm
 
         self.rate = rate
+        self.hop = rate // 10
         stages = list(pyloudnorm.Meter(rate)._filters.values())
         self._sos = np.array([np.concatenate([f.b, f.a]) for f in stages], dtype=np.float64)
         self._gain = float(np.prod([f.passband_gain for f in stages]))
-        self._zi = np.zeros((len(stages), 2))
-        self._hop = rate // 10
-        self._left = np.zeros(0)
-        self._energy: list[float] = []
 
-    def feed(self, x: np.ndarray) -> None:
+    def hop_energies(self, x: np.ndarray, lead: int) -> np.ndarray:
+        """Energy of each whole 100 ms of x[lead:] after weighting (a partial last one is left out)."""
         from scipy.signal import sosfilt
 
-        y, self._zi = sosfilt(self._sos, x.astype(np.float64), zi=self._zi)
+        y = sosfilt(self._sos, x.astype(np.float64))[lead:]
         if self._gain != 1.0:
             y *= self._gain
-        y = np.concatenate([self._left, y])
-        whole = len(y) // self._hop * self._hop
-        self._energy.extend(np.square(y[:whole]).reshape(-1, self._hop).sum(axis=1).tolist())
-        self._left = y[whole:]
+        whole = len(y) // self.hop * self.hop
+        return np.square(y[:whole]).reshape(-1, self.hop).sum(axis=1)
 
-    def integrated(self) -> float:
-        e = np.asarray(self._energy)
-        if len(e) < 4:
-            return float("-inf")
-        z = (e[:-3] + e[1:-2] + e[2:-1] + e[3:]) / (0.4 * self.rate)
-        with np.errstate(divide="ignore"):
-            block = -0.691 + 10 * np.log10(z)
-        above = z[block >= -70.0]
-        if not len(above):
-            return float("-inf")
-        relative = -0.691 + 10 * np.log10(above.mean()) - 10.0
-        gated = z[(block > relative) & (block > -70.0)]
-        return float(-0.691 + 10 * np.log10(gated.mean())) if len(gated) else float("-inf")
+
+def integrated_loudness(energies: np.ndarray, rate: int) -> float:
+    """BS.1770-4 gated loudness from the weighted energy of every 100 ms (400 ms blocks, 75 % overlap),
+    as pyloudnorm forms them."""
+    e = np.asarray(energies, dtype=np.float64)
+    if len(e) < 4:
+        return float("-inf")
+    z = (e[:-3] + e[1:-2] + e[2:-1] + e[3:]) / (0.4 * rate)
+    with np.errstate(divide="ignore"):
+        block = -0.691 + 10 * np.log10(z)
+    above = z[block >= -70.0]
+    if not len(above):
+        return float("-inf")
+    relative = -0.691 + 10 * np.log10(above.mean()) - 10.0
+    gated = z[(block > relative) & (block > -70.0)]
+    return float(-0.691 + 10 * np.log10(gated.mean())) if len(gated) else float("-inf")
 
 
 def true_peak_blocks(x: np.ndarray, block: int, pad: int = 0) -> np.ndarray:
@@ -219,23 +221,22 @@ class Leveller:
     """
 
     def __init__(self, timeline: Timeline, target_lufs: float = TARGET_LUFS,
-                 ceiling_dbtp: float = CEILING_DBTP) -> None:
+                 ceiling_dbtp: float = CEILING_DBTP, workers: int = 1) -> None:
         self.timeline = timeline
         self.block = _BLOCK
+        self.workers = workers
         assert (CHUNK_S * timeline.rate) % _BLOCK == 0, "limiter blocks must tile every chunk exactly"
-        meter = LoudnessMeter(timeline.rate)
-        peaks = []
-        for _, x in timeline.chunks(pad=_PAD):
-            meter.feed(x[_PAD:len(x) - _PAD])
-            peaks.append(_round_up_half(true_peak_blocks(x, self.block, _PAD)))
+        self._k = KWeighting(timeline.rate)
+        self.gain_db = 0.0
+        self.limited = False
+        energies, peaks = self._measure(first_pass=True)
         self.peaks = np.concatenate(peaks) if peaks else np.zeros(0, dtype=np.float16)
         del peaks
-        measured = meter.integrated()
+        measured = integrated_loudness(energies, timeline.rate)
         self.silent = not np.isfinite(measured)
         self.gain_db = 0.0 if self.silent else target_lufs - measured
         self.ceiling = 10 ** ((ceiling_dbtp - _MP3_MARGIN_DB) / 20)
         self.loudness = measured
-        self.limited = False
         previous: tuple[float, float] | None = None
         for _ in range(4):  # the limiter lowers loudness a little: raise the gain before it, measure again
             if self.silent:
@@ -244,10 +245,7 @@ class Leveller:
             if not self.limited:
                 self.loudness = measured + self.gain_db
                 break
-            meter = LoudnessMeter(timeline.rate)
-            for start, x in timeline.chunks():
-                meter.feed(self._apply(start, x))
-            self.loudness = meter.integrated()
+            self.loudness = integrated_loudness(self._measure(first_pass=False)[0], timeline.rate)
             if abs(self.loudness - target_lufs) < 0.15:
                 break
             # secant step: once the limiter works, more gain buys less loudness (seen: about 0.5-0.6 dB
@@ -258,6 +256,43 @@ class Leveller:
             previous = (self.gain_db, self.loudness)
             self.gain_db += (target_lufs - self.loudness) / slope
         # (out of tries, the last gain is kept; its loudness was measured one step before)
+
+    def _measure(self, first_pass: bool) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Weighted energy of every 100 ms (as levelled now) and, on the first pass, block true peaks.
+
+        Chunks are measured in groups, in parallel children where the platform forks; each chunk
+        is measured on its own (see KWeighting), so the result is the same however they are run.
+        """
+        step = CHUNK_S * self.timeline.rate
+        starts = list(range(0, self.timeline.length, step))
+        groups = [starts[i:i + _GROUP_CHUNKS] for i in range(0, len(starts), _GROUP_CHUNKS)]
+        results: list = [None] * len(groups)
+
+        def keep(i: int, result: object) -> None:
+            results[i] = result
+
+        if self.workers > 1 and len(groups) > 1 and forked.available():
+            forked.run_forked([lambda g=g: self._measure_chunks(g, first_pass) for g in groups], self.workers,
+                              _MEASURE_TIMEOUT_S, keep, lambda i: f"measuring the mix, part {i + 1}", RuntimeError)
+        else:
+            for i, group in enumerate(groups):
+                keep(i, self._measure_chunks(group, first_pass))
+        energies = np.concatenate([e for e, _ in results]) if results else np.zeros(0)
+        return energies, [p for _, group_peaks in results for p in group_peaks]
+
+    def _measure_chunks(self, starts: list[int], first_pass: bool) -> tuple[np.ndarray, list[np.ndarray]]:
+        step = CHUNK_S * self.timeline.rate
+        lead = self._k.hop
+        energies, peaks = [], []
+        for start in starts:
+            end = min(self.timeline.length, start + step)
+            x = self.timeline.span(start - lead, end + _PAD)
+            if first_pass:
+                peaks.append(_round_up_half(true_peak_blocks(x[lead - _PAD:], self.block, _PAD)))
+            else:
+                x = self._apply(start - lead, x)
+            energies.append(self._k.hop_energies(x[:len(x) - _PAD], lead))
+        return np.concatenate(energies), peaks
 
     def _gain(self) -> np.float32:
         return np.float32(10 ** (self.gain_db / 20))
