@@ -275,3 +275,47 @@ def test_interrupt_while_encoding_keeps_previous_output(tmp_path, seed_session, 
     for suffix in (".mp3", ".vtt", ".json"):
         assert out.with_suffix(suffix).read_text() == f"previous {suffix}"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.json", "s.mp3", "s.vtt"]
+
+
+_LAUNCH = """
+import os, signal, sys
+import voiceguide.build as b
+real, calls = b.build_session, []
+def wrapped(*args, **kwargs):
+    calls.append(1)
+    if os.environ.get("KILL_BEFORE_CALL") == str(len(calls)):
+        os.kill(os.getpid(), signal.SIGINT)
+    result = real(*args, **kwargs)
+    if os.environ.get("KILL_AFTER_CALL") == str(len(calls)):
+        os.kill(os.getpid(), signal.SIGTERM)
+    return result
+b.build_session = wrapped
+from voiceguide.cli import main
+main(sys.argv[1:])
+"""
+
+
+def _routine_file(folder, title):
+    path = folder / f"{title.lower()}.yaml"
+    path.write_text(f"title: {title}\nexercises:\n  - name: Reach Up\n    duration: 20\n")
+    return path
+
+
+def test_a_signal_after_the_files_are_in_place_changes_nothing(tmp_path):
+    routine = _routine_file(tmp_path, "Late")
+    result = subprocess.run([sys.executable, "-c", _LAUNCH, "build", str(routine), "-o", str(tmp_path / "o" / "l.mp3")],
+                            capture_output=True, text=True, cwd=ROOT, timeout=300,
+                            env={**os.environ, "KILL_AFTER_CALL": "1"})
+    assert result.returncode == 0, result.stderr
+    assert "Wrote" in result.stderr and "interrupted" not in result.stderr
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["l.json", "l.mp3", "l.vtt"]
+
+
+def test_interrupting_a_batch_says_what_was_already_written(tmp_path):
+    first, second = _routine_file(tmp_path, "First"), _routine_file(tmp_path, "Second")
+    result = subprocess.run([sys.executable, "-c", _LAUNCH, "build", str(first), str(second), "-o", str(tmp_path / "lib")],
+                            capture_output=True, text=True, cwd=ROOT, timeout=300,
+                            env={**os.environ, "KILL_BEFORE_CALL": "2"})
+    assert result.returncode == 130, result.stderr
+    assert f"written before that: {tmp_path / 'lib' / 'first.mp3'}" in result.stderr
+    assert sorted(p.name for p in (tmp_path / "lib").iterdir()) == ["first.json", "first.mp3", "first.vtt"]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
@@ -24,10 +25,14 @@ def test_session_files_replace_the_previous_ones_whole(tmp_path, monkeypatch, un
         out.with_suffix(suffix).write_text("previous")
     stale = tmp_path / ".s.mp3.tmp-999999999-dead.tmp"  # a killed build's leftover (no such process)
     stale.write_text("x")
+    os.utime(stale, (time.time() - 3600, time.time() - 3600))
+    recent = tmp_path / ".s.vtt.tmp-999999998-other.tmp"  # fresh: maybe a build in another container
+    recent.write_text("x")
     seen = []
     export.write_session(out, lambda f: f.write(b"\xff\xfb" + bytes(1000)), plan, "about",
                          on_written=lambda: seen.append(sorted(p.name for p in tmp_path.iterdir())))
-    assert seen == [["s.json", "s.mp3", "s.vtt"]]  # in place, no temporary file, when on_written runs
+    recent.unlink()  # left alone by the build
+    assert seen == [[recent.name, "s.json", "s.mp3", "s.vtt"]]  # in place, no temporary file of ours
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.json", "s.mp3", "s.vtt"]
     assert out.with_suffix(".vtt").read_text().startswith("WEBVTT")
     assert oct(out.stat().st_mode & 0o777) == oct(0o666 & ~_umask())

@@ -5,6 +5,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 import wave
 from pathlib import Path
 
@@ -87,19 +88,26 @@ def temp_prefix(stem: str = "") -> str:
     return f".{stem + '.' if stem else ''}tmp-{os.getpid()}-"
 
 
+STALE_AFTER_S = 600
+"""A temporary file untouched this long whose process is gone is a killed build's. (Process ids are
+not proof alone: a build in another container sharing the cache has ids this one cannot see.)"""
+
+
 def remove_stale(folder: Path, prefix: str) -> None:
-    """Remove `prefix<pid>-*` files in `folder` whose process no longer runs."""
+    """Remove `prefix<pid>-*` files in `folder` whose process no longer runs and that have not been
+    written to for STALE_AFTER_S seconds."""
     try:
         names = [p for p in folder.iterdir() if p.name.startswith(prefix)]
     except OSError:
         return
+    now = time.time()
     for path in names:
         pid = path.name[len(prefix):].split("-", 1)[0]
-        if pid.isdigit() and not _running(int(pid)):
-            try:
+        try:
+            if pid.isdigit() and not _running(int(pid)) and now - path.stat().st_mtime > STALE_AFTER_S:
                 path.unlink()
-            except OSError:
-                pass
+        except OSError:
+            pass
 
 
 def _running(pid: int) -> bool:

@@ -100,7 +100,8 @@ def _options_for(routine, flags: dict):
 class _Reporter:
     """Progress on stderr: stage lines and a bar while lines are spoken; silent with -q or no terminal."""
 
-    def __init__(self, quiet: bool) -> None:
+    def __init__(self, quiet: bool, out: Path | None = None, last: bool = True) -> None:
+        self.out, self.last = out, last
         self.show = not quiet
         self.bar_ok = not quiet and sys.stderr.isatty()
         self._bar = None
@@ -119,7 +120,8 @@ class _Reporter:
 
     def written(self) -> None:
         global _finished
-        _finished = True
+        _written.append(self.out)
+        _finished = self.last  # after the last build's files are in place, an interrupt stops nothing
 
     def done_speaking(self) -> None:
         if self._bar is not None:
@@ -190,7 +192,7 @@ def build(routines: tuple[str, ...], output: Path | None, jobs: int | None, quie
         if not quiet:
             click.echo(f"[{n}/{len(loaded)}] {parsed.source} -> {out}", err=True)
         try:
-            _build_one(parsed, parsed.source, out, jobs, quiet, flags)
+            _build_one(parsed, parsed.source, out, jobs, quiet, flags, last=n == len(loaded))
         except VoiceguideError as exc:
             failed.append(f"{parsed.source}: {exc}")
             click.echo(f"error: {exc}", err=True)
@@ -199,19 +201,18 @@ def build(routines: tuple[str, ...], output: Path | None, jobs: int | None, quie
                               "written):\n  " + "\n  ".join(failed))
 
 
-def _build_one(parsed, routine: str, out: Path, jobs: int | None, quiet: bool, flags: dict) -> None:
+def _build_one(parsed, routine: str, out: Path, jobs: int | None, quiet: bool, flags: dict,
+               last: bool = True) -> None:
     from .build import build_session
 
-    global _finished
-    _finished = False
-    reporter = _Reporter(quiet)
+    reporter = _Reporter(quiet, out, last)
     result = build_session(parsed, out, _options_for(parsed, flags), reporter, workers=jobs)
     if not quiet:
         from .durations import format_clock
 
         plan = result.plan
         click.echo(f"Wrote {result.files[0]} ({format_clock(plan.duration_ms)}, {len(plan.chapters)} chapters, "
-                   f"{result.levels.loudness_lufs} LUFS; {result.synthesized} clips spoken, "
+                   f"{result.levels.loudness_lufs} LUFS; {result.synthesized} clip{'s' * (result.synthesized != 1)} spoken, "
                    f"{result.cached} from cache) with {result.files[1].name} and {result.files[2].name}",
                    err=True)
         for_time = sum(1 for d in plan.dropped if d.reason and not d.reason.startswith(("detail", "--")))
@@ -377,7 +378,12 @@ def _run(argv: list[str] | None) -> None:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_USER_ERROR)
     except (click.exceptions.Abort, KeyboardInterrupt):
-        click.echo("interrupted; nothing was written (any previous output is as it was)", err=True)
+        if _written:  # a batch: say what is already done
+            done = ", ".join(str(p) for p in _written)
+            click.echo(f"interrupted; written before that: {done}; the session being built was not written "
+                       "(its previous output is as it was)", err=True)
+        else:
+            click.echo("interrupted; nothing was written (any previous output is as it was)", err=True)
         sys.exit(EXIT_INTERRUPTED)
     except BrokenPipeError:  # e.g. `voiceguide plan ... | head`: the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -391,7 +397,8 @@ def _run(argv: list[str] | None) -> None:
 
 
 _finished = False
-"""True once a build's files are in place: an interrupt then has nothing left to stop."""
+"""True once the (last) build's files are in place: an interrupt then has nothing left to stop."""
+_written: list[Path] = []
 
 
 def _raise_interrupt(signum, frame) -> None:
