@@ -229,9 +229,8 @@ class Leveller:
         self._k = KWeighting(timeline.rate)
         self.gain_db = 0.0
         self.limited = False
-        energies, peaks = self._measure(first_pass=True)
-        self.peaks = np.concatenate(peaks) if peaks else np.zeros(0, dtype=np.float16)
-        del peaks
+        self.peaks = np.zeros(-(-timeline.length // self.block), dtype=np.float16)
+        energies = self._measure(first_pass=True)  # fills self.peaks in place (never held twice)
         measured = integrated_loudness(energies, timeline.rate)
         self.silent = not np.isfinite(measured)
         self.gain_db = 0.0 if self.silent else target_lufs - measured
@@ -245,7 +244,7 @@ class Leveller:
             if not self.limited:
                 self.loudness = measured + self.gain_db
                 break
-            self.loudness = integrated_loudness(self._measure(first_pass=False)[0], timeline.rate)
+            self.loudness = integrated_loudness(self._measure(first_pass=False), timeline.rate)
             if abs(self.loudness - target_lufs) < 0.15:
                 break
             # secant step: once the limiter works, more gain buys less loudness (seen: about 0.5-0.6 dB
@@ -257,8 +256,8 @@ class Leveller:
             self.gain_db += (target_lufs - self.loudness) / slope
         # (out of tries, the last gain is kept; its loudness was measured one step before)
 
-    def _measure(self, first_pass: bool) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Weighted energy of every 100 ms (as levelled now) and, on the first pass, block true peaks.
+    def _measure(self, first_pass: bool) -> np.ndarray:
+        """Weighted energy of every 100 ms (as levelled now); the first pass also fills `self.peaks`.
 
         Chunks are measured in groups, in parallel children where the platform forks; each chunk
         is measured on its own (see KWeighting), so the result is the same however they are run.
@@ -266,10 +265,14 @@ class Leveller:
         step = CHUNK_S * self.timeline.rate
         starts = list(range(0, self.timeline.length, step))
         groups = [starts[i:i + _GROUP_CHUNKS] for i in range(0, len(starts), _GROUP_CHUNKS)]
-        results: list = [None] * len(groups)
+        energies: list = [None] * len(groups)
 
         def keep(i: int, result: object) -> None:
-            results[i] = result
+            group_energies, group_peaks = result  # type: ignore[misc]
+            energies[i] = group_energies
+            if first_pass:
+                at = groups[i][0] // self.block
+                self.peaks[at:at + len(group_peaks)] = group_peaks
 
         if self.workers > 1 and len(groups) > 1 and forked.available():
             forked.run_forked([lambda g=g: self._measure_chunks(g, first_pass) for g in groups], self.workers,
@@ -277,8 +280,7 @@ class Leveller:
         else:
             for i, group in enumerate(groups):
                 keep(i, self._measure_chunks(group, first_pass))
-        energies = np.concatenate([e for e, _ in results]) if results else np.zeros(0)
-        return energies, [p for _, group_peaks in results for p in group_peaks]
+        return np.concatenate(energies) if energies else np.zeros(0)
 
     def _measure_chunks(self, starts: list[int], first_pass: bool) -> tuple[np.ndarray, list[np.ndarray]]:
         step = CHUNK_S * self.timeline.rate
@@ -292,7 +294,7 @@ class Leveller:
             else:
                 x = self._apply(start - lead, x)
             energies.append(self._k.hop_energies(x[:len(x) - _PAD], lead))
-        return np.concatenate(energies), peaks
+        return np.concatenate(energies), (np.concatenate(peaks) if peaks else np.zeros(0, dtype=np.float16))
 
     def _gain(self) -> np.float32:
         return np.float32(10 ** (self.gain_db / 20))
