@@ -205,18 +205,26 @@ def _gain_curve(gains: np.ndarray, first: int, block: int, start: int, length: i
     return curve
 
 
-def _round_up_half(x: np.ndarray) -> np.ndarray:
-    """float16 copies of peaks, never below the true value (a limiter may over-limit, never under)."""
-    h = x.astype(np.float16)
-    low = h.astype(np.float32) < x
-    h[low] = np.nextafter(h[low], np.float16(np.inf))
-    return h
+_PEAK_STEP_DB = 0.2
+_PEAK_FLOOR_DB = -44.0  # 255 steps of 0.2 dB reach +7 dBFS, above any sum of clips and chimes
+
+
+def peak_codes(x: np.ndarray) -> np.ndarray:
+    """Peaks as one byte each, in 0.2 dB steps rounded up: a limiter fed these may limit a fraction
+    of a dB early, never late, and a 3-hour session's peaks take 10 MB, not 40."""
+    with np.errstate(divide="ignore"):
+        db = 20 * np.log10(np.maximum(x, 1e-12))
+    return np.clip(np.ceil((db - _PEAK_FLOOR_DB) / _PEAK_STEP_DB), 0, 255).astype(np.uint8)
+
+
+def peak_values(codes: np.ndarray) -> np.ndarray:
+    return (10 ** ((codes.astype(np.float32) * _PEAK_STEP_DB + _PEAK_FLOOR_DB) / 20)).astype(np.float32)
 
 
 class Leveller:
     """Finds the gain and limiter curve that bring a timeline to the target loudness and ceiling.
 
-    Memory stays flat with length: only a float16 true peak per ~1 ms block and the energy of each
+    Memory stays flat with length: only a one-byte true peak per ~1 ms block and the energy of each
     100 ms are kept; the limiter's gains are worked out chunk by chunk from the peaks around it.
     """
 
@@ -229,7 +237,7 @@ class Leveller:
         self._k = KWeighting(timeline.rate)
         self.gain_db = 0.0
         self.limited = False
-        self.peaks = np.zeros(-(-timeline.length // self.block), dtype=np.float16)
+        self.peaks = np.zeros(-(-timeline.length // self.block), dtype=np.uint8)
         energies = self._measure(first_pass=True)  # fills self.peaks in place (never held twice)
         measured = integrated_loudness(energies, timeline.rate)
         self.silent = not np.isfinite(measured)
@@ -240,7 +248,7 @@ class Leveller:
         for _ in range(4):  # the limiter lowers loudness a little: raise the gain before it, measure again
             if self.silent:
                 break
-            self.limited = float(self.peaks.max(initial=0)) * float(self._gain()) > self.ceiling
+            self.limited = self._loudest() * float(self._gain()) > self.ceiling
             if not self.limited:
                 self.loudness = measured + self.gain_db
                 break
@@ -290,11 +298,14 @@ class Leveller:
             end = min(self.timeline.length, start + step)
             x = self.timeline.span(start - lead, end + _PAD)
             if first_pass:
-                peaks.append(_round_up_half(true_peak_blocks(x[lead - _PAD:], self.block, _PAD)))
+                peaks.append(peak_codes(true_peak_blocks(x[lead - _PAD:], self.block, _PAD)))
             else:
                 x = self._apply(start - lead, x)
             energies.append(self._k.hop_energies(x[:len(x) - _PAD], lead))
-        return np.concatenate(energies), (np.concatenate(peaks) if peaks else np.zeros(0, dtype=np.float16))
+        return np.concatenate(energies), (np.concatenate(peaks) if peaks else np.zeros(0, dtype=np.uint8))
+
+    def _loudest(self) -> float:
+        return float(peak_values(np.array([self.peaks.max(initial=0)]))[0]) if len(self.peaks) else 0.0
 
     def _gain(self) -> np.float32:
         return np.float32(10 ** (self.gain_db / 20))
@@ -302,7 +313,7 @@ class Leveller:
     def _limiter(self, first: int, last: int) -> np.ndarray:
         """The limiter's gains for blocks [first, last), from the peaks around them (same as for the whole)."""
         lo, hi = max(0, first - _CONTEXT), min(len(self.peaks), last + _CONTEXT)
-        gains = limiter_gains(self.peaks[lo:hi].astype(np.float32) * self._gain(), self.ceiling)
+        gains = limiter_gains(peak_values(self.peaks[lo:hi]) * self._gain(), self.ceiling)
         return gains[first - lo: first - lo + (last - first)]
 
     def _apply(self, start: int, x: np.ndarray) -> np.ndarray:
@@ -321,7 +332,7 @@ class Leveller:
             yield to_pcm16(self._apply(start, x))
 
     def levels(self) -> Levels:
-        peak = float(self.peaks.max(initial=0)) * float(self._gain())
+        peak = self._loudest() * float(self._gain())
         if self.limited:
             peak = min(peak, self.ceiling)
         peak_db = float(20 * np.log10(max(peak, 1e-12)))
