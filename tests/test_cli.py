@@ -126,7 +126,9 @@ def test_failed_build_keeps_previous_output_and_leaves_no_temp_files(tmp_path, s
     clips = tmp_path.parent / f"{tmp_path.name}-clips"  # the seed's clips, without its stored mixes
     shutil.copytree(seed_session.cache_dir, clips, ignore=shutil.ignore_patterns("sessions"))
     monkeypatch.setattr(build_module, "encode_mp3", _explode)
-    with pytest.raises(RuntimeError, match="encoder crashed"):
+    from voiceguide.errors import WorkerError
+
+    with pytest.raises((RuntimeError, WorkerError), match="encoder crashed"):
         build_module.build_session(load_routine(ROOT / "routines" / "lower-back-relief.yaml"), out,
                                    cache=ClipCache(clips))
     assert out.read_bytes() == b"previous good build"

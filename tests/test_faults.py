@@ -891,3 +891,44 @@ def test_four_concurrent_builds_sharing_one_cache_match_builds_run_one_at_a_time
     second_files = {p.relative_to(second): p.read_bytes() for p in second.rglob("*") if p.is_file()}
     assert shared_files.keys() == second_files.keys()
     assert [k for k in shared_files if shared_files[k] != second_files[k]] == []
+
+
+def test_a_cache_too_full_for_the_stored_mix_costs_nothing_but_the_next_build(seed, tmp_path, tmpfs):
+    """Clips fit in the cache but the copy of the mix kept for rebuilds does not: the build still
+    succeeds, writes nothing half-done into the cache, and its output is what a roomy cache gives."""
+    clips = sum(p.stat().st_size for p in seed.cache.rglob("*") if p.is_file() and "sessions" not in p.parts)
+    cache = tmpfs(tmp_path / "cache", clips + 1024 * 1024)  # room for the clips, not for a 4 MB mix
+    for source in seed.cache.rglob("*"):
+        if source.is_file() and "sessions" not in source.relative_to(seed.cache).parts:
+            target = cache / source.relative_to(seed.cache)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+    mp3 = tmp_path / "out" / "s.mp3"
+    result = subprocess.run([*MODULE_CLI, "build", str(SEED), "-o", str(mp3)], capture_output=True, text=True,
+                            timeout=300, cwd=tmp_path, env=_env(tmp_path, cache))
+    assert result.returncode == 0, result.stderr
+    no_traceback(result.stderr)
+    assert outputs(mp3) == seed.cold
+    assert not list((cache / "sessions").glob("*.mp3")) if (cache / "sessions").exists() else True
+    assert [p.name for p in cache.rglob(".tmp-*")] == []
+
+
+def test_a_worker_that_dies_while_mixing_is_a_clean_error(tmp_path):
+    """A measuring child killed outright (as the out-of-memory killer would): exit 2 with a message
+    naming what failed, no traceback, nothing written."""
+    launch = ("import os, signal, sys\n"
+              "import voiceguide.mix as m\n"
+              "def die(self, *a, **k):\n"
+              "    os.kill(os.getpid(), signal.SIGKILL)\n"
+              "m.Leveller._measure_chunks = die\n"
+              "from voiceguide.cli import main\n"
+              "main(sys.argv[1:])\n")
+    routine = tmp_path / "r.yaml"
+    routine.write_text("title: Short\nexercises:\n  - name: Reach Up\n    duration: 40\n")
+    mp3 = tmp_path / "out" / "s.mp3"
+    result = subprocess.run([PY, "-c", launch, "build", str(routine), "-o", str(mp3), "-j", "2"],
+                            capture_output=True, text=True, timeout=300, cwd=tmp_path, env=_env(tmp_path, tmp_path / "c"))
+    assert result.returncode == 2, result.stderr
+    no_traceback(result.stderr)
+    assert "measuring the mix" in result.stderr and "crashed (signal 9)" in result.stderr
+    assert not mp3.parent.exists() or names(mp3.parent) == []

@@ -20,7 +20,7 @@ from . import forked
 from .cache import ClipCache, SessionStore
 from .chimes import load_chimes
 from .interrupts import deferred
-from .errors import OutputError
+from .errors import OutputError, WorkerError
 from .export import DEFAULT_BITRATE_KBPS, check_writable, encode_mp3, plan_json, write_session
 from .mix import TARGET_LUFS, Leveller, Levels, Timeline
 from .plan import Detail, Plan, PlanOptions, build_plan, utterances
@@ -181,7 +181,7 @@ def encode_in_segments(leveller: Leveller, out: BinaryIO, bitrate_kbps: int, wor
             written += 1
 
     forked.run_forked([lambda span=span: encode(span) for span in spans], workers, _ENCODE_TIMEOUT_S, keep,
-                      lambda i: f"the MP3 encoder, segment {i + 1} of {len(spans)}", RuntimeError)
+                      lambda i: f"the MP3 encoder, segment {i + 1} of {len(spans)}", WorkerError)
 
 
 _ENCODE_TIMEOUT_S = 600.0
@@ -218,16 +218,26 @@ def build_session(routine: Routine, out: Path, options: BuildOptions = BuildOpti
     leveller = Leveller(Timeline(plan, clips.clip, chimes, SAMPLE_RATE), options.target_lufs, workers=workers)
     reporter.stage("Mixing and encoding MP3")
     keep: Path | None = None
+    tee: _Tee | None = None
 
     def write_mp3(file) -> None:
-        with open(keep, "wb") if keep else contextlib.nullcontext() as copy:
-            encode_in_segments(leveller, _Tee(file, copy) if copy else file, options.bitrate_kbps, workers)
+        nonlocal tee
+        if keep is None:
+            encode_in_segments(leveller, file, options.bitrate_kbps, workers)
+            return
+        with open(keep, "wb") as spare:
+            tee = _Tee(file, spare)
+            encode_in_segments(leveller, tee, options.bitrate_kbps, workers)
+            try:
+                spare.flush()
+            except OSError:
+                tee.spare_ok = False
 
     try:
         with deferred():  # on record for cleanup before a Ctrl-C can act
             keep = _temp_for(store)
         files = write_session(out, write_mp3, plan, routine.about, made, reporter.written)
-        if keep:
+        if keep and tee is not None and tee.spare_ok:
             try:
                 store.put(key, keep, {"levels": asdict(leveller.levels())})
             except OSError:
@@ -250,6 +260,13 @@ def session_key(plan: Plan, made: dict, clips: SpokenClips, chimes: dict[str, np
     digest.update(repr(options).encode())
     for source in sorted(Path(__file__).parent.rglob("*.py")):
         digest.update(source.read_bytes())
+    from importlib.metadata import PackageNotFoundError, version
+
+    for package in ("numpy", "scipy", "soxr", "pyloudnorm", "lameenc", "mutagen"):
+        try:
+            digest.update(f"{package} {version(package)}".encode())
+        except PackageNotFoundError:
+            pass
     return digest.hexdigest()
 
 
@@ -261,14 +278,20 @@ def _temp_for(store: SessionStore) -> Path | None:
 
 
 class _Tee:
-    """A write-only file that writes to two."""
+    """Writes to the output and to a spare copy for the cache; the copy may fail (a full cache),
+    the output may not."""
 
-    def __init__(self, *files: BinaryIO) -> None:
-        self._files = files
+    def __init__(self, out: BinaryIO, spare: BinaryIO) -> None:
+        self._out, self._spare = out, spare
+        self.spare_ok = True
 
     def write(self, data: bytes) -> int:
-        for f in self._files:
-            f.write(data)
+        self._out.write(data)
+        if self.spare_ok:
+            try:
+                self._spare.write(data)
+            except OSError:
+                self.spare_ok = False
         return len(data)
 
 

@@ -24,3 +24,7 @@ class EngineError(VoiceguideError):
 
 class OutputError(VoiceguideError):
     """Raised when an output file cannot be written where the user asked."""
+
+
+class WorkerError(VoiceguideError):
+    """Raised when a worker process that mixes or encodes could not start, crashed or hung."""

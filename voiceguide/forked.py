@@ -51,7 +51,11 @@ def run_forked(tasks: Sequence[Callable[[], object]], workers: int, timeout_s: f
                 # a signal during fork() would be swallowed by its at-fork hooks, and one between
                 # fork() and this line would leave a child off the record: hold them until here
                 with interrupts.deferred():
-                    child = _start(i, tasks[i], timeout_s)
+                    try:
+                        child = _start(i, tasks[i], timeout_s)
+                    except OSError as exc:  # out of processes or descriptors
+                        raise error(f"{describe(i)}: could not start a process ({exc.strerror or exc}); "
+                                    "close other programs or build with -j 1") from None
                     running[child.fd] = child
             wait = max(0.0, min(c.deadline for c in running.values()) - time.monotonic())
             ready, _, _ = select.select(list(running), [], [], wait)
@@ -74,9 +78,16 @@ def run_forked(tasks: Sequence[Callable[[], object]], workers: int, timeout_s: f
 
 def _start(index: int, task: Callable[[], object], timeout_s: float) -> _Child:
     r, w = os.pipe()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork with threads (the child uses none)
-        pid = os.fork()
+    try:
+        with warnings.catch_warnings():
+            # 3.12+ warns of fork with threads: the build's only other thread imports scipy and
+            # pyloudnorm, which no child uses (children use only modules imported before they fork)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+    except OSError:
+        os.close(r)
+        os.close(w)
+        raise
     if pid == 0:  # the child: do the task, send the result, never return into the parent's code
         status = 0
         try:

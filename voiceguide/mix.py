@@ -15,6 +15,7 @@ from typing import Callable, Iterator, Mapping
 import numpy as np
 
 from . import forked
+from .errors import WorkerError
 from .plan import Kind, Plan, Utterance
 
 TARGET_LUFS = -16.0
@@ -284,7 +285,7 @@ class Leveller:
 
         if self.workers > 1 and len(groups) > 1 and forked.available():
             forked.run_forked([lambda g=g: self._measure_chunks(g, first_pass) for g in groups], self.workers,
-                              _MEASURE_TIMEOUT_S, keep, lambda i: f"measuring the mix, part {i + 1}", RuntimeError)
+                              _MEASURE_TIMEOUT_S, keep, lambda i: f"measuring the mix, part {i + 1}", WorkerError)
         else:
             for i, group in enumerate(groups):
                 keep(i, self._measure_chunks(group, first_pass))

@@ -69,7 +69,7 @@ def synthesize_all(engine: Engine, jobs: Sequence[SpeechJob], workers: int,
         return
     for i, job in enumerate(jobs):
         try:
-            _with_timeout(lambda: engine.synthesize(job.text, job.voice, job.rate_wpm, job.wav_path), timeout,
+            with_timeout(lambda: engine.synthesize(job.text, job.voice, job.rate_wpm, job.wav_path), timeout,
                           f'{engine.name} did not finish speaking within {timeout:g} s: "{job.text}"')
         except EngineError:
             raise
@@ -78,7 +78,7 @@ def synthesize_all(engine: Engine, jobs: Sequence[SpeechJob], workers: int,
         on_done(i)
 
 
-def _with_timeout(call: Callable[[], None], timeout_s: float, message: str) -> None:
+def with_timeout(call: Callable[[], None], timeout_s: float, message: str) -> None:
     """Run `call` in a daemon thread so a hung engine cannot hold the build (or its exit) forever."""
     outcome: list[BaseException | None] = []
 

@@ -27,7 +27,7 @@ from typing import Callable, Sequence
 
 from ..cache import is_complete_wav
 from ..errors import EngineError
-from ..voice import SpeechJob, VoiceInfo
+from ..voice import SpeechJob, VoiceInfo, with_timeout
 from .. import forked
 
 _TIMEOUT_S = 60.0
@@ -229,8 +229,10 @@ class Pyttsx3Engine:
         """Speak every job (in parallel children on Linux); `on_done(i)` as each WAV is ready."""
         if self._local is not None:
             for i, job in enumerate(jobs):
+                local = self._local
                 try:
-                    self._local.synthesize(job.text, job.voice, job.rate_wpm, job.wav_path)
+                    with_timeout(lambda: local.synthesize(job.text, job.voice, job.rate_wpm, job.wav_path),
+                                 timeout_s, f'pyttsx3 did not finish speaking within {timeout_s:g} s: "{job.text}"')
                 except EngineError:
                     raise
                 except Exception as exc:  # the platform driver's own errors vary
