@@ -55,13 +55,6 @@ class ClipCache:
         path.unlink(missing_ok=True)
         return None
 
-    def put(self, key: str, wav: Path) -> Path:
-        """Copy a finished WAV into the cache (atomically, so readers never see half a file)."""
-        target = self.path(key)
-        with cache_errors(self.root):
-            write_atomic(target, Path(wav).read_bytes())
-        return target
-
     def temp_path(self, key: str) -> Path:
         """Where an engine writes a clip before it is checked and adopted (same folder: a rename)."""
         folder = self.path(key).parent
