@@ -46,3 +46,51 @@ def test_stored_peaks_are_never_below_the_true_ones_and_close_above():
     back = mix.peak_values(mix.peak_codes(x))
     ratio_db = 20 * np.log10(back / x)
     assert ratio_db.min() >= -1e-4 and ratio_db.max() <= 0.2 + 1e-4
+
+
+def _speechlike(i: int, rate: int = 44100) -> np.ndarray:
+    """A second of noisy, peaky sound: bursts with the crest of speech (some peaks far above the rest)."""
+    rng = np.random.default_rng(i)
+    t = np.arange(rate) / rate
+    x = rng.normal(0, 0.05, rate) * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t)) + 0.1 * np.sin(2 * np.pi * 180 * t)
+    for at in rng.integers(1000, rate - 1000, 6):
+        x[at:at + 30] += rng.choice([-1, 1]) * 0.6  # clicks the limiter must catch
+    x[:300] *= np.linspace(0, 1, 300)
+    x[-300:] *= np.linspace(1, 0, 300)
+    return x.astype(np.float32)
+
+
+def _levelled(workers: int):
+    from test_encode import _plan
+
+    from voiceguide.plan import Utterance
+
+    starts = list(range(500, 95_000, 1_700))  # a second of sound every 1.7 s, 95 s in all
+    plan = _plan(starts, 97_000)
+    plan = type(plan)(title="t", duration_ms=plan.duration_ms, chapters=(), dropped=(),
+                      events=tuple(type(e)(**{**e.__dict__, "duration_ms": 1000}) for e in plan.events))
+    sounds = {Utterance(f"line {i}"): _speechlike(i) for i in range(len(starts))}
+    return mix.Leveller(mix.Timeline(plan, sounds.__getitem__, {}, 44100), workers=workers)
+
+
+def test_levelling_reaches_the_target_under_the_ceiling_as_measured_from_outside():
+    """The shortcuts (true peaks only near the ceiling, re-measuring only what the limiter touched)
+    give what pyloudnorm and a 4x oversampled peak find on the finished samples."""
+    import pyloudnorm
+    from scipy.signal import resample_poly
+
+    leveller = _levelled(workers=1)
+    assert leveller.limited  # the clicks are far above the speech: the limiter has work to do
+    out = np.concatenate(list(leveller.pcm16_chunks())).astype(np.float64) / 32768
+    measured = pyloudnorm.Meter(44100).integrated_loudness(out)
+    assert abs(measured - leveller.levels().loudness_lufs) < 0.05
+    assert abs(measured - mix.TARGET_LUFS) < 0.2
+    peak = float(np.abs(resample_poly(out, 4, 1)).max())
+    assert 20 * np.log10(peak) <= mix.CEILING_DBTP - 0.5  # under the ceiling, with the MP3 margin mostly kept
+
+
+def test_levelling_is_the_same_however_many_workers():
+    one, two = _levelled(workers=1), _levelled(workers=2)
+    assert one.levels() == two.levels()
+    assert np.array_equal(one.peaks, two.peaks)
+    assert all(np.array_equal(a, b) for a, b in zip(one.pcm16_chunks(), two.pcm16_chunks()))

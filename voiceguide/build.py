@@ -8,7 +8,6 @@ import math
 import os
 import re
 import shutil
-import threading
 import unicodedata
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -181,7 +180,7 @@ def encode_in_segments(leveller: Leveller, out: BinaryIO, bitrate_kbps: int, wor
             written += 1
 
     forked.run_forked([lambda span=span: encode(span) for span in spans], workers, _ENCODE_TIMEOUT_S, keep,
-                      lambda i: f"the MP3 encoder, segment {i + 1} of {len(spans)}", WorkerError)
+                      lambda i: f"the MP3 encoder, segment {i + 1} of {len(spans)}", WorkerError, fresh=False)
 
 
 _ENCODE_TIMEOUT_S = 600.0
@@ -196,7 +195,6 @@ def build_session(routine: Routine, out: Path, options: BuildOptions = BuildOpti
     workers = workers or os.cpu_count() or 1
     out = Path(out)
     check_writable(out)
-    threading.Thread(target=_import_mixing_libraries, daemon=True).start()  # ~0.7 s, overlapped with speech
     plan, clips, chimes = speak_plan(routine, options, reporter, cache, workers)
     made = made_with(options, clips)
     store = SessionStore(clips.cache.root)
@@ -262,7 +260,7 @@ def session_key(plan: Plan, made: dict, clips: SpokenClips, chimes: dict[str, np
         digest.update(source.read_bytes())
     from importlib.metadata import PackageNotFoundError, version
 
-    for package in ("numpy", "scipy", "soxr", "pyloudnorm", "lameenc", "mutagen"):
+    for package in ("numpy", "soxr", "lameenc", "mutagen"):
         try:
             digest.update(f"{package} {version(package)}".encode())
         except PackageNotFoundError:
@@ -293,13 +291,3 @@ class _Tee:
             except OSError:
                 self.spare_ok = False
         return len(data)
-
-
-def _import_mixing_libraries() -> None:
-    """scipy.signal takes most of a second to import; warm it up while the clips are spoken or loaded."""
-    try:
-        import pyloudnorm  # noqa: F401
-        import scipy.ndimage  # noqa: F401
-        import scipy.signal  # noqa: F401
-    except Exception:  # noqa: BLE001 - the real import later reports any problem
-        pass

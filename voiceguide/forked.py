@@ -13,6 +13,7 @@ import os
 import pickle
 import select
 import signal
+import struct
 import time
 import warnings
 from dataclasses import dataclass
@@ -28,45 +29,68 @@ def available() -> bool:
 
 @dataclass
 class _Child:
-    index: int
+    batch: list[int]
+    """The tasks this child runs, in order; `done` of them have sent their results."""
     pid: int
     fd: int
     deadline: float
     data: bytearray
+    done: int = 0
+
+    @property
+    def index(self) -> int:
+        """The task the child is on now (named when it fails)."""
+        return self.batch[min(self.done, len(self.batch) - 1)]
+
+
+_HEADER = struct.Struct("<Q")
 
 
 def run_forked(tasks: Sequence[Callable[[], object]], workers: int, timeout_s: float,
                on_done: Callable[[int, object], None], describe: Callable[[int], str],
-               error: Callable[[str], Exception] = EngineError) -> None:
-    """Run each task in its own forked child, at most `workers` at a time; `on_done(i, result)` in order
-    of completion. A task that raises, crashes or outlives `timeout_s` raises `error(message)` here
-    (an OSError in a task is raised here as that OSError); `describe(i)` names the task in that
+               error: Callable[[str], Exception] = EngineError, fresh: bool = True) -> None:
+    """Run the tasks in forked children, at most `workers` at a time; `on_done(i, result)` in order
+    of completion. With `fresh`, each task has a child of its own (it starts from this process's
+    state); without, each of `workers` children runs every `workers`-th task, which saves the cost
+    of a fork per task when tasks do not change the state later ones see.
+
+    A task that raises, crashes or takes more than `timeout_s` raises `error(message)` here (an
+    OSError in a task is raised here as that OSError); `describe(i)` names the task in that
     message ("the speech engine, speaking ...")."""
+    if fresh:
+        batches = [[i] for i in range(len(tasks))]
+    else:
+        n = max(1, min(workers, len(tasks)))
+        batches = [list(range(j, len(tasks), n)) for j in range(n)]
     running: dict[int, _Child] = {}
-    queue = list(range(len(tasks)))[::-1]
+    queue = batches[::-1]
     try:
         while queue or running:
             while queue and len(running) < max(1, workers):
-                i = queue.pop()
+                batch = queue.pop()
                 # a signal during fork() would be swallowed by its at-fork hooks, and one between
                 # fork() and this line would leave a child off the record: hold them until here
                 with interrupts.deferred():
                     try:
-                        child = _start(i, tasks[i], timeout_s)
+                        child = _start(batch, tasks, timeout_s)
                     except OSError as exc:  # out of processes or descriptors
-                        raise error(f"{describe(i)}: could not start a process ({exc.strerror or exc}); "
+                        raise error(f"{describe(batch[0])}: could not start a process ({exc.strerror or exc}); "
                                     "close other programs or build with -j 1") from None
                     running[child.fd] = child
             wait = max(0.0, min(c.deadline for c in running.values()) - time.monotonic())
             ready, _, _ = select.select(list(running), [], [], wait)
             for fd in ready:
-                chunk = os.read(fd, 1 << 16)
+                child = running[fd]
+                chunk = os.read(fd, 1 << 20)
                 if chunk:
-                    running[fd].data.extend(chunk)
+                    child.data.extend(chunk)
+                    for value in _results(child, describe, error):
+                        child.deadline = time.monotonic() + timeout_s
+                        on_done(child.batch[child.done - 1], value)
                     continue
-                child = running.pop(fd)
+                running.pop(fd)
                 os.close(fd)
-                on_done(child.index, _finish(child, describe, error))
+                _finish(child, describe, error)
             now = time.monotonic()
             for fd, child in list(running.items()):
                 if now > child.deadline:
@@ -76,54 +100,67 @@ def run_forked(tasks: Sequence[Callable[[], object]], workers: int, timeout_s: f
             _kill(child)
 
 
-def _start(index: int, task: Callable[[], object], timeout_s: float) -> _Child:
+def _start(batch: list[int], tasks: Sequence[Callable[[], object]], timeout_s: float) -> _Child:
     r, w = os.pipe()
     try:
         with warnings.catch_warnings():
-            # 3.12+ warns of fork with threads: the build's only other thread imports scipy and
-            # pyloudnorm, which no child uses (children use only modules imported before they fork)
+            # 3.12+ warns of fork with threads: a build has none, but the library may be called from a
+            # program that has (the children run only the given tasks and exit)
             warnings.simplefilter("ignore", DeprecationWarning)
             pid = os.fork()
     except OSError:
         os.close(r)
         os.close(w)
         raise
-    if pid == 0:  # the child: do the task, send the result, never return into the parent's code
+    if pid == 0:  # the child: do the tasks, send each result, never return into the parent's code
         status = 0
         try:
             os.close(r)
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            try:
-                payload = (True, task())
-            except OSError as exc:  # a file problem (full disk...) is the parent's to report as such
-                payload = (False, OSError(exc.errno, exc.strerror, exc.filename))
-            except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent
-                payload = (False, str(exc) or type(exc).__name__)
-            data = pickle.dumps(payload)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(w, view):]
+            for i in batch:
+                try:
+                    payload = (True, tasks[i]())
+                except OSError as exc:  # a file problem (full disk...) is the parent's to report as such
+                    payload = (False, OSError(exc.errno, exc.strerror, exc.filename))
+                except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent
+                    payload = (False, str(exc) or type(exc).__name__)
+                data = pickle.dumps(payload)
+                view = memoryview(_HEADER.pack(len(data)) + data)
+                while view:
+                    view = view[os.write(w, view):]
+                if not payload[0]:
+                    break
         except BaseException:  # noqa: BLE001
             status = 1
         finally:
             os._exit(status)
     os.close(w)
-    return _Child(index, pid, r, time.monotonic() + timeout_s, bytearray())
+    return _Child(batch, pid, r, time.monotonic() + timeout_s, bytearray())
 
 
-def _finish(child: _Child, describe: Callable[[int], str], error: Callable[[str], Exception]) -> object:
+def _results(child: _Child, describe: Callable[[int], str], error: Callable[[str], Exception]):
+    """The complete results in the child's pipe so far (a failed task raises here)."""
+    while len(child.data) >= _HEADER.size:
+        (size,) = _HEADER.unpack_from(child.data)
+        if len(child.data) < _HEADER.size + size:
+            return
+        ok, value = pickle.loads(bytes(child.data[_HEADER.size:_HEADER.size + size]))
+        del child.data[:_HEADER.size + size]
+        if not ok:
+            if isinstance(value, OSError):
+                raise value
+            raise error(f"{describe(child.index)}: {value}")
+        child.done += 1
+        yield value
+
+
+def _finish(child: _Child, describe: Callable[[int], str], error: Callable[[str], Exception]) -> None:
+    """Reap a child whose pipe closed; one that closed it before sending every result died."""
     _, status = os.waitpid(child.pid, 0)
-    try:
-        ok, value = pickle.loads(bytes(child.data))
-    except Exception:  # noqa: BLE001 - no result: the child died
+    if child.done < len(child.batch):
         how = (f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else f"exit {os.WEXITSTATUS(status)}")
         raise error(f"{describe(child.index)}: crashed ({how})") from None
-    if not ok:
-        if isinstance(value, OSError):
-            raise value
-        raise error(f"{describe(child.index)}: {value}")
-    return value
 
 
 def _kill(child: _Child) -> None:
