@@ -26,7 +26,7 @@ def test_fir_filter_matches_the_recursive_one():
     k = loudness.KWeighting(RATE)
     for span in (x, x[:3000], x[:70_000]):  # long (overlap-add), short and middling FFT sizes
         expected = sosfilt(loudness.k_weighting_sos(RATE), span)
-        assert np.abs(k.filter(span) - expected).max() < 1e-9
+        assert np.abs(k.filter(span) - expected).max() < 1e-6 * np.abs(expected).max()
 
 
 def test_a_span_measured_from_its_lead_is_what_the_whole_gives():
@@ -37,7 +37,7 @@ def test_a_span_measured_from_its_lead_is_what_the_whole_gives():
     lead = k.memory
     start = 7 * k.hop
     part = k.hop_energies(x[start - lead:start + 30 * k.hop], lead)
-    assert np.allclose(part, whole[7:37], rtol=1e-9)
+    assert np.allclose(part, whole[7:37], rtol=1e-6)
 
 
 @pytest.mark.parametrize("seconds", [3, 20])
