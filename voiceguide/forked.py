@@ -63,22 +63,28 @@ def run_forked(tasks: Sequence[Callable[[], object]], workers: int, timeout_s: f
         n = max(1, min(workers, len(tasks)))
         batches = [list(range(j, len(tasks), n)) for j in range(n)]
     running: dict[int, _Child] = {}
+    exiting: list[_Child] = []  # sent every result; reaped once they are gone
     queue = batches[::-1]
+
+    def fill() -> None:
+        while queue and len(running) < max(1, workers):
+            batch = queue.pop()
+            # a signal during fork() would be swallowed by its at-fork hooks, and one between
+            # fork() and this line would leave a child off the record: hold them until here
+            with interrupts.deferred():
+                try:
+                    child = _start(batch, tasks, timeout_s)
+                except OSError as exc:  # out of processes or descriptors
+                    raise error(f"{describe(batch[0])}: could not start a process ({exc.strerror or exc}); "
+                                "close other programs or build with -j 1") from None
+                running[child.fd] = child
+
     try:
         while queue or running:
-            while queue and len(running) < max(1, workers):
-                batch = queue.pop()
-                # a signal during fork() would be swallowed by its at-fork hooks, and one between
-                # fork() and this line would leave a child off the record: hold them until here
-                with interrupts.deferred():
-                    try:
-                        child = _start(batch, tasks, timeout_s)
-                    except OSError as exc:  # out of processes or descriptors
-                        raise error(f"{describe(batch[0])}: could not start a process ({exc.strerror or exc}); "
-                                    "close other programs or build with -j 1") from None
-                    running[child.fd] = child
+            fill()
             wait = max(0.0, min(c.deadline for c in running.values()) - time.monotonic())
             ready, _, _ = select.select(list(running), [], [], wait)
+            results: list[tuple[int, object]] = []
             for fd in ready:
                 child = running[fd]
                 chunk = os.read(fd, 1 << 20)
@@ -86,11 +92,19 @@ def run_forked(tasks: Sequence[Callable[[], object]], workers: int, timeout_s: f
                     child.data.extend(chunk)
                     for value in _results(child, describe, error):
                         child.deadline = time.monotonic() + timeout_s
-                        on_done(child.batch[child.done - 1], value)
+                        results.append((child.batch[child.done - 1], value))
+                    if child.done == len(child.batch):  # all in: its place goes to the next task now
+                        running.pop(fd)
+                        os.close(fd)
+                        exiting.append(child)
                     continue
                 running.pop(fd)
                 os.close(fd)
                 _finish(child, describe, error)
+            exiting = [c for c in exiting if not _reaped(c)]
+            fill()  # the next children start before this process works on the results
+            for i, value in results:
+                on_done(i, value)
             now = time.monotonic()
             for fd, child in list(running.items()):
                 if now > child.deadline:
@@ -98,6 +112,8 @@ def run_forked(tasks: Sequence[Callable[[], object]], workers: int, timeout_s: f
     finally:
         for child in running.values():
             _kill(child)
+        for child in exiting:
+            _reap(child)
 
 
 def _start(batch: list[int], tasks: Sequence[Callable[[], object]], timeout_s: float) -> _Child:
@@ -161,6 +177,21 @@ def _finish(child: _Child, describe: Callable[[int], str], error: Callable[[str]
     if child.done < len(child.batch):
         how = (f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else f"exit {os.WEXITSTATUS(status)}")
         raise error(f"{describe(child.index)}: crashed ({how})") from None
+
+
+def _reaped(child: _Child) -> bool:
+    """Whether a child that sent every result has exited (and is now reaped)."""
+    try:
+        return os.waitpid(child.pid, os.WNOHANG)[0] != 0
+    except ChildProcessError:
+        return True
+
+
+def _reap(child: _Child) -> None:
+    try:
+        os.waitpid(child.pid, 0)
+    except ChildProcessError:
+        pass
 
 
 def _kill(child: _Child) -> None:

@@ -74,6 +74,7 @@ class SpokenClips:
         self._recent: OrderedDict[Utterance, np.ndarray] = OrderedDict()
         self._recent_bytes = 0
         self._native: int | None = None
+        self._fresh: dict[str, np.ndarray] = {}  # clips just spoken, prepared, until first fetched
         self.synthesized = 0
         self.cached = 0
 
@@ -100,9 +101,11 @@ class SpokenClips:
         wavs = [self.cache.temp_path(f"{key}-{i}") for i in range(len(CALIBRATION_TEXT))]
         try:
             for _ in range(4):
+                lengths: dict[int, int] = {}
                 with cache_errors(self.cache.root):
-                    self._speak([SpeechJob(t, self.voice, native, w) for t, w in zip(CALIBRATION_TEXT, wavs)])
-                total = sum(len(prepare_clip(*read_wav(w))) for w in wavs)
+                    self._speak([SpeechJob(t, self.voice, native, w) for t, w in zip(CALIBRATION_TEXT, wavs)],
+                                lambda i, raw, rate: lengths.__setitem__(i, len(prepare_clip(raw, rate))))
+                total = sum(lengths.values())
                 measured = words / (total / SAMPLE_RATE / 60)
                 if abs(measured - wpm) <= 0.02 * wpm:
                     break
@@ -193,11 +196,13 @@ class SpokenClips:
 
     def _fetch(self, text: str, rate: int) -> tuple[np.ndarray, Path]:
         key = clip_key(self.engine.name, self._version, self.voice, rate, text)
-        path = self.cache.get(key)
+        samples = self._fresh.pop(key, None)
+        path = self.cache.path(key) if samples is not None else self.cache.get(key)
         if path is None:  # removed or damaged since it was spoken: speak it again
             self._ensure_cached([(text, rate)], [], lambda n: None)
-            path = self.cache.path(key)
-        samples = prepare_clip(*read_wav(path))
+            samples, path = self._fresh.pop(key), self.cache.path(key)
+        if samples is None:
+            samples = prepare_clip(*read_wav(path))
         if samples.size == 0:
             path.unlink(missing_ok=True)  # never kept: the next build speaks it again
             raise EngineError(f'{self.engine.name} produced only silence for "{text}"')
@@ -220,8 +225,9 @@ class SpokenClips:
             return
         jobs = [SpeechJob(text, self.voice, rate, self.cache.temp_path(key)) for text, rate, key in missing]
 
-        def store(i: int) -> None:
+        def store(i: int, raw: np.ndarray, raw_rate: int) -> None:
             text, rate, key = missing[i]
+            self._fresh[key] = prepare_clip(raw, raw_rate)  # read once: `_fetch` takes it from here
             self.cache.adopt(key, jobs[i].wav_path)
             self.synthesized += 1
             tick(per_text.get((text, rate), 0))
@@ -233,7 +239,8 @@ class SpokenClips:
             for job in jobs:
                 job.wav_path.unlink(missing_ok=True)
 
-    def _speak(self, jobs: list[SpeechJob], on_ready=lambda i: None) -> None:
+    def _speak(self, jobs: list[SpeechJob],
+               on_ready: Callable[[int, np.ndarray, int], None] = lambda i, raw, rate: None) -> None:
         """Speak the jobs; a clip that fails or comes back empty, truncated or unreadable is spoken once
         more, then reported with its line of text."""
         pending = list(range(len(jobs)))
@@ -243,12 +250,12 @@ class SpokenClips:
 
             def check(k: int) -> None:
                 i = pending[k]
-                problem = _clip_problem(jobs[i].wav_path)
+                problem, raw, rate = _clip_problem(jobs[i].wav_path)
                 if problem:
                     bad[i] = problem
                 else:
                     done.add(i)
-                    on_ready(i)
+                    on_ready(i, raw, rate)
 
             try:
                 synthesize_all(self.engine, [jobs[i] for i in pending], self.workers, check)
@@ -264,25 +271,48 @@ class SpokenClips:
                                   f'({bad.get(i, "no clip")}) for "{jobs[i].text}"')
 
 
-def _clip_problem(wav: Path) -> str | None:
-    """Why an engine's WAV cannot be used, or None when it can."""
+def _clip_problem(wav: Path) -> tuple[str | None, np.ndarray, int]:
+    """Why an engine's WAV cannot be used (or None when it can), with its samples and rate."""
+    nothing = np.zeros(0, dtype=np.float32)
     if not wav.exists():
-        return "no file was written"
+        return "no file was written", nothing, 0
     if wav.stat().st_size == 0:
-        return "the file is empty"
+        return "the file is empty", nothing, 0
     if not is_complete_wav(wav):
-        return "not a complete PCM WAV"
-    try:  # a cheap look (no resampling): the full preparation follows when the clip is used
-        samples, _ = read_wav(wav)
-        if not samples.size or float(np.abs(samples).max()) < 10 ** (_SILENCE_DBFS / 20):
-            return "only silence"
+        return "not a complete PCM WAV", nothing, 0
+    try:
+        samples, rate = read_wav(wav)
     except Exception:  # noqa: BLE001 - a header that parses over data that does not
-        return "unreadable audio"
-    return None
+        return "unreadable audio", nothing, 0
+    if not samples.size or float(np.abs(samples).max()) < 10 ** (_SILENCE_DBFS / 20):
+        return "only silence", nothing, 0
+    return None, samples, rate
 
 
 def read_wav(path: Path) -> tuple[np.ndarray, int]:
-    """Mono float32 samples in [-1, 1] and the sample rate of a PCM WAV (read by pydub, no ffmpeg)."""
+    """Mono float32 samples in [-1, 1] and the sample rate of a PCM WAV (no ffmpeg needed)."""
+    data = Path(path).read_bytes()
+    fast = _plain_wav(data)
+    if fast is not None:
+        return fast
+    return _read_wav_pydub(data)
+
+
+def _plain_wav(data: bytes) -> tuple[np.ndarray, int] | None:
+    """16-bit mono PCM with the usual 44-byte header (what eSpeak and Piper write) read directly;
+    None for anything else, which pydub reads."""
+    if len(data) < 44 or data[:4] != b"RIFF" or data[8:16] != b"WAVEfmt " or data[36:40] != b"data":
+        return None
+    fmt, channels, rate = int.from_bytes(data[20:22], "little"), int.from_bytes(data[22:24], "little"), \
+        int.from_bytes(data[24:28], "little")
+    bits, size = int.from_bytes(data[34:36], "little"), int.from_bytes(data[40:44], "little")
+    if fmt != 1 or channels != 1 or bits != 16 or int.from_bytes(data[16:20], "little") != 16:
+        return None
+    pcm = np.frombuffer(data, dtype="<i2", count=min(size, len(data) - 44) // 2, offset=44)
+    return pcm.astype(np.float32) / np.float32(32768.0), rate
+
+
+def _read_wav_pydub(data: bytes) -> tuple[np.ndarray, int]:
     with warnings.catch_warnings():
         # pydub warns that ffmpeg is absent (WAV needs none) and, on 3.11-3.12, that audioop is deprecated
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -290,7 +320,7 @@ def read_wav(path: Path) -> tuple[np.ndarray, int]:
         from pydub import AudioSegment
     # AudioSegment(data=...) parses the WAV itself; from_wav() falls back to ffmpeg after a bare
     # `except:` that also swallows Ctrl-C (seen: an interrupted build ended in an ffprobe traceback)
-    segment = AudioSegment(data=Path(path).read_bytes()).set_channels(1)
+    segment = AudioSegment(data=data).set_channels(1)
     samples = np.array(segment.get_array_of_samples(), dtype=np.float32)
     return samples / float(1 << (8 * segment.sample_width - 1)), segment.frame_rate
 
