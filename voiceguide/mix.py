@@ -322,7 +322,9 @@ class Leveller:
         apart joined), scanned a slice at a time: a whole 3-hour mask would take 10 MB."""
         runs: list[tuple[int, int]] = []
         for at in range(0, len(self.peaks), _SCAN_BLOCKS):
-            for a, b in _mask_runs(select(self.peaks[at:at + _SCAN_BLOCKS]), _BRIDGE_BLOCKS):
+            lo = max(0, at - 1)  # one block of overlap: `select` may look at neighbours
+            mask = select(self.peaks[lo:at + _SCAN_BLOCKS + 1])[at - lo:at - lo + _SCAN_BLOCKS]
+            for a, b in _mask_runs(mask, _BRIDGE_BLOCKS):
                 if runs and at + a - runs[-1][1] < _BRIDGE_BLOCKS:  # across a slice edge
                     runs[-1] = (runs[-1][0], at + b)
                 else:

@@ -74,7 +74,6 @@ class SpokenClips:
         self._recent: OrderedDict[Utterance, np.ndarray] = OrderedDict()
         self._recent_bytes = 0
         self._native: int | None = None
-        self._fresh: dict[str, np.ndarray] = {}  # clips just spoken, prepared, until first fetched
         self.synthesized = 0
         self.cached = 0
 
@@ -196,13 +195,11 @@ class SpokenClips:
 
     def _fetch(self, text: str, rate: int) -> tuple[np.ndarray, Path]:
         key = clip_key(self.engine.name, self._version, self.voice, rate, text)
-        samples = self._fresh.pop(key, None)
-        path = self.cache.path(key) if samples is not None else self.cache.get(key)
+        path = self.cache.get(key)
         if path is None:  # removed or damaged since it was spoken: speak it again
             self._ensure_cached([(text, rate)], [], lambda n: None)
-            samples, path = self._fresh.pop(key), self.cache.path(key)
-        if samples is None:
-            samples = prepare_clip(*read_wav(path))
+            path = self.cache.path(key)
+        samples = prepare_clip(*read_wav(path))
         if samples.size == 0:
             path.unlink(missing_ok=True)  # never kept: the next build speaks it again
             raise EngineError(f'{self.engine.name} produced only silence for "{text}"')
@@ -227,7 +224,6 @@ class SpokenClips:
 
         def store(i: int, raw: np.ndarray, raw_rate: int) -> None:
             text, rate, key = missing[i]
-            self._fresh[key] = prepare_clip(raw, raw_rate)  # read once: `_fetch` takes it from here
             self.cache.adopt(key, jobs[i].wav_path)
             self.synthesized += 1
             tick(per_text.get((text, rate), 0))
