@@ -33,12 +33,14 @@ MP3_DELAY = 1105  # LAME's encoder delay (576) plus the decoder's (529)
 _JOIN_GAP = MP3_FRAME + MP3_DELAY
 _GROUP_CHUNKS = 3  # chunks measured by one child (30 s)
 _MEASURE_TIMEOUT_S = 600.0
-_SCAN_BLOCKS = 1 << 20
+_SCAN_BLOCKS = 1 << 18  # blocks looked at at once in this process (~4 minutes): temporaries stay a few MB
 _TRUE_PEAK_MARGIN_DB = 4.0
 _TRUE_PEAK_HEADROOM_DB = 2.0
 _BRIDGE_BLOCKS = 245  # ~250 ms
-_CONTEXT = 32  # blocks either side that a block's limiter gain depends on (21-block minimum, then 10-block mean)
-_BLOCK = 45  # limiter resolution: ~1 ms at 44.1 kHz, and 10 s chunks hold a whole number of blocks
+_BLOCK = 45  # limiter resolution: ~1 ms at 44.1 kHz; 10 s and 100 ms hold whole blocks
+_MIN_BLOCKS = 21  # the limiter's gain: the least needed within ~10 ms either side,
+_MEAN_BLOCKS = 10  # then averaged over ~10 ms
+_CONTEXT = 32  # blocks either side that a block's limiter gain depends on (10 + 5, with room to spare)
 CHIME_GAIN_DB = -4.0
 
 
@@ -133,14 +135,14 @@ def true_peak_blocks(x: np.ndarray, block: int, pad: int = 0) -> np.ndarray:
 def limiter_gains(peaks: np.ndarray, ceiling: float) -> np.ndarray:
     """Per-block gain of a look-ahead limiter that keeps every block's true peak under `ceiling`.
 
-    Each block's gain is the least needed within 10 blocks either side, averaged over 10 blocks:
-    at or below what every block needs, and changing over ~10 ms rather than at once. Blocks are
+    Each block's gain is the least needed within ~10 ms either side, averaged over ~10 ms: at or
+    below what every block needs, and changing over ~10 ms rather than at once. Blocks are
     interpolated linearly to samples; both neighbours are below the need, so the result is too.
     """
     need = np.minimum(1.0, ceiling / np.maximum(peaks, 1e-12)).astype(np.float32)
     if need.min() >= 1.0:
         return need
-    return np.minimum(moving_mean(moving_min(need, 21), 10), need)
+    return np.minimum(moving_mean(moving_min(need, _MIN_BLOCKS), _MEAN_BLOCKS), need)
 
 
 def moving_min(x: np.ndarray, size: int) -> np.ndarray:
@@ -308,18 +310,18 @@ class Leveller:
         runs = self._block_runs(lambda p: _neighbourhood(p) > threshold)
         spans = [(a * self.block, min(self.timeline.length, b * self.block)) for a, b in runs]
         groups = self._groups(spans)
-        found: list = [None] * len(groups)
-        # the codes are replaced once all are measured, so every test above saw sample peaks
-        self._run([lambda g=g: [peak_codes(true_peak_blocks(self.timeline.span(s - _PAD, e + _PAD), self.block, _PAD))
-                                for s, e in g] for g in groups], found.__setitem__)
-        for group, codes in zip(groups, found):
-            for (start, _), c in zip(group, codes):
+
+        def keep(i: int, result: object) -> None:
+            for (start, _), codes in zip(groups[i], result):  # type: ignore[call-overload]
                 at = start // self.block
-                self.peaks[at:at + len(c)] = np.maximum(self.peaks[at:at + len(c)], c)
+                self.peaks[at:at + len(codes)] = np.maximum(self.peaks[at:at + len(codes)], codes)
+
+        self._run([lambda g=g: [peak_codes(true_peak_blocks(self.timeline.span(s - _PAD, e + _PAD), self.block, _PAD))
+                                for s, e in g] for g in groups], keep)
 
     def _block_runs(self, select: Callable[[np.ndarray], np.ndarray]) -> list[tuple[int, int]]:
         """(first, stop) of each run of blocks whose peak codes `select` picks (runs less than 250 ms
-        apart joined), scanned a slice at a time: a whole 3-hour mask would take 10 MB."""
+        apart joined), scanned a slice at a time: a whole 3-hour mask would take 10 MB, its temporaries far more."""
         runs: list[tuple[int, int]] = []
         for at in range(0, len(self.peaks), _SCAN_BLOCKS):
             lo = max(0, at - 1)  # one block of overlap: `select` may look at neighbours
