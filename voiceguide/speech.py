@@ -69,9 +69,9 @@ class SpokenClips:
         self.cache.check_writable()
         self.cache.remove_stale_temp_files()
         self._version = engine.version()
-        self._paths: dict[Utterance, Path] = {}
-        self._lengths: dict[Utterance, int] = {}
-        self._recent: OrderedDict[Utterance, np.ndarray] = OrderedDict()
+        self._keys: dict[Utterance, str] = {}  # the clip (cache key) each utterance plays
+        self._lengths: dict[str, int] = {}  # samples in every clip this build has seen
+        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()  # the most recently used clips
         self._recent_bytes = 0
         self._native: int | None = None
         self.synthesized = 0
@@ -126,7 +126,7 @@ class SpokenClips:
         tick = progress or (lambda n: None)
         todo = []
         for u in dict.fromkeys(utterances):
-            if u in self._paths:
+            if u in self._keys:
                 tick(1)
             else:
                 todo.append(u)
@@ -135,75 +135,70 @@ class SpokenClips:
             self._ensure_cached(sorted({(u.text, rates[u]) for u in todo}), todo if attempt == 0 else [], tick)
             again = []
             for u in todo:
-                samples, path = self._fetch(u.text, rates[u])
-                corrected = self._corrected_rate(u, samples, rates[u]) if attempt < 2 else None
+                length, key = self._fetch(u.text, rates[u])
+                corrected = self._corrected_rate(u, length, rates[u]) if attempt < 2 else None
                 if corrected is None:
-                    self._remember(u, (samples, path))
+                    self._keys[u] = key
                 else:
                     rates[u] = corrected
                     again.append(u)
             todo = again
 
-    def _corrected_rate(self, u: Utterance, samples: np.ndarray, rate: int) -> int | None:
+    def _corrected_rate(self, u: Utterance, length: int, rate: int) -> int | None:
         """The engine rate that brings this sentence to the asked words per minute, or None when it is close."""
         words = len(u.text.split())
         if words < RATE_CHECK_MIN_WORDS:
             return None
         target = self.settings.rate_wpm * u.rate_percent / 100
-        measured = words / (len(samples) / SAMPLE_RATE / 60)
+        measured = words / (length / SAMPLE_RATE / 60)
         if abs(measured - target) <= RATE_TOLERANCE * target:
             return None
         return max(20, round(rate * target / measured))
 
     def key_of(self, utterance: Utterance) -> str:
         """The cache key of the clip this utterance plays (its WAV's name)."""
-        return self._paths[utterance].stem
+        return self._keys[utterance]
 
     def measure(self, utterance: Utterance) -> int:
         """Length of the utterance's clip in milliseconds (synthesising it if needed)."""
-        if utterance not in self._lengths:
-            self._remember(utterance, self._load(utterance))
-        return samples_to_ms(self._lengths[utterance])
+        if utterance not in self._keys:
+            self.prepare([utterance])
+        return samples_to_ms(self._lengths[self._keys[utterance]])
 
     def clip(self, utterance: Utterance) -> np.ndarray:
         """The utterance's samples; only the most recently used clips stay in memory."""
-        if utterance in self._recent:
-            self._recent.move_to_end(utterance)
-            return self._recent[utterance]
-        if utterance in self._paths:
-            samples = prepare_clip(*read_wav(self._paths[utterance]))
-            self._keep(utterance, samples)
-            return samples
-        self._remember(utterance, self._load(utterance))
-        return self._recent[utterance]
+        if utterance not in self._keys:
+            self.prepare([utterance])
+        key = self._keys[utterance]
+        if key in self._recent:
+            self._recent.move_to_end(key)
+            return self._recent[key]
+        samples = prepare_clip(*read_wav(self.cache.path(key)))
+        self._keep(key, samples)
+        return samples
 
-    def _remember(self, u: Utterance, loaded: tuple[np.ndarray, Path]) -> None:
-        samples, path = loaded
-        self._paths[u] = path
-        self._lengths[u] = len(samples)
-        self._keep(u, samples)
-
-    def _keep(self, u: Utterance, samples: np.ndarray) -> None:
-        self._recent[u] = samples
+    def _keep(self, key: str, samples: np.ndarray) -> None:
+        self._lengths[key] = len(samples)
+        if key in self._recent:
+            return
+        self._recent[key] = samples
         self._recent_bytes += samples.nbytes
         while self._recent_bytes > _RECENT_BYTES and len(self._recent) > 1:
             self._recent_bytes -= self._recent.popitem(last=False)[1].nbytes
 
-    def _load(self, u: Utterance) -> tuple[np.ndarray, Path]:
-        self.prepare([u])
-        return self._recent[u], self._paths[u]
-
-    def _fetch(self, text: str, rate: int) -> tuple[np.ndarray, Path]:
+    def _fetch(self, text: str, rate: int) -> tuple[int, str]:
+        """The length and key of the clip of `text` at `rate` (spoken and prepared if need be)."""
         key = clip_key(self.engine.name, self._version, self.voice, rate, text)
-        path = self.cache.get(key)
-        if path is None:  # removed or damaged since it was spoken: speak it again
-            self._ensure_cached([(text, rate)], [], lambda n: None)
-            path = self.cache.path(key)
-        samples = prepare_clip(*read_wav(path))
-        if samples.size == 0:
-            path.unlink(missing_ok=True)  # never kept: the next build speaks it again
+        if key not in self._lengths:
+            path = self.cache.get(key)
+            if path is None:  # removed or damaged since it was spoken: speak it again
+                self._ensure_cached([(text, rate)], [], lambda n: None)
+            else:
+                self._keep(key, prepare_clip(*read_wav(path)))
+        if not self._lengths[key]:
+            self.cache.path(key).unlink(missing_ok=True)  # never kept: the next build speaks it again
             raise EngineError(f'{self.engine.name} produced only silence for "{text}"')
-        return samples, path
+        return self._lengths[key], key
 
     def _ensure_cached(self, wanted: list[tuple[str, int]], utterances: list[Utterance], tick: Progress) -> None:
         """Speak the (text, rate) pairs the cache lacks, all at once; ticks once per utterance."""
@@ -225,6 +220,7 @@ class SpokenClips:
         def store(i: int, raw: np.ndarray, raw_rate: int) -> None:
             text, rate, key = missing[i]
             self.cache.adopt(key, jobs[i].wav_path)
+            self._keep(key, prepare_clip(raw, raw_rate))  # while the workers speak the next ones
             self.synthesized += 1
             tick(per_text.get((text, rate), 0))
 
