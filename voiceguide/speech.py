@@ -96,7 +96,8 @@ class SpokenClips:
         except (OSError, ValueError, KeyError, TypeError):
             pass
         words = sum(len(t.split()) for t in CALIBRATION_TEXT)
-        native = wpm
+        hint = getattr(self.engine, "rate_hint", None)  # a good first guess saves a round
+        native = max(20, int(hint(wpm))) if hint else wpm
         wavs = [self.cache.temp_path(f"{key}-{i}") for i in range(len(CALIBRATION_TEXT))]
         try:
             for _ in range(4):

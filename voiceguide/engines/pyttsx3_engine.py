@@ -221,6 +221,11 @@ class Pyttsx3Engine:
             return next((p for p in ("gmw/en-us", "en-us", "gmw/en") if p in ids), self._sync.voices[0].id)
         return self._local.default_voice()
 
+    def rate_hint(self, wpm: int) -> int:
+        """Where rate calibration starts (it then measures): eSpeak NG's voices speak about 11 %
+        faster than the rate they are set to (seen: 135 gives 150 words a minute in en-us)."""
+        return round(wpm * 0.9) if self._sync else wpm
+
     def synthesize(self, text: str, voice: str, rate_wpm: int, wav_path: Path) -> None:
         self.synthesize_many([SpeechJob(text, voice, rate_wpm, Path(wav_path))], 1, lambda i: None)
 
