@@ -92,5 +92,16 @@ def test_levelling_reaches_the_target_under_the_ceiling_as_measured_from_outside
 def test_levelling_is_the_same_however_many_workers():
     one, two = _levelled(workers=1), _levelled(workers=2)
     assert one.levels() == two.levels()
-    assert np.array_equal(one.peaks, two.peaks)
+    assert np.array_equal(one.peaks[:], two.peaks[:])
     assert all(np.array_equal(a, b) for a, b in zip(one.pcm16_chunks(), two.pcm16_chunks()))
+
+
+def test_peaks_kept_in_a_file_read_back_as_written(tmp_path):
+    store = mix.PeakStore(1000, tmp_path)
+    codes = np.random.default_rng(4).integers(0, 256, 300).astype(np.uint8)
+    store[100:400] = codes
+    assert np.array_equal(store[100:400], codes)
+    assert not store[:100].any() and not store[400:].any() and len(store[990:2000]) == 10
+    assert store.max() == codes.max()
+    assert list(tmp_path.iterdir()) == []  # unnamed: nothing to leave behind
+    store.close()

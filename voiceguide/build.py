@@ -19,6 +19,7 @@ from . import forked
 from .cache import ClipCache, SessionStore
 from .chimes import load_chimes
 from .interrupts import deferred
+from .memory import release_free_memory
 from .errors import OutputError, WorkerError
 from .export import DEFAULT_BITRATE_KBPS, check_writable, encode_mp3, plan_json, write_session
 from .mix import TARGET_LUFS, Leveller, Levels, Timeline
@@ -196,6 +197,7 @@ def build_session(routine: Routine, out: Path, options: BuildOptions = BuildOpti
     out = Path(out)
     check_writable(out)
     plan, clips, chimes = speak_plan(routine, options, reporter, cache, workers)
+    release_free_memory()  # before the workers that measure and encode are forked
     made = made_with(options, clips)
     store = SessionStore(clips.cache.root)
     key = session_key(plan, made, clips, chimes, options)
@@ -213,7 +215,9 @@ def build_session(routine: Routine, out: Path, options: BuildOptions = BuildOpti
         return BuildResult(plan, tuple(files), levels, clips.synthesized, clips.cached)
 
     reporter.stage("Levelling")
-    leveller = Leveller(Timeline(plan, clips.clip, chimes, SAMPLE_RATE), options.target_lufs, workers=workers)
+    leveller = Leveller(Timeline(plan, clips.clip, chimes, SAMPLE_RATE), options.target_lufs, workers=workers,
+                        scratch=clips.cache.root)
+    release_free_memory()
     reporter.stage("Mixing and encoding MP3")
     keep: Path | None = None
     tee: _Tee | None = None
@@ -241,6 +245,7 @@ def build_session(routine: Routine, out: Path, options: BuildOptions = BuildOpti
             except OSError:
                 pass  # a full or read-only cache costs the next build time, not this one its result
     finally:
+        leveller.peaks.close()
         if keep:
             keep.unlink(missing_ok=True)
     return BuildResult(plan, tuple(files), leveller.levels(), clips.synthesized, clips.cached)

@@ -8,9 +8,12 @@ twice costs less than keeping an hour of audio in memory.
 """
 from __future__ import annotations
 
+import os
+import tempfile
 from bisect import bisect_left
 from dataclasses import dataclass
-from typing import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import BinaryIO, Callable, Iterator, Mapping
 
 import numpy as np
 
@@ -196,11 +199,66 @@ def peak_values(codes: np.ndarray) -> np.ndarray:
     return (10 ** ((codes.astype(np.float32) * _PEAK_STEP_DB + _PEAK_FLOOR_DB) / 20)).astype(np.float32)
 
 
+class PeakStore:
+    """One byte per block for the whole session, kept in an unnamed temporary file rather than in
+    memory (10 MB for 3 hours, which would be the only part of a build's memory that grows with
+    the session's length); read and written a slice at a time, also by forked workers (positioned
+    reads and writes share no file offset). The file has no name, so nothing is left behind.
+    Where no temporary file can be made, the bytes stay in memory."""
+
+    def __init__(self, n: int, folder: Path | None = None) -> None:
+        self._n = n
+        self._max = 0
+        self._memory: np.ndarray | None = None
+        try:
+            self._file: BinaryIO | None = tempfile.TemporaryFile(dir=folder)
+            self._file.truncate(n)  # sparse: reads as zeros until written
+        except OSError:
+            self._file = None
+            self._memory = np.zeros(n, dtype=np.uint8)
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, span: slice) -> np.ndarray:
+        lo, hi, _ = span.indices(self._n)
+        if self._memory is not None:
+            return self._memory[lo:hi].copy()
+        data = os.pread(self._file.fileno(), max(0, hi - lo), lo)  # type: ignore[union-attr]
+        return np.frombuffer(data, dtype=np.uint8).copy() if len(data) == hi - lo else \
+            np.pad(np.frombuffer(data, dtype=np.uint8), (0, hi - lo - len(data)))
+
+    def __setitem__(self, span: slice, codes: np.ndarray) -> None:
+        lo, hi, _ = span.indices(self._n)
+        codes = np.asarray(codes, dtype=np.uint8)[:hi - lo]
+        self._max = max(self._max, int(codes.max(initial=0)))
+        if self._memory is None:
+            try:
+                view, at = memoryview(codes.tobytes()), lo
+                while view:
+                    written = os.pwrite(self._file.fileno(), view, at)  # type: ignore[union-attr]
+                    view, at = view[written:], at + written
+                return
+            except OSError:  # a full disk: go on in memory
+                self._memory = self[:]
+                self.close()
+                self._file = None
+        self._memory[lo:lo + len(codes)] = codes
+
+    def max(self, initial: int = 0) -> int:
+        return max(self._max, initial)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
 class Leveller:
     """Finds the gain and limiter curve that bring a timeline to the target loudness and ceiling.
 
-    Memory stays flat with length: only a one-byte peak per ~1 ms block and the energy of each
-    100 ms are kept; the limiter's gains are worked out chunk by chunk from the peaks around it.
+    Memory stays flat with length: only the energy of each 100 ms is kept in memory, and a one-byte
+    peak per ~1 ms block in a temporary file (`PeakStore`); the limiter's gains are worked out
+    chunk by chunk from the peaks around it.
     One look at the session does most of the work: it measures the energy of every 100 ms and the
     sample peak of every block. True peaks (4x oversampled) are then measured only where a block,
     after the gain, comes near the ceiling, and the loudness with the limiter on is worked out
@@ -208,7 +266,7 @@ class Leveller:
     """
 
     def __init__(self, timeline: Timeline, target_lufs: float = TARGET_LUFS,
-                 ceiling_dbtp: float = CEILING_DBTP, workers: int = 1) -> None:
+                 ceiling_dbtp: float = CEILING_DBTP, workers: int = 1, scratch: Path | None = None) -> None:
         self.timeline = timeline
         self.block = _BLOCK
         self.workers = workers
@@ -217,10 +275,10 @@ class Leveller:
         self._lead = -(-self._k.memory // self.block) * self.block  # filter memory, whole blocks
         self.gain_db = 0.0
         self.limited = False
-        self.peaks = np.zeros(-(-timeline.length // self.block), dtype=np.uint8)
+        self.peaks = PeakStore(-(-timeline.length // self.block), scratch)
         self._true_up_to_db = -np.inf  # the gain up to which the peaks that matter are true peaks
         self.ceiling = 10 ** ((ceiling_dbtp - _MP3_MARGIN_DB) / 20)
-        plain = self._first_pass()  # fills self.peaks with sample peaks, in place (never held twice)
+        plain = self._first_pass()  # fills self.peaks with sample peaks
         measured = integrated_loudness(plain, timeline.rate)
         self.silent = not np.isfinite(measured)
         self.gain_db = 0.0 if self.silent else target_lufs - measured

@@ -13,6 +13,7 @@ import numpy as np
 
 from .cache import ClipCache, cache_errors, clip_key, is_complete_wav, write_atomic
 from .errors import EngineError
+from .memory import release_free_memory
 from .plan import Utterance
 from .voice import Engine, SpeechJob, resolve_voice, synthesize_all
 
@@ -73,6 +74,7 @@ class SpokenClips:
         self._lengths: dict[str, int] = {}  # samples in every clip this build has seen
         self._recent: OrderedDict[str, np.ndarray] = OrderedDict()  # the most recently used clips
         self._recent_bytes = 0
+        self._evicted = 0
         self._native: int | None = None
         self.synthesized = 0
         self.cached = 0
@@ -185,7 +187,12 @@ class SpokenClips:
         self._recent[key] = samples
         self._recent_bytes += samples.nbytes
         while self._recent_bytes > _RECENT_BYTES and len(self._recent) > 1:
-            self._recent_bytes -= self._recent.popitem(last=False)[1].nbytes
+            freed = self._recent.popitem(last=False)[1].nbytes
+            self._recent_bytes -= freed
+            self._evicted += freed
+        if self._evicted > _RECENT_BYTES // 4:  # hand evicted clips' memory back now and then,
+            self._evicted = 0  # or the heap keeps growing with the number of clips seen
+            release_free_memory()
 
     def _fetch(self, text: str, rate: int) -> tuple[int, str]:
         """The length and key of the clip of `text` at `rate` (spoken and prepared if need be)."""
