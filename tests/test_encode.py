@@ -58,6 +58,7 @@ def test_joined_segments_decode_like_one_encode(bitrate, workers):
         at = start_ms * RATE // 1000 + MP3_DELAY
         quiet[max(0, at - 2000): at + int(0.3 * RATE) + 2000] = False
     assert np.abs(a[quiet]).max() < 0.01
+    leveller.close()
 
 
 def test_segment_cuts_depend_on_the_plan_only():

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from voiceguide import mix
 
@@ -74,8 +75,8 @@ def _levelled(workers: int):
 
 
 def test_levelling_reaches_the_target_under_the_ceiling_as_measured_from_outside():
-    """The shortcuts (true peaks only near the ceiling, re-measuring only what the limiter touched)
-    give what pyloudnorm and a 4x oversampled peak find on the finished samples."""
+    """The shortcuts (true peaks only near the ceiling, the limited loudness worked out rather than
+    measured again) give what pyloudnorm and a 4x oversampled peak find on the finished samples."""
     import pyloudnorm
     from scipy.signal import resample_poly
 
@@ -87,6 +88,7 @@ def test_levelling_reaches_the_target_under_the_ceiling_as_measured_from_outside
     assert abs(measured - mix.TARGET_LUFS) < 0.2
     peak = float(np.abs(resample_poly(out, 4, 1)).max())
     assert 20 * np.log10(peak) <= mix.CEILING_DBTP - 0.5  # under the ceiling, with the MP3 margin mostly kept
+    leveller.close()
 
 
 def test_levelling_is_the_same_however_many_workers():
@@ -94,6 +96,39 @@ def test_levelling_is_the_same_however_many_workers():
     assert one.levels() == two.levels()
     assert np.array_equal(one.peaks[:], two.peaks[:])
     assert all(np.array_equal(a, b) for a, b in zip(one.pcm16_chunks(), two.pcm16_chunks()))
+    one.close()
+    two.close()
+
+
+def test_a_target_out_of_reach_stops_at_the_gain_cap_and_says_how_loud_it_is():
+    """Far louder than the limiter allows: the gain stops at its cap instead of running away, and
+    the loudness reported is what the finished audio measures."""
+    import pyloudnorm
+
+    leveller = mix.Leveller(_levelled(workers=1).timeline, target_lufs=-3.0)
+    assert leveller.gain_db <= 40.0 and leveller.limited
+    out = np.concatenate(list(leveller.pcm16_chunks())).astype(np.float64) / 32768
+    measured = pyloudnorm.Meter(44100).integrated_loudness(out)
+    assert measured < -4.0 and abs(measured - leveller.levels().loudness_lufs) < 0.1
+    leveller.close()
+
+
+def test_an_unlimited_session_reports_its_true_peak():
+    """A tone at a quarter of the sample rate, sampled 45 degrees off its crests, with the gain far
+    below the ceiling: the peak reported is the true (inter-sample) one, 3 dB over the samples."""
+    from test_encode import _plan
+
+    from voiceguide.plan import Utterance
+
+    t = np.arange(44100)
+    tone = (0.1 * np.sin(np.pi / 2 * t + np.pi / 4)).astype(np.float32)
+    plan = _plan([500], 2000)
+    leveller = mix.Leveller(mix.Timeline(plan, {Utterance("line 0"): tone}.__getitem__, {}, 44100),
+                            target_lufs=-30.0)
+    assert not leveller.limited
+    sample_peak_db = 20 * np.log10(0.1 * np.sqrt(0.5)) + leveller.gain_db
+    assert leveller.levels().true_peak_dbtp == pytest.approx(sample_peak_db + 3.0, abs=0.3)
+    leveller.close()
 
 
 def test_peaks_kept_in_a_file_read_back_as_written(tmp_path):

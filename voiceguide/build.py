@@ -180,8 +180,10 @@ def encode_in_segments(leveller: Leveller, out: BinaryIO, bitrate_kbps: int, wor
             out.write(ready.pop(written))
             written += 1
 
+    # a child per segment: the next segment goes to whichever worker is free, so the segments
+    # waiting here to be written in order stay few however long the session
     forked.run_forked([lambda span=span: encode(span) for span in spans], workers, _ENCODE_TIMEOUT_S, keep,
-                      lambda i: f"the MP3 encoder, segment {i + 1} of {len(spans)}", WorkerError, fresh=False)
+                      lambda i: f"the MP3 encoder, segment {i + 1} of {len(spans)}", WorkerError)
 
 
 _ENCODE_TIMEOUT_S = 600.0
@@ -245,7 +247,7 @@ def build_session(routine: Routine, out: Path, options: BuildOptions = BuildOpti
             except OSError:
                 pass  # a full or read-only cache costs the next build time, not this one its result
     finally:
-        leveller.peaks.close()
+        leveller.close()
         if keep:
             keep.unlink(missing_ok=True)
     return BuildResult(plan, tuple(files), leveller.levels(), clips.synthesized, clips.cached)

@@ -57,6 +57,8 @@ def run_forked(tasks: Sequence[Callable[[], object]], workers: int, timeout_s: f
     A task that raises, crashes or takes more than `timeout_s` raises `error(message)` here (an
     OSError in a task is raised here as that OSError); `describe(i)` names the task in that
     message ("the speech engine, speaking ...")."""
+    if not tasks:
+        return
     if fresh:
         batches = [[i] for i in range(len(tasks))]
     else:
@@ -94,9 +96,9 @@ def run_forked(tasks: Sequence[Callable[[], object]], workers: int, timeout_s: f
                         child.deadline = time.monotonic() + timeout_s
                         results.append((child.batch[child.done - 1], value))
                     if child.done == len(child.batch):  # all in: its place goes to the next task now
+                        exiting.append(child)  # first, so an interrupt here cannot lose it
                         running.pop(fd)
                         os.close(fd)
-                        exiting.append(child)
                     continue
                 running.pop(fd)
                 os.close(fd)

@@ -1,13 +1,14 @@
 """Give freed memory back to the system between a build's stages.
 
 A build allocates and frees many clip-sized arrays (hundreds of KB each); glibc keeps much of that
-memory in its heap afterwards, more the longer the session (seen: a 3-hour build's workers peaked
-11 % above a 1-hour build's, against 9 % with this). Worker processes are forked from the build,
-so what it holds when they start, they hold too.
+memory in its heap afterwards, more the longer the session (seen: a 3-hour build peaked 137 MB
+against a 1-hour build's 124 MB without this and with the peaks in memory; 128 against 123 with
+both). Worker processes are forked from the build, so what it holds when they start, they hold too.
 """
 from __future__ import annotations
 
 import ctypes
+import functools
 import ctypes.util
 import sys
 
@@ -19,10 +20,13 @@ def release_free_memory() -> None:
         trim(0)
 
 
+@functools.cache
 def _malloc_trim():
     if not sys.platform.startswith("linux"):
         return None
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
-    except (OSError, AttributeError):  # musl and other C libraries have no malloc_trim
-        return None
+    for name in ("libc.so.6", ctypes.util.find_library("c")):  # find_library runs ldconfig: last
+        try:
+            return ctypes.CDLL(name).malloc_trim
+        except (OSError, AttributeError, TypeError):  # musl and other C libraries have no malloc_trim
+            continue
+    return None

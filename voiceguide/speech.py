@@ -58,7 +58,8 @@ Progress = Callable[[int], None]
 
 
 class SpokenClips:
-    """The clips of one build, keyed by utterance; what the plan measures is what the mix plays."""
+    """The clips of one build: each utterance's clip (by cache key), its length, and the most
+    recently used samples; what the plan measures is what the mix plays."""
 
     def __init__(self, engine: Engine, settings: VoiceSettings, cache: ClipCache | None = None,
                  workers: int | None = None) -> None:
@@ -201,7 +202,8 @@ class SpokenClips:
             path = self.cache.get(key)
             if path is None:  # removed or damaged since it was spoken: speak it again
                 self._ensure_cached([(text, rate)], [], lambda n: None)
-            else:
+                path = self.cache.path(key)  # (or another build stored it meanwhile)
+            if key not in self._lengths:
                 self._keep(key, prepare_clip(*read_wav(path)))
         if not self._lengths[key]:
             self.cache.path(key).unlink(missing_ok=True)  # never kept: the next build speaks it again
