@@ -140,3 +140,20 @@ def test_peaks_kept_in_a_file_read_back_as_written(tmp_path):
     assert store.max() == codes.max()
     assert list(tmp_path.iterdir()) == []  # unnamed: nothing to leave behind
     store.close()
+
+
+def test_peaks_go_on_in_memory_when_the_disk_fills(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    store = mix.PeakStore(100, tmp_path)
+    store[0:10] = np.arange(1, 11, dtype=np.uint8)
+
+    def full(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "pwrite", full)
+    store[50:53] = np.array([7, 8, 9], dtype=np.uint8)
+    assert list(store[0:10]) == list(range(1, 11)) and list(store[50:53]) == [7, 8, 9]
+    assert store.max() == 10
+    store.close()
