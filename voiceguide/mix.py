@@ -459,7 +459,8 @@ class Leveller:
         the audio: the plain energy times the gain squared, and in each 100 ms the limiter touches,
         times its gain squared averaged over the blocks, each weighted by its own weighted energy.
         (This takes the limiter's gain as steady within a block: against pyloudnorm on the
-        finished audio it is within 0.02 LU, on the seed session and on the tests' peaky sounds.)"""
+        finished audio it is within 0.001 LU on the seed session at -13, -16 and -20 LUFS, and within
+        0.05 LU on peaky test sounds, where the tests check it.)"""
         per_hop = self._k.hop // self.block
         energies = plain * float(self._gain()) ** 2
         step = _SCAN_BLOCKS // per_hop * per_hop
