@@ -132,7 +132,7 @@ def test_an_unlimited_session_reports_its_true_peak():
 
 
 def test_peaks_kept_in_a_file_read_back_as_written(tmp_path):
-    store = mix.PeakStore(1000, tmp_path)
+    store = mix.BlockStore(1000, tmp_path)
     codes = np.random.default_rng(4).integers(0, 256, 300).astype(np.uint8)
     store[100:400] = codes
     assert np.array_equal(store[100:400], codes)
@@ -146,7 +146,7 @@ def test_peaks_go_on_in_memory_when_the_disk_fills(tmp_path, monkeypatch):
     import errno
     import os
 
-    store = mix.PeakStore(100, tmp_path)
+    store = mix.BlockStore(100, tmp_path)
     store[0:10] = np.arange(1, 11, dtype=np.uint8)
 
     def full(*args):

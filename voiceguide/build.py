@@ -18,9 +18,9 @@ import numpy as np
 from . import forked
 from .cache import ClipCache, SessionStore
 from .chimes import load_chimes
+from .errors import OutputError, WorkerError
 from .interrupts import deferred
 from .memory import release_free_memory
-from .errors import OutputError, WorkerError
 from .export import DEFAULT_BITRATE_KBPS, check_writable, encode_mp3, plan_json, write_session
 from .mix import TARGET_LUFS, Leveller, Levels, Timeline
 from .plan import Detail, Plan, PlanOptions, build_plan, utterances

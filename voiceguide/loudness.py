@@ -78,12 +78,17 @@ class KWeighting:
                 out[i:i + size] += np.fft.irfft(np.fft.rfft(part, size) * spectrum, size)
         return out[:len(x)]
 
-    def hop_energies(self, x: np.ndarray, lead: int) -> np.ndarray:
-        """Energy of each whole 100 ms of x[lead:] after weighting (a partial last one is left out);
-        exact when `lead` is at least `memory`."""
-        y = self.filter(x)[lead:]
-        whole = len(y) // self.hop * self.hop
-        return np.square(y[:whole], dtype=np.float64).reshape(-1, self.hop).sum(axis=1)
+    def power(self, x: np.ndarray, lead: int) -> np.ndarray:
+        """The squared weighted signal of x[lead:] (float64, to be summed); exact when `lead` is at
+        least `memory`."""
+        return np.square(self.filter(x)[lead:], dtype=np.float64)
+
+
+def sums(power: np.ndarray, size: int, partial: bool = False) -> np.ndarray:
+    """The sum of each `size` values (the energy of each 100 ms or block); a partial last one is
+    left out, or with `partial`, summed as it is."""
+    n = -(-len(power) // size) if partial else len(power) // size
+    return np.pad(power[:n * size], (0, max(0, n * size - len(power)))).reshape(n, size).sum(axis=1)
 
 
 def integrated_loudness(energies: np.ndarray, rate: int) -> float:

@@ -8,8 +8,8 @@ both). Worker processes are forked from the build, so what it holds when they st
 from __future__ import annotations
 
 import ctypes
-import functools
 import ctypes.util
+import functools
 import sys
 
 

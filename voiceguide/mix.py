@@ -20,7 +20,7 @@ import numpy as np
 
 from . import forked
 from .errors import WorkerError
-from .loudness import KWeighting, integrated_loudness
+from .loudness import KWeighting, integrated_loudness, sums
 from .plan import Kind, Plan, Utterance
 
 TARGET_LUFS = -16.0
@@ -35,7 +35,7 @@ do not depend on how many cores encode them)."""
 MP3_FRAME = 1152
 MP3_DELAY = 1105  # LAME's encoder delay (576) plus the decoder's (529)
 _JOIN_GAP = MP3_FRAME + MP3_DELAY
-_GROUP_CHUNKS = 3  # chunks measured by one child (30 s)
+_GROUP_CHUNKS = 3  # chunks' worth of samples in one measuring task (30 s)
 _MEASURE_TIMEOUT_S = 600.0
 _MAX_GAIN_DB = 40.0  # past this a target is out of reach (the peak codes cover ~50 dB)
 _SCAN_BLOCKS = 1 << 18  # blocks looked at at once in this process (~4 minutes): temporaries stay a few MB
@@ -218,7 +218,7 @@ def energy_values(codes: np.ndarray) -> np.ndarray:
     return np.where(codes == 0, 0.0, values)
 
 
-class PeakStore:
+class BlockStore:
     """One byte per block for the whole session, kept in an unnamed temporary file rather than in
     memory (10 MB for 3 hours, which would be the part of a build's memory that grows with the
     session's length); read and written a slice at a time, also by forked workers (positioned
@@ -246,7 +246,7 @@ class PeakStore:
     def _bounds(self, span: slice) -> tuple[int, int]:
         lo, hi, step = span.indices(self._n)
         if step != 1:
-            raise ValueError("a PeakStore is read and written in plain slices")
+            raise ValueError("a BlockStore is read and written in plain slices")
         return lo, max(lo, hi)
 
     def __getitem__(self, span: slice) -> np.ndarray:
@@ -286,8 +286,8 @@ class Leveller:
     """Finds the gain and limiter curve that bring a timeline to the target loudness and ceiling.
 
     Memory stays flat with length: only the energy of each 100 ms is kept in memory, and a one-byte
-    peak per ~1 ms block in a temporary file (`PeakStore`); the limiter's gains are worked out
-    chunk by chunk from the peaks around it.
+    peak and a byte of weighted energy per ~1 ms block in temporary files (`BlockStore`); the
+    limiter's gains are worked out chunk by chunk from the peaks around it.
     One look at the session does most of the work: it measures the energy of every 100 ms and the
     sample peak of every block. True peaks (4x oversampled) are then measured only where a block,
     after the gain, comes near the ceiling, and the loudness with the limiter on is worked out
@@ -305,8 +305,8 @@ class Leveller:
         self.gain_db = 0.0
         self.limited = False
         blocks = -(-timeline.length // self.block)
-        self.peaks = PeakStore(blocks, scratch)
-        self._energy = PeakStore(blocks, scratch)  # each block's K-weighted energy (energy_codes)
+        self.peaks = BlockStore(blocks, scratch)
+        self._energy = BlockStore(blocks, scratch)  # each block's K-weighted energy (energy_codes)
         self._true_up_to_db = -np.inf  # the gain up to which the peaks that matter are true peaks
         self.ceiling = 10 ** ((ceiling_dbtp - _MP3_MARGIN_DB) / 20)
         try:
@@ -405,12 +405,11 @@ class Leveller:
         energies, peaks, blocks = [], [], []
         for start, end in spans:
             x = self.timeline.span(start - self._lead, end)
-            y = np.square(self._k.filter(x)[self._lead:], dtype=np.float64)
-            hop = self._k.hop
-            energies.append(y[:len(y) // hop * hop].reshape(-1, hop).sum(axis=1))
-            n = -(-len(y) // self.block)
-            blocks.append(energy_codes(np.pad(y, (0, n * self.block - len(y))).reshape(n, self.block).sum(axis=1)))
+            power = self._k.power(x, self._lead)
+            energies.append(sums(power, self._k.hop))
+            blocks.append(energy_codes(sums(power, self.block, partial=True)))
             core = np.abs(x[self._lead:])
+            n = -(-len(core) // self.block)
             peaks.append(peak_codes(np.pad(core, (0, n * self.block - len(core))).reshape(n, self.block).max(axis=1)))
         return np.concatenate(energies), np.concatenate(peaks), np.concatenate(blocks)
 
