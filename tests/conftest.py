@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from voiceguide.plan import Utterance
+from voiceguide.engines.base import Utterance
 from voiceguide.routine import Routine, load_routine
 
 ROOT = Path(__file__).resolve().parent.parent

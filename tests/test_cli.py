@@ -125,7 +125,9 @@ def test_failed_build_keeps_previous_output_and_leaves_no_temp_files(tmp_path, s
     out.write_bytes(b"previous good build")
     clips = tmp_path.parent / f"{tmp_path.name}-clips"  # the seed's clips, without its stored mixes
     shutil.copytree(seed_session.cache_dir, clips, ignore=shutil.ignore_patterns("sessions"))
-    monkeypatch.setattr(build_module, "encode_mp3", _explode)
+    from voiceguide import mp3
+
+    monkeypatch.setattr(mp3, "encode_mp3", _explode)
     from voiceguide.errors import WorkerError
 
     with pytest.raises((RuntimeError, WorkerError), match="encoder crashed"):

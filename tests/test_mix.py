@@ -64,7 +64,7 @@ def _speechlike(i: int, rate: int = 44100) -> np.ndarray:
 def _levelled(workers: int):
     from test_encode import _plan
 
-    from voiceguide.plan import Utterance
+    from voiceguide.engines.base import Utterance
 
     starts = list(range(500, 95_000, 1_700))  # a second of sound every 1.7 s, 95 s in all
     plan = _plan(starts, 97_000)
@@ -118,7 +118,7 @@ def test_an_unlimited_session_reports_its_true_peak():
     below the ceiling: the peak reported is the true (inter-sample) one, 3 dB over the samples."""
     from test_encode import _plan
 
-    from voiceguide.plan import Utterance
+    from voiceguide.engines.base import Utterance
 
     t = np.arange(44100)
     tone = (0.1 * np.sin(np.pi / 2 * t + np.pi / 4)).astype(np.float32)

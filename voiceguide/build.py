@@ -1,9 +1,7 @@
 """One build, end to end: routine -> plan -> voice -> mix -> export."""
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
 import math
 import os
 import re
@@ -11,23 +9,24 @@ import shutil
 import unicodedata
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import Any, BinaryIO, Callable, cast
 
 import numpy as np
 
-from . import forked
+from .atomic import deferred
+from .audio import SAMPLE_RATE, samples_to_ms
 from .cache import ClipCache, SessionStore
 from .chimes import load_chimes
-from .errors import OutputError, WorkerError
-from .interrupts import deferred
+from .errors import OutputError
+from .export import check_writable, plan_json, write_session
 from .memory import release_free_memory
-from .export import DEFAULT_BITRATE_KBPS, check_writable, encode_mp3, plan_json, write_session
 from .mix import TARGET_LUFS, Leveller, Levels, Timeline
+from .mp3 import encode_segments
 from .plan import Detail, Plan, PlanOptions, build_plan, utterances
 from .resources import default_lexicon
 from .routine import Routine
 from .settings import DEFAULTS, Settings
-from .speech import SAMPLE_RATE, SpokenClips, VoiceSettings, samples_to_ms
+from .speech import SpokenClips, VoiceSettings
 from .voice import get_engine
 
 
@@ -37,7 +36,7 @@ class BuildOptions:
 
     plan: PlanOptions = PlanOptions()
     voice: VoiceSettings = VoiceSettings()
-    bitrate_kbps: int = DEFAULT_BITRATE_KBPS
+    bitrate_kbps: int = cast(int, DEFAULTS.bitrate)
     chime: str = "bell"
     """A shipped chime's name, a sound file, or none."""
     volume: float = 1.0
@@ -127,14 +126,15 @@ def speak_plan(routine: Routine, options: BuildOptions, reporter: Reporter, cach
     chimes = load_chimes(options.chime)
     plan_options = plan_options_for(options.plan, chimes)
     reporter.stage(f"Starting the {options.voice.engine} speech engine")
-    clips = SpokenClips(get_engine(options.voice.engine), options.voice, cache, workers)
+    clips = SpokenClips(get_engine(options.voice.engine), options.voice, cache, workers or os.cpu_count() or 1)
+    clips.open()
     wanted = utterances(routine, plan_options)
     clips.prepare(wanted, reporter.speaking(len(wanted)))
     reporter.done_speaking()
     return build_plan(routine, clips.measure, plan_options), clips, chimes
 
 
-def made_with(options: BuildOptions, clips: SpokenClips) -> dict:
+def made_with(options: BuildOptions, clips: SpokenClips) -> dict[str, Any]:
     """What produced a session, recorded in its plan so two outputs can be told apart."""
     from importlib.metadata import version
 
@@ -155,38 +155,6 @@ def made_with(options: BuildOptions, clips: SpokenClips) -> dict:
         "volume": options.volume,
         "bitrate_kbps": options.bitrate_kbps,
     }
-
-
-def encode_in_segments(leveller: Leveller, out: BinaryIO, bitrate_kbps: int, workers: int) -> None:
-    """Encode the session's segments (in parallel children where the platform forks) and join them."""
-    spans = leveller.timeline.segments()
-
-    def encode(span: tuple[int, int]) -> bytes:
-        buffer = io.BytesIO()
-        encode_mp3(leveller.pcm16_chunks(*span), SAMPLE_RATE, buffer, bitrate_kbps)
-        return buffer.getvalue()
-
-    if workers <= 1 or len(spans) == 1 or not forked.available():
-        for span in spans:
-            out.write(encode(span))
-        return
-    ready: dict[int, bytes] = {}
-    written = 0
-
-    def keep(i: int, data: object) -> None:
-        nonlocal written
-        ready[i] = data  # type: ignore[assignment]
-        while written in ready:
-            out.write(ready.pop(written))
-            written += 1
-
-    # a child per segment: the next segment goes to whichever worker is free, so the segments
-    # waiting here to be written in order stay few however long the session
-    forked.run_forked([lambda span=span: encode(span) for span in spans], workers, _ENCODE_TIMEOUT_S, keep,
-                      lambda i: f"the MP3 encoder, segment {i + 1} of {len(spans)}", WorkerError)
-
-
-_ENCODE_TIMEOUT_S = 600.0
 
 
 def build_session(routine: Routine, out: Path, options: BuildOptions = BuildOptions(),
@@ -227,11 +195,11 @@ def build_session(routine: Routine, out: Path, options: BuildOptions = BuildOpti
     def write_mp3(file) -> None:
         nonlocal tee
         if keep is None:
-            encode_in_segments(leveller, file, options.bitrate_kbps, workers)
+            encode_segments(leveller.pcm16_chunks, leveller.timeline.segments(), file, options.bitrate_kbps, workers)
             return
         with open(keep, "wb") as spare:
             tee = _Tee(file, spare)
-            encode_in_segments(leveller, tee, options.bitrate_kbps, workers)
+            encode_segments(leveller.pcm16_chunks, leveller.timeline.segments(), tee, options.bitrate_kbps, workers)
             try:
                 spare.flush()
             except OSError:
@@ -253,7 +221,7 @@ def build_session(routine: Routine, out: Path, options: BuildOptions = BuildOpti
     return BuildResult(plan, tuple(files), leveller.levels(), clips.synthesized, clips.cached)
 
 
-def session_key(plan: Plan, made: dict, clips: SpokenClips, chimes: dict[str, np.ndarray],
+def session_key(plan: Plan, made: dict[str, Any], clips: SpokenClips, chimes: dict[str, np.ndarray],
                 options: BuildOptions) -> str:
     """Everything the mixed audio depends on: the plan and settings, the exact clips and chimes, and
     the code that mixes them (so a changed voiceguide never reuses audio an older one made)."""

@@ -7,7 +7,7 @@ import numpy as np
 
 from .errors import VoiceguideError
 from .resources import chimes_dir
-from .speech import SAMPLE_RATE, resample
+from .audio import SAMPLE_RATE, db_to_gain, resample
 
 MAX_CHIME_S = 4.0
 """A longer sound file is cut here (with a fade), so a chime never covers the next words."""
@@ -32,7 +32,7 @@ def load_chimes(choice: str) -> dict[str, np.ndarray]:
         raise VoiceguideError(f'chime "{choice}": not a shipped chime ({", ".join(shipped_chimes())}) and no '
                               "such file; give one of those, a WAV/MP3/OGG/FLAC file, or none")
     bell = _read(path)
-    return {"bell": bell, "soft": (bell * np.float32(10 ** (SOFT_GAIN_DB / 20))).astype(np.float32)}
+    return {"bell": bell, "soft": (bell * np.float32(db_to_gain(SOFT_GAIN_DB))).astype(np.float32)}
 
 
 def _read(path: Path) -> np.ndarray:

@@ -360,14 +360,16 @@ def routines() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors print one clean message and exit 2; Ctrl-C and SIGTERM exit 130."""
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    signal.signal(signal.SIGINT, _raise_interrupt)
+    from .atomic import STOPPING
+
+    for sig in STOPPING:
+        signal.signal(sig, _raise_interrupt)
     try:
         _run(argv)
     finally:
         # The work is done (or reported): a signal from here on would only turn a finished build's
         # exit status into "killed" while the interpreter shuts down.
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in STOPPING:
             signal.signal(sig, signal.SIG_IGN)
 
 

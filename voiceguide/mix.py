@@ -19,9 +19,12 @@ from typing import BinaryIO, Callable, Iterator, Mapping
 import numpy as np
 
 from . import forked
+from .audio import db_to_gain, gain_to_db, ms_to_samples, to_pcm16
+from .engines.base import Utterance
 from .errors import WorkerError
 from .loudness import KWeighting, integrated_loudness, sums
-from .plan import Kind, Plan, Utterance
+from .mp3 import segment_spans
+from .plan import Kind, Plan
 
 TARGET_LUFS = -16.0
 CEILING_DBTP = -1.0
@@ -29,12 +32,6 @@ _MP3_MARGIN_DB = 0.7  # encoding adds overshoot; limit below the ceiling so the 
 _OVERSAMPLE = 4
 CHUNK_S = 10
 _PAD = 64  # samples of context either side of a chunk for the oversampling filter
-SEGMENT_S = 30
-"""Length of the MP3 segments encoded in parallel (cut points depend on the plan only, so the bytes
-do not depend on how many cores encode them)."""
-MP3_FRAME = 1152
-MP3_DELAY = 1105  # LAME's encoder delay (576) plus the decoder's (529)
-_JOIN_GAP = MP3_FRAME + MP3_DELAY
 _GROUP_CHUNKS = 3  # chunks' worth of samples in one measuring task (30 s)
 _MEASURE_TIMEOUT_S = 600.0
 _MAX_GAIN_DB = 40.0  # past this a target is out of reach (the peak codes cover ~50 dB)
@@ -58,10 +55,6 @@ class Levels:
     gain_db: float
 
 
-def ms_to_samples(ms: int, rate: int) -> int:
-    return ms * rate // 1000
-
-
 class Timeline:
     """The session as a function of time: any span of samples, rendered on demand from the plan."""
 
@@ -70,7 +63,7 @@ class Timeline:
         self.rate = rate
         self.length = ms_to_samples(plan.duration_ms, rate)
         self._clip = clip
-        self._chimes = {k: (v * np.float32(10 ** (chime_gain_db / 20))).astype(np.float32) for k, v in chimes.items()}
+        self._chimes = {k: (v * np.float32(db_to_gain(chime_gain_db))).astype(np.float32) for k, v in chimes.items()}
         self._events = sorted(plan.events, key=lambda e: e.start_ms)
         self._starts = [ms_to_samples(e.start_ms, rate) for e in self._events]
         # generous upper bound of any event's reach, so a span finds its events by start time
@@ -100,27 +93,11 @@ class Timeline:
             yield start, self.span(start - pad, end + pad)
             start = end
 
-    def segments(self, every_s: int = SEGMENT_S) -> list[tuple[int, int]]:
-        """Spans (start, stop) to encode separately and join: each cut falls in exact silence, on an MP3
-        frame boundary, so the joined MP3 decodes sample for sample where one long encode would.
-
-        An MP3 encoder delays its audio by `MP3_DELAY` samples and ends on a whole frame: a span that
-        stops `_JOIN_GAP` samples before the next span's start fills exactly the frames up to that start
-        (measured with LAME), and the silence it leaves out is the silence the frames decode to.
-        """
+    def segments(self) -> list[tuple[int, int]]:
+        """Spans to encode apart and join (see `mp3.segment_spans`): cuts fall where nothing sounds."""
         busy = sorted((s, s + ms_to_samples(e.duration_ms, self.rate) + self.rate // 100)
                       for s, e in zip(self._starts, self._events))
-        cuts, target = [], every_s * self.rate
-        free_from = 0
-        for lo, hi in busy + [(self.length, self.length)]:
-            cut = -(-(free_from + _JOIN_GAP) // MP3_FRAME) * MP3_FRAME
-            if cut >= target and cut <= lo and cut < self.length - every_s * self.rate // 2:
-                cuts.append(cut)
-                target = cut + every_s * self.rate
-            free_from = max(free_from, hi)
-        starts = [0, *cuts]
-        stops = [c - _JOIN_GAP for c in cuts] + [self.length]
-        return list(zip(starts, stops))
+        return segment_spans(busy, self.length, self.rate)
 
 
 def true_peak_blocks(x: np.ndarray, block: int, pad: int = 0) -> np.ndarray:
@@ -308,7 +285,7 @@ class Leveller:
         self.peaks = BlockStore(blocks, scratch)
         self._energy = BlockStore(blocks, scratch)  # each block's K-weighted energy (energy_codes)
         self._true_up_to_db = -np.inf  # the gain up to which the peaks that matter are true peaks
-        self.ceiling = 10 ** ((ceiling_dbtp - _MP3_MARGIN_DB) / 20)
+        self.ceiling = db_to_gain(ceiling_dbtp - _MP3_MARGIN_DB)
         try:
             self._find_gain(target_lufs)
         except BaseException:
@@ -424,7 +401,7 @@ class Leveller:
             return
         first = self._true_up_to_db == -np.inf
         self._true_up_to_db = gain_db + _TRUE_PEAK_HEADROOM_DB
-        threshold = _code_below(self.ceiling / 10 ** ((self._true_up_to_db + _TRUE_PEAK_MARGIN_DB) / 20))
+        threshold = _code_below(self.ceiling / db_to_gain(self._true_up_to_db + _TRUE_PEAK_MARGIN_DB))
         if first:  # and the loudest blocks, whatever the gain: the true peak the build reports
             threshold = min(threshold, self.peaks.max() - round(_TRUE_PEAK_MARGIN_DB / _PEAK_STEP_DB) - 1)
         runs = self._block_runs(lambda p: _neighbourhood(p) > threshold)
@@ -479,7 +456,7 @@ class Leveller:
         return float(peak_values(np.array([self.peaks.max(initial=0)]))[0]) if len(self.peaks) else 0.0
 
     def _gain(self) -> np.float32:
-        return np.float32(10 ** (self.gain_db / 20))
+        return np.float32(db_to_gain(self.gain_db))
 
     def _limiter(self, first: int, last: int) -> np.ndarray:
         """The limiter's gains for blocks [first, last), from the peaks around them (same as for the whole)."""
@@ -506,7 +483,7 @@ class Leveller:
         peak = self._loudest() * float(self._gain())
         if self.limited:
             peak = min(peak, self.ceiling)
-        peak_db = float(20 * np.log10(max(peak, 1e-12)))
+        peak_db = gain_to_db(peak)
         return Levels(round(float(self.loudness), 2), round(peak_db, 2), round(float(self.gain_db), 2))
 
 
@@ -533,8 +510,3 @@ def _mask_runs(mask: np.ndarray, bridge: int = 0) -> list[tuple[int, int]]:
         else:
             runs.append((a, b))
     return runs
-
-
-def to_pcm16(x: np.ndarray) -> np.ndarray:
-    return np.clip(np.round(x * 32767.0), -32768, 32767).astype("<i2")
-

@@ -13,6 +13,7 @@ from typing import Callable, Iterable
 from num2words import num2words
 
 from .durations import format_clock, spoken_count, spoken_length
+from .engines.base import Utterance
 from .errors import PlanError
 from .routine import Routine, Sides, sentences
 
@@ -46,15 +47,6 @@ class Detail(str, Enum):
     BRIEF = "brief"  # names, lengths, switch sides, countdown
     STANDARD = "standard"  # plus instructions, tips and "next up" that fit
     FULL = "full"  # plus summaries and adjustments
-
-
-@dataclass(frozen=True)
-class Utterance:
-    """Exactly what a speech engine is asked to say (pronunciations applied)."""
-
-    text: str
-    rate_percent: int = 100
-    """Speaking rate relative to the session's rate; exercise names are slower."""
 
 
 @dataclass(frozen=True)
