@@ -257,6 +257,7 @@ def build_plan(routine: Routine, measure: Measure, options: PlanOptions = PlanOp
 
 
 def _lay_out(routine: Routine, say: _Speaker, options: PlanOptions) -> Plan:
+    """build_plan's work with a given speaker, so trial totals reuse its measured lengths."""
     intro = _intro_cues(routine, say, options, _spoken_total(routine, options)) if options.intro else []
     outro = _outro_cues(routine, say, options)
     intro_ms, outro_ms = _allocate(routine, intro, outro, options)
