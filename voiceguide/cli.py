@@ -215,7 +215,7 @@ def _build_one(parsed, routine: str, out: Path, jobs: int | None, quiet: bool, f
                    f"{result.levels.loudness_lufs} LUFS; {result.synthesized} clip{'s' * (result.synthesized != 1)} spoken, "
                    f"{result.cached} from cache) with {result.files[1].name} and {result.files[2].name}",
                    err=True)
-        for_time = sum(1 for d in plan.dropped if d.reason and not d.reason.startswith(("detail", "--")))
+        for_time = sum(1 for d in plan.dropped if d.cause.for_lack_of_time)
         by_choice = len(plan.dropped) - for_time
         if plan.dropped:
             click.echo(f"Not spoken: {for_time} routine lines for lack of time, {by_choice} by choice "
