@@ -8,7 +8,7 @@ import pytest
 import soundfile
 
 from voiceguide.engines.base import Utterance
-from voiceguide.mix import Leveller, Timeline
+from voiceguide.mix import Timeline, level
 from voiceguide.mp3 import MP3_DELAY, encode_mp3, encode_segments
 from voiceguide.plan import Event, Kind, Plan, Priority
 
@@ -36,7 +36,7 @@ def test_joined_segments_decode_like_one_encode(bitrate, workers):
     starts = list(range(1000, 170_000, 7_000))  # a line every 7 s over almost three minutes
     plan = _plan(starts, 172_000)
     tones = {Utterance(f"line {i}"): _tone(i) for i in range(len(starts))}
-    leveller = Leveller(Timeline(plan, tones.__getitem__, {}, RATE))
+    leveller = level(Timeline(plan, tones.__getitem__, {}, RATE))
     assert len(leveller.timeline.segments()) >= 4  # really cut
 
     joined = io.BytesIO()

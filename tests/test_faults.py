@@ -926,7 +926,7 @@ def test_a_worker_that_dies_while_mixing_is_a_clean_error(tmp_path):
               "import voiceguide.mix as m\n"
               "def die(self, *a, **k):\n"
               "    os.kill(os.getpid(), signal.SIGKILL)\n"
-              "m.Leveller._measure_plain = die\n"
+              "m.Measurement._measure_plain = die\n"
               "from voiceguide.cli import main\n"
               "main(sys.argv[1:])\n")
     routine = tmp_path / "r.yaml"

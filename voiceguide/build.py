@@ -20,7 +20,7 @@ from .chimes import load_chimes
 from .errors import OutputError
 from .export import check_writable, plan_json, write_session
 from .memory import release_free_memory
-from .mix import TARGET_LUFS, Leveller, Levels, Timeline
+from .mix import TARGET_LUFS, Levels, Timeline, level
 from .mp3 import encode_segments
 from .plan import Detail, Plan, PlanOptions, build_plan, utterances
 from .resources import default_lexicon
@@ -185,7 +185,7 @@ def build_session(routine: Routine, out: Path, options: BuildOptions = BuildOpti
         return BuildResult(plan, tuple(files), levels, clips.synthesized, clips.cached)
 
     reporter.stage("Levelling")
-    leveller = Leveller(Timeline(plan, clips.clip, chimes, SAMPLE_RATE), options.target_lufs, workers=workers,
+    levelled = level(Timeline(plan, clips.clip, chimes, SAMPLE_RATE), options.target_lufs, workers=workers,
                         scratch=clips.cache.root)
     release_free_memory()
     reporter.stage("Mixing and encoding MP3")
@@ -195,11 +195,11 @@ def build_session(routine: Routine, out: Path, options: BuildOptions = BuildOpti
     def write_mp3(file) -> None:
         nonlocal tee
         if keep is None:
-            encode_segments(leveller.pcm16_chunks, leveller.timeline.segments(), file, options.bitrate_kbps, workers)
+            encode_segments(levelled.pcm16_chunks, levelled.timeline.segments(), file, options.bitrate_kbps, workers)
             return
         with open(keep, "wb") as spare:
             tee = _Tee(file, spare)
-            encode_segments(leveller.pcm16_chunks, leveller.timeline.segments(), tee, options.bitrate_kbps, workers)
+            encode_segments(levelled.pcm16_chunks, levelled.timeline.segments(), tee, options.bitrate_kbps, workers)
             try:
                 spare.flush()
             except OSError:
@@ -211,14 +211,14 @@ def build_session(routine: Routine, out: Path, options: BuildOptions = BuildOpti
         files = write_session(out, write_mp3, plan, routine.about, made, reporter.written)
         if keep and tee is not None and tee.spare_ok:
             try:
-                store.put(key, keep, {"levels": asdict(leveller.levels())})
+                store.put(key, keep, {"levels": asdict(levelled.levels())})
             except OSError:
                 pass  # a full or read-only cache costs the next build time, not this one its result
     finally:
-        leveller.close()
+        levelled.close()
         if keep:
             keep.unlink(missing_ok=True)
-    return BuildResult(plan, tuple(files), leveller.levels(), clips.synthesized, clips.cached)
+    return BuildResult(plan, tuple(files), levelled.levels(), clips.synthesized, clips.cached)
 
 
 def session_key(plan: Plan, made: dict[str, Any], clips: SpokenClips, chimes: dict[str, np.ndarray],
