@@ -20,7 +20,7 @@ from .chimes import load_chimes
 from .errors import OutputError
 from .export import check_writable, plan_json, write_session
 from .memory import release_free_memory
-from .mix import TARGET_LUFS, Levels, Timeline, level
+from .mix import TARGET_LUFS, LevelledSession, Levels, Timeline, level
 from .mp3 import encode_segments
 from .plan import Detail, Plan, PlanOptions, build_plan, utterances
 from .resources import default_lexicon
@@ -175,50 +175,61 @@ def build_session(routine: Routine, out: Path, options: BuildOptions = BuildOpti
     if stored is not None:
         reporter.stage("Mixing and encoding: unchanged since an earlier build, taken from the cache")
         audio, meta = stored
-        levels = Levels(**meta["levels"])
 
-        def write_mp3(file) -> None:
+        def copy_stored(file: BinaryIO) -> None:
             with open(audio, "rb") as source:
                 shutil.copyfileobj(source, file)
 
-        files = write_session(out, write_mp3, plan, routine.about, made, reporter.written)
-        return BuildResult(plan, tuple(files), levels, clips.synthesized, clips.cached)
-
+        files = write_session(out, copy_stored, plan, routine.about, made, reporter.written)
+        return BuildResult(plan, tuple(files), Levels(**meta["levels"]), clips.synthesized, clips.cached)
     reporter.stage("Levelling")
     levelled = level(Timeline(plan, clips.clip, chimes, SAMPLE_RATE), options.target_lufs, workers=workers,
-                        scratch=clips.cache.root)
-    release_free_memory()
-    reporter.stage("Mixing and encoding MP3")
-    keep: Path | None = None
+                     scratch=clips.cache.root)
+    try:
+        release_free_memory()
+        reporter.stage("Mixing and encoding MP3")
+        files = _encode_and_store(levelled, options.bitrate_kbps, workers, store, key,
+                                  lambda encode: write_session(out, encode, plan, routine.about, made,
+                                                               reporter.written))
+    finally:
+        levelled.close()
+    return BuildResult(plan, tuple(files), levelled.levels(), clips.synthesized, clips.cached)
+
+
+def _encode_and_store(levelled: LevelledSession, bitrate_kbps: int, workers: int, store: SessionStore, key: str,
+                      write: Callable[[Callable[[BinaryIO], None]], list[Path]]) -> list[Path]:
+    """Encode the session through `write` and keep a copy of the audio in the store for unchanged
+    rebuilds; a full or read-only cache costs the next build time, never this one its result."""
+    spare: Path | None = None
     tee: _Tee | None = None
 
-    def write_mp3(file) -> None:
+    def encode(file: BinaryIO) -> None:
         nonlocal tee
-        if keep is None:
-            encode_segments(levelled.pcm16_chunks, levelled.timeline.segments(), file, options.bitrate_kbps, workers)
+        spans = levelled.timeline.segments()
+        if spare is None:
+            encode_segments(levelled.pcm16_chunks, spans, file, bitrate_kbps, workers)
             return
-        with open(keep, "wb") as spare:
-            tee = _Tee(file, spare)
-            encode_segments(levelled.pcm16_chunks, levelled.timeline.segments(), tee, options.bitrate_kbps, workers)
+        with open(spare, "wb") as copy:
+            tee = _Tee(file, copy)
+            encode_segments(levelled.pcm16_chunks, spans, tee, bitrate_kbps, workers)
             try:
-                spare.flush()
+                copy.flush()
             except OSError:
                 tee.spare_ok = False
 
     try:
         with deferred():  # on record for cleanup before a Ctrl-C can act
-            keep = _temp_for(store)
-        files = write_session(out, write_mp3, plan, routine.about, made, reporter.written)
-        if keep and tee is not None and tee.spare_ok:
+            spare = _temp_for(store)
+        files = write(encode)
+        if spare and tee is not None and tee.spare_ok:
             try:
-                store.put(key, keep, {"levels": asdict(levelled.levels())})
+                store.put(key, spare, {"levels": asdict(levelled.levels())})
             except OSError:
-                pass  # a full or read-only cache costs the next build time, not this one its result
+                pass
     finally:
-        levelled.close()
-        if keep:
-            keep.unlink(missing_ok=True)
-    return BuildResult(plan, tuple(files), levelled.levels(), clips.synthesized, clips.cached)
+        if spare:
+            spare.unlink(missing_ok=True)
+    return files
 
 
 def session_key(plan: Plan, made: dict[str, Any], clips: SpokenClips, chimes: dict[str, np.ndarray],
@@ -227,7 +238,8 @@ def session_key(plan: Plan, made: dict[str, Any], clips: SpokenClips, chimes: di
     the code that mixes them (so a changed voiceguide never reuses audio an older one made)."""
     digest = hashlib.sha256(plan_json(plan, made).encode())
     for event in plan.speech:
-        digest.update(clips.key_of(event.utterance).encode())
+        if event.utterance is not None:
+            digest.update(clips.key_of(event.utterance).encode())
     for name in sorted(chimes):
         digest.update(name.encode() + chimes[name].tobytes())
     digest.update(repr(options).encode())

@@ -8,7 +8,7 @@ import os
 import tempfile
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 from platformdirs import user_cache_dir
 
@@ -82,7 +82,7 @@ class cache_errors:
         return None
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> bool:
+                 tb: TracebackType | None) -> Literal[False]:
         if isinstance(exc, OSError):
             from .errors import VoiceguideError
 

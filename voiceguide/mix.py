@@ -14,7 +14,8 @@ import tempfile
 from bisect import bisect_left
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator, Mapping
+from functools import partial
+from typing import BinaryIO, Callable, Iterator, Mapping, cast
 
 import numpy as np
 
@@ -24,7 +25,7 @@ from .engines.base import Utterance
 from .errors import WorkerError
 from .loudness import KWeighting, integrated_loudness, sums
 from .mp3 import segment_spans
-from .plan import Kind, Plan
+from .plan import Plan
 
 TARGET_LUFS = -16.0
 CEILING_DBTP = -1.0
@@ -76,7 +77,7 @@ class Timeline:
             event, at = self._events[i], self._starts[i]
             if at >= end:
                 break
-            x = self._clip(event.utterance) if event.kind is Kind.SPEECH else self._chimes[event.sound]
+            x = self._clip(event.utterance) if event.utterance is not None else self._chimes[event.sound]
             lo, hi = max(start, at), min(end, at + len(x), self.length)
             if lo < hi:
                 out[lo - start: hi - start] += x[lo - at: hi - at]
@@ -349,15 +350,15 @@ class Measurement:
         step = CHUNK_S * self.timeline.rate
         spans = [(s, min(s + step, self.timeline.length)) for s in range(0, self.timeline.length, step)]
         groups = self._groups(spans)
-        energies: list = [None] * len(groups)
+        energies: list[np.ndarray] = [np.zeros(0)] * len(groups)
 
         def keep(i: int, result: object) -> None:
-            energies[i], peaks, blocks = result  # type: ignore[misc]
+            energies[i], peaks, blocks = cast(tuple[np.ndarray, np.ndarray, np.ndarray], result)
             at = groups[i][0][0] // self.block
             self.peaks[at:at + len(peaks)] = peaks
             self._energy[at:at + len(blocks)] = blocks
 
-        self._run([lambda g=g: self._measure_plain(g) for g in groups], keep)
+        self._run([partial(self._measure_plain, g) for g in groups], keep)
         self.plain = np.concatenate(energies) if energies else np.zeros(0)
         self.loudness_lufs = integrated_loudness(self.plain, self.timeline.rate)
 
@@ -392,12 +393,15 @@ class Measurement:
         groups = self._groups(spans)
 
         def keep(i: int, result: object) -> None:
-            for (start, _), codes in zip(groups[i], result):  # type: ignore[call-overload]
+            for (start, _), codes in zip(groups[i], cast(list[np.ndarray], result)):
                 at = start // self.block
                 self.peaks[at:at + len(codes)] = np.maximum(self.peaks[at:at + len(codes)], codes)
 
-        self._run([lambda g=g: [peak_codes(true_peak_blocks(self.timeline.span(s - _PAD, e + _PAD), self.block, _PAD))
-                                for s, e in g] for g in groups], keep)
+        self._run([partial(self._true_peak_codes, g) for g in groups], keep)
+
+    def _true_peak_codes(self, spans: list[tuple[int, int]]) -> list[np.ndarray]:
+        return [peak_codes(true_peak_blocks(self.timeline.span(s - _PAD, e + _PAD), self.block, _PAD))
+                for s, e in spans]
 
     def _block_runs(self, select: Callable[[np.ndarray], np.ndarray]) -> list[tuple[int, int]]:
         """(first, stop) of each run of blocks whose peak codes `select` picks (runs less than 250 ms

@@ -6,7 +6,7 @@ segments are joined; every sample decodes where one long encode would put it (se
 from __future__ import annotations
 
 import io
-from typing import BinaryIO, Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Protocol
 
 import numpy as np
 
@@ -24,7 +24,13 @@ _ENCODE_TIMEOUT_S = 600.0
 _QUALITY = 5  # LAME's own default, much faster than its higher-quality settings
 
 
-def encode_mp3(chunks: Iterable[np.ndarray], rate: int, out: BinaryIO, bitrate_kbps: int) -> None:
+class Sink(Protocol):
+    """Where encoded bytes go: a file, or anything else that takes bytes."""
+
+    def write(self, data: bytes, /) -> int: ...
+
+
+def encode_mp3(chunks: Iterable[np.ndarray], rate: int, out: Sink, bitrate_kbps: int) -> None:
     """CBR mono MP3 from 16-bit chunks, streamed to `out`, by LAME (the lameenc wheel bundles it)."""
     import lameenc
 
@@ -65,7 +71,7 @@ Render = Callable[[int, int], Iterator[np.ndarray]]
 """16-bit chunks of the samples [start, stop) of a session."""
 
 
-def encode_segments(render: Render, spans: list[tuple[int, int]], out: BinaryIO, bitrate_kbps: int,
+def encode_segments(render: Render, spans: list[tuple[int, int]], out: Sink, bitrate_kbps: int,
                     workers: int, rate: int = SAMPLE_RATE) -> None:
     """Encode each span (in parallel children where the platform forks) and write them joined, in order."""
 
@@ -91,5 +97,6 @@ def encode_segments(render: Render, spans: list[tuple[int, int]], out: BinaryIO,
 
     # a child per segment: the next segment goes to whichever worker is free, so the segments
     # waiting here to be written in order stay few however long the session
-    forked.run_forked([lambda span=span: encode(span) for span in spans], workers, _ENCODE_TIMEOUT_S, keep,
+    tasks: list[Callable[[], object]] = [lambda span=span: encode(span) for span in spans]  # type: ignore[misc]
+    forked.run_forked(tasks, workers, _ENCODE_TIMEOUT_S, keep,
                       lambda i: f"the MP3 encoder, segment {i + 1} of {len(spans)}", WorkerError)

@@ -62,9 +62,9 @@ def resolve_voice(engine: Engine, query: str | None) -> str:
     """A voice id from an id or a unique part of a voice's name (None: the engine's default)."""
     if not query:
         return engine.default_voice()
-    found = engine.resolve_voice(query)
-    if found:
-        return found
+    given = engine.resolve_voice(query)
+    if given:
+        return given
     voices = engine.voices()
     q = query.lower()
     exact = [
@@ -73,9 +73,9 @@ def resolve_voice(engine: Engine, query: str | None) -> str:
         [v for v in voices if v.language.lower() == q],
         [v for v in voices if v.name.lower() == q],
     ]
-    for found in exact:
-        if len(found) == 1:
-            return found[0].id
+    for same in exact:
+        if len(same) == 1:
+            return same[0].id
     matches = [v for v in voices if q in v.name.lower() or q in v.id.lower()]
     if len(matches) == 1:
         return matches[0].id
