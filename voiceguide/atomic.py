@@ -6,6 +6,7 @@ on them at once would leave a temporary file off the record or a session half-re
 """
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import tempfile
@@ -22,6 +23,8 @@ STOPPING = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP
 TEMP_MARK = ".vg-tmp-"
 """Temporary files start with this and the writing process's id; the target's name is never part of
 a temporary name, so any name the file system takes for the target works for its temporary file."""
+
+log = logging.getLogger(__name__)
 
 STALE_AFTER_S = 600
 """A temporary file untouched this long whose process is gone is a killed build's. (Process ids are
@@ -92,6 +95,7 @@ def remove_stale(folder: Path) -> None:
         try:
             if pid.isdigit() and not _running(int(pid)) and now - path.stat().st_mtime > STALE_AFTER_S:
                 path.unlink()
+                log.info("removed %s, left by a build that was killed", path)
         except OSError:
             pass
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import os
 import re
@@ -28,6 +29,9 @@ from .routine import Routine
 from .settings import DEFAULTS, Settings
 from .speech import SpokenClips, VoiceSettings
 from .voice import get_engine
+
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -172,6 +176,7 @@ def build_session(routine: Routine, out: Path, options: BuildOptions = BuildOpti
     store = SessionStore(clips.cache.root)
     key = session_key(plan, made, clips, chimes, options)
     stored = store.get(key)
+    log.info("stored mix %s: %s", key[:12], "found, reused" if stored else "none, mixing")
     if stored is not None:
         reporter.stage("Mixing and encoding: unchanged since an earlier build, taken from the cache")
         audio, meta = stored

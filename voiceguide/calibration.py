@@ -7,6 +7,7 @@ setting corrected; the result is remembered in the cache.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Callable, Sequence
 
 from .atomic import write_atomic
@@ -29,6 +30,8 @@ CALIBRATION_TEXT = (
 _ROUNDS = 4
 _CLOSE_ENOUGH = 0.02
 MIN_RATE = 20
+
+log = logging.getLogger(__name__)
 
 Speak = Callable[[Sequence[SpeechJob], Callable[[int, Audio], None]], None]
 """Speaks jobs, calling back with each one's audio (with the build's retries and checks)."""
@@ -54,7 +57,10 @@ class RateCalibration:
         key = clip_key(self._engine.name, self._version, self._voice, wpm, "\n".join(CALIBRATION_TEXT))
         record = self._cache.root / "rates" / f"{key}.json"
         try:
-            return int(json.loads(record.read_text())["native"])
+            native = int(json.loads(record.read_text())["native"])
+            log.debug("%s %s: rate setting %d for %d words a minute, as measured before", self._engine.name,
+                      self._voice, native, wpm)
+            return native
         except (OSError, ValueError, KeyError, TypeError):
             pass
         words = sum(len(t.split()) for t in CALIBRATION_TEXT)
@@ -65,6 +71,8 @@ class RateCalibration:
             speak([SpeechJob(t, self._voice, native) for t in CALIBRATION_TEXT],
                   lambda i, audio: lengths.__setitem__(i, length(audio)))
             measured = words_per_minute(words, sum(lengths.values()))
+            log.info("calibrating %s %s: rate setting %d speaks %.1f words a minute (asked: %d)",
+                     self._engine.name, self._voice, native, measured, wpm)
             if abs(measured - wpm) <= _CLOSE_ENOUGH * wpm:
                 break
             native = max(MIN_RATE, round(native * wpm / measured))

@@ -9,6 +9,7 @@ of audio in memory.
 """
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from bisect import bisect_left
@@ -45,6 +46,8 @@ _MIN_BLOCKS = 21  # the limiter's gain: the least needed within ~10 ms either si
 _MEAN_BLOCKS = 10  # then averaged over ~10 ms
 _CONTEXT = 32  # blocks either side that a block's limiter gain depends on (10 + 5, with room to spare)
 CHIME_GAIN_DB = -4.0
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -471,13 +474,16 @@ def find_gain(m: Measurement, target_lufs: float) -> Gain:
     search, measuring true peaks where each gain tried brings blocks near the ceiling.
     """
     if m.silent:
+        log.info("the session is silent: no gain")
         return Gain(0.0, False, m.loudness_lufs)
     gain_db = min(_MAX_GAIN_DB, target_lufs - m.loudness_lufs)
+    log.info("measured %.2f LUFS before levelling; target %.2f LUFS", m.loudness_lufs, target_lufs)
     m.ensure_true_peaks(gain_db)
     low, high = -np.inf, np.inf  # gains known to give too little / too much
     previous: tuple[float, float] | None = None
     for _ in range(16):
         loudness, limited = m.loudness_at(gain_db)
+        log.debug("gain %+.2f dB gives %.2f LUFS%s", gain_db, loudness, " (limited)" if limited else "")
         if abs(loudness - target_lufs) < 0.02 or (not limited and loudness >= target_lufs):
             return Gain(gain_db, limited, loudness)
         if loudness < target_lufs:

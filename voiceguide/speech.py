@@ -1,6 +1,7 @@
 """Speak every line of a session once: synthesise (or take from the cache), trim, resample, measure."""
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence, cast
 
@@ -22,6 +23,8 @@ RATE_CHECK_MIN_WORDS = 6
 """Shorter lines have no meaningful words-per-minute ("Three.") and are left at the calibrated rate."""
 RATE_TOLERANCE = 0.08
 _RATE_ROUNDS = 3
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -151,7 +154,10 @@ class SpokenClips:
         measured = words_per_minute(words, length)
         if abs(measured - target) <= RATE_TOLERANCE * target:
             return None
-        return max(MIN_RATE, round(rate * target / measured))
+        corrected = max(MIN_RATE, round(rate * target / measured))
+        log.debug('"%s" came out at %.0f words a minute (asked %.0f): spoken again at rate setting %d',
+                  u.text, measured, target, corrected)
+        return corrected
 
     def key_of(self, utterance: Utterance) -> str:
         """The cache key of the clip this utterance plays (its WAV's name)."""
@@ -207,10 +213,13 @@ class SpokenClips:
             if self.cache.get(key) is None:
                 missing.append((text, rate, key))
             else:
+                log.debug('from the cache: "%s" at rate setting %d', text, rate)
                 self.cached += 1
                 tick(per_text.get((text, rate), 0))
         if not missing:
             return
+        log.info("speaking %d new clips with %s (%s), %d at a time", len(missing), self.engine.name,
+                 self.voice, self.workers)
 
         def store(i: int, audio: Audio) -> None:
             text, rate, key = missing[i]
