@@ -210,27 +210,33 @@ def replace_together(pending: list[PendingFile], on_done: Callable[[], None] | N
     check_targets([p.target for p in pending])
     for file in pending:
         file.sync()
-    backups: list[tuple[Path, Path | None]] = []  # (target, its old file's temporary name or None)
+    spares: list[Path] = []  # second names of the old files, removed at the end whatever happens
+    swapped: list[tuple[Path, Path | None]] = []  # (target, its old file's second name, or None: there was none)
     with ignored():
         try:
             for file in pending:
                 file.name_it()
             for file in pending:
-                backups.append((file.target, _keep_old(file.target)))
+                old = _keep_old(file.target)
+                if old is not None:
+                    spares.append(old)
                 assert file.path is not None
                 os.replace(file.path, file.target)
                 file.path = None
+                swapped.append((file.target, old))
         except BaseException:
-            for target, old in reversed(backups):
-                if old is not None:
-                    os.replace(old, target)
-                else:
-                    target.unlink(missing_ok=True)
+            for target, old in reversed(swapped):  # put back every one that was swapped, even if one cannot be
+                try:
+                    if old is not None:
+                        os.replace(old, target)
+                    else:
+                        target.unlink(missing_ok=True)
+                except OSError:
+                    log.error("could not put back the previous %s", target)
             raise
         finally:
-            for target, old in backups:
-                if old is not None:
-                    old.unlink(missing_ok=True)
+            for spare in spares:
+                spare.unlink(missing_ok=True)
         if on_done:
             on_done()
 

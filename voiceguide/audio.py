@@ -10,8 +10,11 @@ import warnings
 import wave
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, BinaryIO, Literal
 
 import numpy as np
+
+from .atomic import deferred
 
 SAMPLE_RATE = 44100
 """Every session is mixed and encoded at this rate (mono)."""
@@ -36,7 +39,7 @@ class Audio:
     def wav_bytes(self) -> bytes:
         """The samples as a 16-bit mono WAV file."""
         out = io.BytesIO()
-        with wave.open(out, "wb") as w:
+        with open_wave(out, "wb") as w:
             w.setnchannels(1)
             w.setsampwidth(2)
             w.setframerate(self.rate)
@@ -46,6 +49,13 @@ class Audio:
     @property
     def seconds(self) -> float:
         return len(self.pcm16) / self.rate if self.rate else 0.0
+
+
+def open_wave(f: str | BinaryIO, mode: Literal["rb", "wb"]) -> Any:
+    """`wave.open`, not to be cut short by Ctrl-C: a Wave_read interrupted before its constructor's first
+    line complains on stderr when it is collected (AttributeError: ... '_i_opened_the_file')."""
+    with deferred():
+        return wave.open(f, mode)
 
 
 def db_to_gain(db: float) -> float:
@@ -85,7 +95,7 @@ def to_pcm16(x: np.ndarray) -> np.ndarray:
 def is_complete_wav(path: Path) -> bool:
     """A WAV whose header parses, holds audio frames, and whose data is all there."""
     try:
-        with wave.open(str(path), "rb") as w:
+        with open_wave(str(path), "rb") as w:
             frames = w.getnframes()
             need = frames * w.getsampwidth() * w.getnchannels()
             return frames > 0 and Path(path).stat().st_size >= 44 + need
@@ -97,7 +107,7 @@ def read_wav_bytes(data: bytes) -> Audio | tuple[np.ndarray, int]:
     """A WAV file's samples: 16-bit mono as `Audio` (what eSpeak and Piper write), anything else
     as (float32 mono, rate)."""
     try:
-        with wave.open(io.BytesIO(data), "rb") as w:
+        with open_wave(io.BytesIO(data), "rb") as w:
             if w.getnchannels() == 1 and w.getsampwidth() == 2:
                 return Audio.from_bytes(w.readframes(w.getnframes()), w.getframerate())
     except (wave.Error, EOFError):

@@ -18,18 +18,18 @@ from .atomic import deferred
 from .audio import SAMPLE_RATE, samples_to_ms
 from .cache import ClipCache, SessionStore
 from .chimes import load_chimes
-from .errors import OutputError
+from .errors import OutputError, PlanError
 from .export import check_writable, plan_json, write_session
 from .memory import release_free_memory
 from .mix import TARGET_LUFS, LevelledSession, Levels, Timeline, level
 from .mp3 import encode_segments
-from .plan import Detail, Plan, PlanOptions, build_plan, utterances
+from .plan import Detail, Plan, PlanOptions, build_plan, estimated_measure, utterances
 from .resources import default_lexicon
 from .routine import Routine
 from .settings import DEFAULTS, Settings
+from .space import require_free
 from .speech import SpokenClips, VoiceSettings
 from .voice import get_engine
-
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +170,8 @@ def build_session(routine: Routine, out: Path, options: BuildOptions = BuildOpti
     workers = workers or os.cpu_count() or 1
     out = Path(out)
     check_writable(out)
+    cache = cache or ClipCache()
+    check_space(routine, options, out, cache.root)
     plan, clips, chimes = speak_plan(routine, options, reporter, cache, workers)
     release_free_memory()  # before the workers that measure and encode are forked
     made = made_with(options, clips)
@@ -235,6 +237,45 @@ def _encode_and_store(levelled: LevelledSession, bitrate_kbps: int, workers: int
         if spare:
             spare.unlink(missing_ok=True)
     return files
+
+
+_CLIP_BYTES_PER_S = 96_000  # 16-bit mono at up to 48 kHz: what engines write
+_BLOCK_BYTES_PER_S = SAMPLE_RATE * 2 // 45  # the leveller's two bytes per ~1 ms block
+
+
+def check_space(routine: Routine, options: BuildOptions, out: Path, cache_root: Path) -> None:
+    """Refuse, before anything is spoken, a build whose files cannot fit where they go: the session
+    beside `out`, and the clips, levelling files and stored mix in the cache. Lengths come from the plan
+    laid out with estimated speech (as `voiceguide check` does), so they are close, not exact."""
+    try:
+        shape = build_plan(routine, estimated_measure(options.voice.rate_wpm), options.plan)
+    except PlanError:
+        return  # the real plan will say what does not fit
+    seconds = shape.duration_ms / 1000
+    speech_s = sum(estimated_measure(options.voice.rate_wpm)(u) for u in utterances(routine, options.plan)) / 1000
+    mp3 = int(seconds * options.bitrate_kbps * 125)
+    session = mp3 + 64 * 1024 + len(shape.events) * 200  # the MP3, its captions and plan
+    cache = int(speech_s * _CLIP_BYTES_PER_S + seconds * _BLOCK_BYTES_PER_S + mp3)
+    if _same_disk(out.parent, cache_root):
+        require_free(out.parent, session + cache, "this session with its speech cache",
+                     "free some space, or write elsewhere with -o / VOICEGUIDE_CACHE_DIR")
+        return
+    require_free(out.parent, session, "this session", "free some space, or write it elsewhere with -o")
+    require_free(cache_root, cache, "the speech cache for this session",
+                 "free some space, or set VOICEGUIDE_CACHE_DIR to another folder")
+
+
+def _same_disk(a: Path, b: Path) -> bool:
+    def device(path: Path) -> int | None:
+        for folder in [path, *path.parents]:
+            if folder.exists():
+                return folder.stat().st_dev
+        return None
+
+    try:
+        return device(a) == device(b)
+    except OSError:
+        return False
 
 
 def session_key(plan: Plan, made: dict[str, Any], clips: SpokenClips, chimes: dict[str, np.ndarray],

@@ -14,6 +14,7 @@ MAX_CHIME_S = 4.0
 SOFT_GAIN_DB = -6.0
 """A sound file used as the chime plays this much softer at a side switch."""
 _FADE_S = 0.25
+_MAX_CHANNELS = 32
 
 
 def shipped_chimes() -> list[str]:
@@ -25,7 +26,7 @@ def load_chimes(choice: str) -> dict[str, np.ndarray]:
     if choice.lower() == "none":
         return {}
     folder = chimes_dir()
-    if (folder / f"{choice}.wav").is_file():
+    if choice in shipped_chimes():
         return {"bell": _read(folder / f"{choice}.wav"), "soft": _read(folder / f"{choice}-soft.wav")}
     path = Path(choice).expanduser()
     if not path.is_file():
@@ -36,11 +37,19 @@ def load_chimes(choice: str) -> dict[str, np.ndarray]:
 
 
 def _read(path: Path) -> np.ndarray:
-    """Decode with libsndfile (WAV, MP3, OGG, FLAC; no ffmpeg), mix to mono, resample, trim, fade out."""
+    """Decode with libsndfile (WAV, MP3, OGG, FLAC; no ffmpeg), mix to mono, resample, trim, fade out.
+
+    Only the first MAX_CHIME_S seconds are read: a long file given as a chime costs no more than a short one.
+    """
     import soundfile
 
     try:
-        data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+        with soundfile.SoundFile(str(path)) as sound:
+            if not 0 < sound.channels <= _MAX_CHANNELS or sound.samplerate <= 0:
+                raise VoiceguideError(f"{path}: a sound file with {sound.channels} channels at "
+                                      f"{sound.samplerate} Hz; use a mono or stereo WAV, MP3, OGG or FLAC")
+            rate = sound.samplerate
+            data = sound.read(frames=int(MAX_CHIME_S * rate) + 1, dtype="float32", always_2d=True)
     except (RuntimeError, soundfile.LibsndfileError) as exc:
         raise VoiceguideError(f"{path}: cannot read this sound file ({exc}); use WAV, MP3, OGG or FLAC") from None
     x = resample(data.mean(axis=1), rate)

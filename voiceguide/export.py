@@ -43,8 +43,15 @@ def webvtt(plan: Plan) -> str:
     """Every spoken line as a WebVTT cue, timed as the plan places it."""
     lines = ["WEBVTT", ""]
     for i, e in enumerate(plan.speech, 1):
-        lines += [str(i), f"{_vtt_time(e.start_ms)} --> {_vtt_time(e.end_ms)}", e.text, ""]
+        lines += [str(i), f"{_vtt_time(e.start_ms)} --> {_vtt_time(e.end_ms)}", vtt_text(e.text), ""]
     return "\n".join(lines)
+
+
+def vtt_text(text: str) -> str:
+    """A line as WebVTT cue text: &, < and > escaped (so "-->" and tags cannot end or change the cue),
+    on one line (a blank line would end it)."""
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return " ".join(escaped.split())
 
 
 def _vtt_time(ms: int) -> str:
@@ -68,6 +75,12 @@ def check_writable(mp3_path: Path) -> None:
     if mp3_path.suffix.lower() != ".mp3":
         raise OutputError(f"{mp3_path}: the session is an MP3 (with .vtt and .json beside it); "
                           "give a file name ending in .mp3 with -o")
+    for above in [folder, *folder.parents]:
+        if above.exists():
+            if not above.is_dir():
+                raise OutputError(f"{above}: is not a folder, so the output cannot go in {folder}; choose "
+                                  "another place with -o")
+            break
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -93,7 +106,8 @@ def check_writable(mp3_path: Path) -> None:
             out.write(b"\0")
             out.flush()
     except OSError as exc:
-        raise OutputError(_write_problem(exc, mp3_path)) from None
+        raise OutputError(f"{folder}: files cannot be written in this folder ({exc.strerror or exc}); "
+                          "choose another with -o") from None
     finally:
         if probe is not None:
             probe.discard()

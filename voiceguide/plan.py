@@ -218,6 +218,9 @@ class PlanOptions:
 
 Measure = Callable[[Utterance], int]
 
+MAX_SPOKEN_CHARS = 2000
+"""The longest line the engine is given (after respellings): about two minutes of speech."""
+
 
 def estimated_measure(rate_wpm: int) -> Measure:
     """A stand-in for real speech when only the shape of a plan is wanted (e.g. `voiceguide check`)."""
@@ -241,7 +244,7 @@ def build_plan(routine: Routine, measure: Measure, options: PlanOptions = PlanOp
             measured[u] = ms
         return measured[u]
 
-    say = _Speaker(_respellings(routine, options), options, length)
+    say = _Speaker(_respellings(routine, options), options, length, routine.source)
     try:
         return _lay_out(routine, say, options)
     except _TotalTooShort as short:
@@ -406,7 +409,7 @@ def utterances(routine: Routine, options: PlanOptions = PlanOptions()) -> list[U
     their spoken lengths are left out here (the plan measures them when it gets to them).
     """
     seen: dict[Utterance, None] = {}
-    say = _Speaker(_respellings(routine, options), options, lambda u: seen.setdefault(u) or 1)
+    say = _Speaker(_respellings(routine, options), options, lambda u: seen.setdefault(u) or 1, routine.source)
     total = _spoken_total(routine, options)
     lengths: list[int] | None = None
     if options.total_ms is None:
@@ -494,9 +497,10 @@ class _Speaker:
     """Makes cues from routine text: applies pronunciations, measures, keeps order."""
 
     def __init__(self, pronounce: Iterable[tuple[str, str]], options: PlanOptions,
-                 length: Callable[[Utterance], int]) -> None:
+                 length: Callable[[Utterance], int], source: str = "<routine>") -> None:
         self._rules = [(re.compile(rf"(?<!\w){re.escape(w)}(?!\w)", re.IGNORECASE), said) for w, said in pronounce]
         self._options = options
+        self._source = source
         self._length = length
         self._order = 0
 
@@ -506,11 +510,19 @@ class _Speaker:
         spoken = text
         for pattern, said in self._rules:
             spoken = pattern.sub(_literally(said), spoken)
+            if len(spoken) > MAX_SPOKEN_CHARS:  # checked as it grows: respellings can feed each other
+                raise PlanError(f'{self._source}: the line "{_shortened(text)}" becomes more than '
+                                f"{MAX_SPOKEN_CHARS} characters once its words are respelled (`pronounce`); "
+                                "a line is spoken whole, so shorten it or its respellings")
         utterance = Utterance(spoken, rate_percent)
         self._order += 1
         duration = 0 if skip else self._length(utterance)
         return Cue(role, text, utterance, duration, priority, anchor, start_ms=start_ms, end_by_ms=end_by_ms,
                    before_ms=before_ms, order=self._order, extra_events=extra_events, skip=skip, repeat=repeat)
+
+
+def _shortened(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _literally(said: str) -> Callable[[re.Match[str]], str]:

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import io
 import threading
-import wave
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ..audio import Audio, read_wav_bytes
+from ..audio import Audio, open_wave, read_wav_bytes
 from ..errors import EngineError
 from .base import Engine, VoiceInfo
 
@@ -84,7 +83,12 @@ class PiperEngine(Engine):
                 path = _packaged_voices().get(voice) or Path(voice)
                 if not path.is_file():
                     raise EngineError(f'unknown Piper voice "{voice}"; see `voiceguide voices --engine piper`')
-                _loaded[voice] = PiperVoice.load(str(path))
+                try:
+                    _loaded[voice] = PiperVoice.load(str(path))
+                except Exception as exc:  # noqa: BLE001 - onnxruntime, json and Piper's own errors vary
+                    what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                    raise EngineError(f"{path}: not a usable Piper voice ({what}); a voice is an .onnx model "
+                                      f"with its .onnx.json config beside it, made for Piper") from None
             return _loaded[voice]
 
     def synthesize(self, text: str, voice: str, rate: int) -> Audio:
@@ -95,7 +99,7 @@ class PiperEngine(Engine):
         config = SynthesisConfig(length_scale=base * NOMINAL_WPM / rate)
         buffer = io.BytesIO()
         try:
-            with wave.open(buffer, "wb") as out:
+            with open_wave(buffer, "wb") as out:
                 model.synthesize_wav(text, out, syn_config=config)
         except Exception as exc:  # onnxruntime and phonemizer errors vary
             raise EngineError(f'Piper failed to speak "{text}": {exc}') from None
