@@ -16,7 +16,7 @@ _HOMES = {
     "utterances": "plan",
     "Exercise": "routine", "Routine": "routine", "Sides": "routine", "load_routine": "routine",
     "parse_routine": "routine",
-    "Settings": "settings",
+    "Option": "options", "OptionKind": "options", "Settings": "options",
     "VoiceSettings": "speech",
 }
 

@@ -26,7 +26,7 @@ from .mix import TARGET_LUFS, Leveller, Levels, Timeline
 from .plan import Detail, Plan, PlanOptions, build_plan, utterances
 from .resources import default_lexicon
 from .routine import Routine
-from .settings import DEFAULTS, Settings
+from .options import Settings, default, defaults
 from .speech import SAMPLE_RATE, SpokenClips, VoiceSettings, samples_to_ms
 from .voice import get_engine
 
@@ -38,9 +38,9 @@ class BuildOptions:
     plan: PlanOptions = PlanOptions()
     voice: VoiceSettings = VoiceSettings()
     bitrate_kbps: int = DEFAULT_BITRATE_KBPS
-    chime: str = "bell"
+    chime: str = default("chime")
     """A shipped chime's name, a sound file, or none."""
-    volume: float = 1.0
+    volume: float = default("volume")
     """Session loudness as a fraction of the standard level (1.0 = -16 LUFS)."""
 
     @property
@@ -50,12 +50,12 @@ class BuildOptions:
 
 def build_options(settings: Settings) -> BuildOptions:
     """Turn layered user settings (flags over routine options over defaults) into build options."""
-    s = settings.over(DEFAULTS)
-    plan = PlanOptions(detail=Detail(s.detail), countdown=s.countdown, pace=s.pace, total_ms=s.duration_ms,
-                       intro=s.intro, next_up=s.next_up, sides_each=s.sides == "each",
+    s = settings.over(defaults())
+    plan = PlanOptions(detail=Detail(s["detail"]), countdown=s["countdown"], pace=s["pace"], total_ms=s.get("duration"),
+                       intro=s["intro"], next_up=s["next_up"], sides_each=s["sides"] == "each",
                        lexicon=default_lexicon())
-    voice = VoiceSettings(engine=s.engine, voice=s.voice, rate_wpm=s.rate)
-    return BuildOptions(plan=plan, voice=voice, bitrate_kbps=s.bitrate, chime=s.chime, volume=s.volume)
+    voice = VoiceSettings(engine=s["engine"], voice=s.get("voice"), rate_wpm=s["rate"])
+    return BuildOptions(plan=plan, voice=voice, bitrate_kbps=s["bitrate"], chime=s["chime"], volume=s["volume"])
 
 
 @dataclass(frozen=True)

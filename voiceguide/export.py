@@ -15,9 +15,10 @@ import numpy as np
 from .cache import remove_stale, temp_prefix
 from .errors import OutputError
 from .interrupts import deferred
+from .options import default
 from .plan import Plan
 
-DEFAULT_BITRATE_KBPS = 96
+DEFAULT_BITRATE_KBPS: int = default("bitrate")
 ARTIST = "voiceguide"
 
 

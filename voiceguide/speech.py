@@ -16,6 +16,7 @@ import numpy as np
 from .cache import ClipCache, cache_errors, clip_key, is_complete_wav, write_atomic
 from .errors import EngineError
 from .memory import release_free_memory
+from .options import default
 from .plan import Utterance
 from .voice import Engine, SpeechJob, resolve_voice, synthesize_all
 
@@ -35,10 +36,10 @@ recently used are read again from the cache when the mix needs them, so memory s
 class VoiceSettings:
     """How the session sounds: which engine and voice, how fast."""
 
-    engine: str = "pyttsx3"
+    engine: str = default("engine")
     voice: str | None = None
     """Voice id or a unique part of its name; None for the engine's default."""
-    rate_wpm: int = 150
+    rate_wpm: int = default("rate")
     """Words per minute as measured on the clips; calm guidance is about 130-160."""
 
 
