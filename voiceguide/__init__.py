@@ -20,7 +20,7 @@ _HOMES = {
     "VoiceSettings": "speech",
 }
 
-__all__ = sorted(_HOMES)
+__all__ = list(_HOMES)
 
 
 def __getattr__(name: str) -> Any:

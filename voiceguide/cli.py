@@ -4,8 +4,9 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 
@@ -13,7 +14,9 @@ from .errors import VoiceguideError
 from .options import OPTIONS, Option, OptionKind, Settings
 
 if TYPE_CHECKING:
-    from .build import BuildOptions
+    from click._termui_impl import ProgressBar
+
+    from .build import BuildOptions, Reporter
     from .routine import Routine
 
 EXIT_USER_ERROR = 2
@@ -72,29 +75,32 @@ def _options_for(routine: Routine, flags: dict[str, Any]) -> BuildOptions:
 
 
 class _Reporter:
-    """Progress on stderr: stage lines and a bar while lines are spoken; silent with -q or no terminal."""
+    """Progress on stderr: stage lines and a bar while lines are spoken; silent with -q or no terminal.
+    A build.Reporter in all but name: subclassing it would make `--help` import numpy."""
 
     def __init__(self, quiet: bool, out: Path | None = None, last: bool = True) -> None:
         self.out, self.last = out, last
         self.show = not quiet
         self.bar_ok = not quiet and sys.stderr.isatty()
-        self._bar = None
+        self._bar: ProgressBar[int] | None = None
 
     def stage(self, message: str) -> None:
         if self.show:
             click.echo(f"{message}...", err=True)
 
-    def speaking(self, total: int):
+    def speaking(self, total: int) -> Callable[[int], None]:
         if not self.bar_ok:
             self.stage(f"Speaking {total} lines")
             return lambda n: None
-        self._bar = click.progressbar(length=total, label="Speaking", file=sys.stderr)
-        self._bar.__enter__()
-        return self._bar.update
+        bar = click.progressbar(length=total, label="Speaking", file=sys.stderr)
+        bar.__enter__()
+        self._bar = bar
+        return bar.update
 
     def written(self) -> None:
         global _finished
-        _written.append(self.out)
+        if self.out is not None:
+            _written.append(self.out)
         _finished = self.last  # after the last build's files are in place, an interrupt stops nothing
 
     def done_speaking(self) -> None:
@@ -180,7 +186,7 @@ def _build_one(parsed, routine: str, out: Path, jobs: int | None, quiet: bool, f
     from .build import build_session
 
     reporter = _Reporter(quiet, out, last)
-    result = build_session(parsed, out, _options_for(parsed, flags), reporter, workers=jobs)
+    result = build_session(parsed, out, _options_for(parsed, flags), cast("Reporter", reporter), workers=jobs)
     if not quiet:
         from .durations import format_clock
 
@@ -219,7 +225,7 @@ def plan(routine: str, as_json: bool, quiet: bool, **flags) -> None:
 
     parsed = _load(routine)
     options = _options_for(parsed, flags)
-    the_plan, clips, _ = speak_plan(parsed, options, _Reporter(quiet))
+    the_plan, clips, _ = speak_plan(parsed, options, cast("Reporter", _Reporter(quiet)))
     if as_json:
         click.echo(plan_json(the_plan, made_with(options, clips)), nl=False)
         return

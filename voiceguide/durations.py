@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime
 import re
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal
 
 _DECIMAL = r"\d+(?:\.\d+)?"
 DURATION_PATTERN = (
@@ -39,21 +39,19 @@ def parse_duration_ms(value: object) -> int:
 
 
 def _seconds(value: object) -> Decimal:
-    if isinstance(value, (datetime.date, datetime.time)):
-        raise ValueError(f"expected {DURATION_HINT}, got a date or time ({value}); write a length instead")
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = Decimal(value)
-        if not seconds.is_finite():
-            raise ValueError(f"expected {DURATION_HINT}, got {as_written(value)}")
-        return seconds
-    if not isinstance(value, str):
-        raise ValueError(f"expected {DURATION_HINT}, got {as_written(value)}")
-    text = value.strip().lower()
-    if text.startswith("-") and _DURATION.match(text[1:]):
-        return -_parse_text(text[1:], value)
-    if _DATE.fullmatch(text):
-        raise ValueError(f"expected {DURATION_HINT}, got a date ({value.strip()}); write a length instead")
-    return _parse_text(text, value)
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text.startswith("-") and _DURATION.match(text[1:]):
+            return -_parse_text(text[1:], value)
+        if _DATE.fullmatch(text):
+            raise ValueError(f"expected {DURATION_HINT}, got a date ({value.strip()}); write a length instead")
+        return _parse_text(text, value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and Decimal(value).is_finite():
+        return Decimal(value)
+    shown = as_written(value)
+    if isinstance(value, (datetime.date, datetime.time)):  # a YAML timestamp, for a library caller
+        shown = f"{'a time' if isinstance(value, datetime.time) else 'a date'} ({value}); write a length instead"
+    raise ValueError(f"expected {DURATION_HINT}, got {shown}")
 
 
 def _parse_text(text: str, value: str) -> Decimal:
@@ -98,7 +96,7 @@ def as_written(value: object, limit: int = 40) -> str:
 
 def format_clock(ms: int) -> str:
     """"1:30" for 90 000 ms; hours when needed ("1:00:00")."""
-    total = int(round(ms / 1000))
+    total = round(ms / 1000)
     hours, rest = divmod(total, 3600)
     minutes, seconds = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
@@ -106,7 +104,7 @@ def format_clock(ms: int) -> str:
 
 def spoken_length(ms: int) -> str:
     """How a person says a length: "One minute", "Forty-five seconds", "One minute, thirty seconds"."""
-    total = int(round(ms / 1000))
+    total = round(ms / 1000)
     hours, rest = divmod(total, 3600)
     minutes, seconds = divmod(rest, 60)
     parts = [
@@ -119,7 +117,9 @@ def spoken_length(ms: int) -> str:
 
 
 def _count(n: int, unit: str) -> str:
-    from num2words import num2words  # imported when first said, so `--help` does not pay for it
+    from num2words import (
+        num2words,  # imported when first said, so `--help` does not pay for it
+    )
 
     return f"{num2words(n)} {unit}{'' if n == 1 else 's'}"
 

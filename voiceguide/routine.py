@@ -5,10 +5,10 @@ import difflib
 import os
 import re
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Callable
 
 import yaml
 
@@ -91,8 +91,8 @@ def check_length(routine: Routine, settings: Settings) -> None:
     if holds_ms > MAX_SESSION_MS:
         line = routine.exercises[0].line if routine.exercises else 1
         how = f"at pace {s['pace']:g}" + (", each side held in full" if each else "")
-        raise RoutineError([f"{routine.source}:{line}: the holds would last {format_clock(int(holds_ms))} {how}; "
-                            "a session may last at most 24 hours: lower the pace or shorten the holds"])
+        raise RoutineError([(f"{routine.source}:{line}: the holds would last {format_clock(int(holds_ms))} {how}; "
+                            "a session may last at most 24 hours: lower the pace or shorten the holds")])
 
 
 _TOP_KEYS = ("title", "duration", "about", "targets", "included", "who", "advice", "closing",
@@ -110,13 +110,13 @@ def load_routine(path: str | Path) -> Routine:
     try:
         text = _read_limited(path).decode("utf-8")
     except FileNotFoundError:
-        raise RoutineError([f"{path}: no such file; give a routine file path or the name of a "
-                            "shipped routine (see `voiceguide routines`)"]) from None
+        raise RoutineError([(f"{path}: no such file; give a routine file path or the name of a "
+                            "shipped routine (see `voiceguide routines`)")]) from None
     except UnicodeDecodeError as exc:
         before = exc.object[: exc.start]
         line, column = before.count(b"\n") + 1, exc.start - (before.rfind(b"\n") + 1) + 1
-        raise RoutineError([f"{path}:{line}:{column}: not UTF-8 text ({exc.reason} at byte {exc.start}); "
-                            "save the file as UTF-8"]) from None
+        raise RoutineError([(f"{path}:{line}:{column}: not UTF-8 text ({exc.reason} at byte {exc.start}); "
+                            "save the file as UTF-8")]) from None
     except OSError as exc:
         raise RoutineError([f"{path}: cannot read: {exc.strerror}"]) from None
     return parse_routine(text, str(path))
@@ -129,23 +129,23 @@ def _read_limited(path: Path) -> bytes:
     if stat.S_ISDIR(mode):
         raise RoutineError([f"{path}: is a folder; give a routine .yaml file"])
     if not stat.S_ISREG(mode):
-        raise RoutineError([f"{path}: not a regular file ({_file_type(mode)}); give a routine .yaml file"])
+        raise RoutineError([f"{path}: not a regular file but {_file_type(mode)}; give a routine .yaml file"])
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     with os.fdopen(fd, "rb") as file:
         size = os.fstat(file.fileno()).st_size
         if size > MAX_ROUTINE_BYTES:
-            raise RoutineError([f"{path}:1:1: file is {size} bytes; a routine file may be at most "
-                                f"{MAX_ROUTINE_BYTES} bytes"])
+            raise RoutineError([(f"{path}:1:1: file is {size} bytes; a routine file may be at most "
+                                f"{MAX_ROUTINE_BYTES} bytes")])
         data = file.read(MAX_ROUTINE_BYTES + 1)
     if len(data) > MAX_ROUTINE_BYTES:
-        raise RoutineError([f"{path}:1:1: file is more than {MAX_ROUTINE_BYTES} bytes; a routine file may be "
-                            f"at most {MAX_ROUTINE_BYTES} bytes"])
+        raise RoutineError([(f"{path}:1:1: file is more than {MAX_ROUTINE_BYTES} bytes; a routine file may be "
+                            f"at most {MAX_ROUTINE_BYTES} bytes")])
     return data
 
 
 def _file_type(mode: int) -> str:
     for test, name in ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-                       (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket")):
+                       (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket")):
         if test(mode):
             return name
     return "not a file with text in it"
@@ -159,8 +159,8 @@ def parse_routine(text: str, source: str = "<routine>") -> Routine:
     except yaml.reader.ReaderError as exc:
         before = text[: exc.position]
         line, column = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
-        raise RoutineError([f"{source}:{line}:{column}: the file holds the control character "
-                            f"U+{exc.character:04X}, which a routine may not; remove it"]) from None
+        raise RoutineError([(f"{source}:{line}:{column}: the file holds the control character "
+                            f"U+{exc.character:04X}, which a routine may not; remove it")]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
@@ -190,14 +190,14 @@ def _refuse_bombs(text: str, source: str) -> None:
         if isinstance(event, yaml.AliasEvent):
             aliases += 1
             if aliases > MAX_ALIASES:
-                raise RoutineError([f"{source}:{mark.line + 1}:{mark.column + 1}: routine: more than "
-                                    f"{MAX_ALIASES} aliases (*name); write the text out instead"])
+                raise RoutineError([(f"{source}:{mark.line + 1}:{mark.column + 1}: routine: more than "
+                                    f"{MAX_ALIASES} aliases (*name); write the text out instead")])
         elif isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > MAX_DEPTH:
-                raise RoutineError([f"{source}:{mark.line + 1}:{mark.column + 1}: routine: lists or mappings "
+                raise RoutineError([(f"{source}:{mark.line + 1}:{mark.column + 1}: routine: lists or mappings "
                                     f"nested more than {MAX_DEPTH} deep; a routine needs 4 (exercises, an "
-                                    "exercise, its tips)"])
+                                    "exercise, its tips)")])
         elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
 
@@ -275,11 +275,11 @@ class _Reader:
 
     def _mapping(self, node: yaml.Node | None, where: str, allowed: tuple[str, ...],
                  required: tuple[str, ...]) -> dict[str, yaml.Node] | None:
+        if node is not None and self._tagged(node, where or "routine"):
+            return None
         if not isinstance(node, yaml.MappingNode):
             self._problem(node, where or "routine", f"expected a mapping of {', '.join(allowed)}; "
                           f"got {_describe(node)}")
-            return None
-        if self._tagged(node, where or "routine"):
             return None
         out: dict[str, yaml.Node] = {}
         for key_node, value_node in node.value:
@@ -332,9 +332,11 @@ class _Reader:
             return ""
         for part in sentences(text) if sentences_of else [text]:
             if len(part) > MAX_LINE_CHARS:
-                what = "a sentence" if sentences_of else "the text"
-                self._problem(node, where, f"{what} of {len(part)} characters; one spoken line may have at most "
-                                           f"{MAX_LINE_CHARS} (about a minute of speech); split it into shorter ones")
+                what, fix = ("a sentence of ", "sentences") if sentences_of else ("", "lines")
+                if respelling:
+                    what, fix = "a respelling of ", "respellings of single words"
+                self._problem(node, where, f"{what}{len(part)} characters; one spoken line may have at most "
+                                           f"{MAX_LINE_CHARS} (about a minute of speech); use shorter {fix}")
                 return ""
         if respelling and not any(ch.isalpha() for ch in text):
             self._problem(node, where, f'the respelling "{text}" has no letters, so it cannot be spoken; '
