@@ -2,12 +2,12 @@
 all come from it, and one parser per kind reads a value from a flag and from a file alike."""
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from enum import Enum
 from types import MappingProxyType
-from typing import Any, Callable
+from typing import Any
 
 from .durations import as_written, parse_duration_ms
 
