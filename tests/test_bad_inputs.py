@@ -206,6 +206,11 @@ def test_a_pace_flag_that_makes_a_session_longer_than_a_day_is_refused_with_the_
     assert err == (f"error: {routine}:3: the holds would last 25:30:00 at pace 1.5, each side held in full; a "
                    "session may last at most 24 hours: lower the pace or shorten the holds\n")
     assert not out.parent.exists()
+    short = tmp_path / "short.yaml"
+    short.write_text(OK)
+    err = _refused(["build", str(short), str(routine), "-q", "-o", str(out.parent), "--pace", "2.5"], capsys)
+    assert f"error: {routine}:3: the holds would last 30:00:00 at pace 2.5;" in err
+    assert err.endswith("1 of 2 routines have problems; nothing was built\n") and not out.parent.exists()
 
 
 def test_what_is_not_a_regular_file_is_named_and_never_read(tmp_path, capsys):

@@ -16,7 +16,7 @@ _HOMES = {
     "utterances": "plan",
     "Exercise": "routine", "Routine": "routine", "Sides": "routine", "load_routine": "routine",
     "parse_routine": "routine",
-    "Option": "options", "OptionKind": "options", "Settings": "options",
+    "Option": "options", "OptionKind": "options", "Settings": "options", "add_option": "options",
     "VoiceSettings": "speech",
 }
 

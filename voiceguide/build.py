@@ -23,10 +23,10 @@ from .interrupts import deferred
 from .memory import release_free_memory
 from .export import DEFAULT_BITRATE_KBPS, check_writable, encode_mp3, plan_json, write_session
 from .mix import TARGET_LUFS, Leveller, Levels, Timeline
+from .options import Settings, default, defaults
 from .plan import Detail, Plan, PlanOptions, build_plan, utterances
 from .resources import default_lexicon
 from .routine import Routine
-from .options import Settings, default, defaults
 from .speech import SAMPLE_RATE, SpokenClips, VoiceSettings, samples_to_ms
 from .voice import get_engine
 
@@ -51,9 +51,9 @@ class BuildOptions:
 def build_options(settings: Settings) -> BuildOptions:
     """Turn layered user settings (flags over routine options over defaults) into build options."""
     s = settings.over(defaults())
-    plan = PlanOptions(detail=Detail(s["detail"]), countdown=s["countdown"], pace=s["pace"], total_ms=s.get("duration"),
-                       intro=s["intro"], next_up=s["next_up"], sides_each=s["sides"] == "each",
-                       lexicon=default_lexicon())
+    plan = PlanOptions(detail=Detail(s["detail"]), countdown=s["countdown"], pace=s["pace"],
+                       total_ms=s.get("duration"), intro=s["intro"], next_up=s["next_up"],
+                       sides_each=s["sides"] == "each", lexicon=default_lexicon())
     voice = VoiceSettings(engine=s["engine"], voice=s.get("voice"), rate_wpm=s["rate"])
     return BuildOptions(plan=plan, voice=voice, bitrate_kbps=s["bitrate"], chime=s["chime"], volume=s["volume"])
 

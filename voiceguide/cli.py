@@ -155,7 +155,9 @@ def build(routines: tuple[str, ...], output: Path | None, jobs: int | None, quie
     loaded, problems = [], []
     for path in paths:
         try:
-            loaded.append(load_routine(path))
+            parsed = load_routine(path)
+            _options_for(parsed, flags)  # with the flags: a session too long, before any is built
+            loaded.append(parsed)
         except VoiceguideError as exc:
             problems.append(str(exc))
     if problems:
