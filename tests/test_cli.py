@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import os
-import signal
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -11,8 +11,8 @@ import zipfile
 
 import pytest
 from click.testing import CliRunner
-
 from conftest import ROOT
+
 from voiceguide.cli import cli, main
 
 COMMANDS = ["build", "plan", "check", "voices", "routines"]
@@ -21,10 +21,10 @@ COMMANDS = ["build", "plan", "check", "voices", "routines"]
 def run(*args: str, cwd=ROOT, env_extra: dict | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, **(env_extra or {})}
     return subprocess.run([sys.executable, "-m", "voiceguide", *args], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=300)
+                          cwd=cwd, env=env, timeout=300, check=False)
 
 
-@pytest.mark.parametrize("command", [None] + COMMANDS)
+@pytest.mark.parametrize("command", [None, *COMMANDS])
 def test_help_teaches_with_an_example(command):
     args = ([command] if command else []) + ["--help"]
     result = CliRunner().invoke(cli, args)
@@ -142,11 +142,12 @@ def _explode(*args, **kwargs):
 
 
 def test_export_failure_midway_keeps_previous_files(tmp_path, monkeypatch):
+    from conftest import fake_measure
+
     from voiceguide import export
     from voiceguide.errors import OutputError
     from voiceguide.plan import build_plan
     from voiceguide.routine import load_routine
-    from conftest import fake_measure
 
     plan = build_plan(load_routine(ROOT / "routines" / "lower-back-relief.yaml"), fake_measure)
     out = tmp_path / "s.mp3"
@@ -187,15 +188,15 @@ def test_wheel_ships_routines_and_chimes_and_runs_from_anywhere(tmp_path):
     code = ("import voiceguide.chimes as c, voiceguide.resources as r;"
             "print(c.__file__); print(r.chimes_dir()); print(c.shipped_chimes())")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=elsewhere,
-                            env=env, timeout=120)
+                            env=env, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
     module, chimes, names = result.stdout.splitlines()
     assert module.startswith(str(site)) and chimes.startswith(str(site)) and names == "['bell', 'bowl']"
     listed = subprocess.run([sys.executable, "-m", "voiceguide", "routines"], capture_output=True, text=True,
-                            cwd=elsewhere, env=env, timeout=120)
+                            cwd=elsewhere, env=env, timeout=120, check=False)
     assert listed.returncode == 0 and listed.stdout.startswith("lower-back-relief ")
     checked = subprocess.run([sys.executable, "-m", "voiceguide", "check", "lower-back-relief"],
-                             capture_output=True, text=True, cwd=elsewhere, env=env, timeout=120)
+                             capture_output=True, text=True, cwd=elsewhere, env=env, timeout=120, check=False)
     assert checked.returncode == 0 and str(site) in checked.stdout
 
 
@@ -250,7 +251,7 @@ def test_unusable_cache_folder_is_a_clean_error(tmp_path):
 
 def test_plan_piped_into_head_exits_quietly():
     result = subprocess.run(f"{sys.executable} -m voiceguide plan lower-back-relief -q | head -2", shell=True,
-                            capture_output=True, text=True, cwd=ROOT, timeout=120)
+                            capture_output=True, text=True, cwd=ROOT, timeout=120, check=False)
     assert result.stdout.startswith("Lower Back Relief: 6:00") and "Traceback" not in result.stderr
 
 
@@ -309,7 +310,7 @@ def test_a_signal_after_the_files_are_in_place_changes_nothing(tmp_path):
     routine = _routine_file(tmp_path, "Late")
     result = subprocess.run([sys.executable, "-c", _LAUNCH, "build", str(routine), "-o", str(tmp_path / "o" / "l.mp3")],
                             capture_output=True, text=True, cwd=ROOT, timeout=300,
-                            env={**os.environ, "KILL_AFTER_CALL": "1"})
+                            env={**os.environ, "KILL_AFTER_CALL": "1"}, check=False)
     assert result.returncode == 0, result.stderr
     assert "Wrote" in result.stderr and "interrupted" not in result.stderr
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["l.json", "l.mp3", "l.vtt"]
@@ -319,7 +320,7 @@ def test_interrupting_a_batch_says_what_was_already_written(tmp_path):
     first, second = _routine_file(tmp_path, "First"), _routine_file(tmp_path, "Second")
     result = subprocess.run([sys.executable, "-c", _LAUNCH, "build", str(first), str(second), "-o", str(tmp_path / "lib")],
                             capture_output=True, text=True, cwd=ROOT, timeout=300,
-                            env={**os.environ, "KILL_BEFORE_CALL": "2"})
+                            env={**os.environ, "KILL_BEFORE_CALL": "2"}, check=False)
     assert result.returncode == 130, result.stderr
     assert f"written before that: {tmp_path / 'lib' / 'first.mp3'}" in result.stderr
     assert sorted(p.name for p in (tmp_path / "lib").iterdir()) == ["first.json", "first.mp3", "first.vtt"]

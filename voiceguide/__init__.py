@@ -16,11 +16,11 @@ _HOMES = {
     "utterances": "plan",
     "Exercise": "routine", "Routine": "routine", "Sides": "routine", "load_routine": "routine",
     "parse_routine": "routine",
-    "Settings": "settings",
+    "Option": "options", "OptionKind": "options", "Settings": "options", "add_option": "options",
     "VoiceSettings": "speech",
 }
 
-__all__ = sorted(_HOMES)
+__all__ = list(_HOMES)
 
 
 def __getattr__(name: str) -> Any:

@@ -10,7 +10,7 @@ import shutil
 import unicodedata
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, cast
+from typing import Any, BinaryIO, Callable
 
 import numpy as np
 
@@ -23,10 +23,10 @@ from .export import check_writable, plan_json, write_session
 from .memory import release_free_memory
 from .mix import TARGET_LUFS, LevelledSession, Levels, Timeline, level
 from .mp3 import encode_segments
+from .options import Settings, default, defaults
 from .plan import Detail, Plan, PlanOptions, build_plan, estimated_measure, utterances
 from .resources import default_lexicon
 from .routine import Routine
-from .settings import DEFAULTS, Settings
 from .space import require_free
 from .speech import SpokenClips, VoiceSettings
 from .voice import get_engine
@@ -40,10 +40,10 @@ class BuildOptions:
 
     plan: PlanOptions = PlanOptions()
     voice: VoiceSettings = VoiceSettings()
-    bitrate_kbps: int = cast(int, DEFAULTS.bitrate)
-    chime: str = "bell"
+    bitrate_kbps: int = default("bitrate")
+    chime: str = default("chime")
     """A shipped chime's name, a sound file, or none."""
-    volume: float = 1.0
+    volume: float = default("volume")
     """Session loudness as a fraction of the standard level (1.0 = -16 LUFS)."""
 
     @property
@@ -53,12 +53,12 @@ class BuildOptions:
 
 def build_options(settings: Settings) -> BuildOptions:
     """Turn layered user settings (flags over routine options over defaults) into build options."""
-    s = settings.over(DEFAULTS)
-    plan = PlanOptions(detail=Detail(s.detail), countdown=s.countdown, pace=s.pace, total_ms=s.duration_ms,
-                       intro=s.intro, next_up=s.next_up, sides_each=s.sides == "each",
-                       lexicon=default_lexicon())
-    voice = VoiceSettings(engine=s.engine, voice=s.voice, rate_wpm=s.rate)
-    return BuildOptions(plan=plan, voice=voice, bitrate_kbps=s.bitrate, chime=s.chime, volume=s.volume)
+    s = settings.over(defaults())
+    plan = PlanOptions(detail=Detail(s["detail"]), countdown=s["countdown"], pace=s["pace"],
+                       total_ms=s.get("duration"), intro=s["intro"], next_up=s["next_up"],
+                       sides_each=s["sides"] == "each", lexicon=default_lexicon())
+    voice = VoiceSettings(engine=s["engine"], voice=s.get("voice"), rate_wpm=s["rate"])
+    return BuildOptions(plan=plan, voice=voice, bitrate_kbps=s["bitrate"], chime=s["chime"], volume=s["volume"])
 
 
 @dataclass(frozen=True)

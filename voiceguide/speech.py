@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence, cast
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -13,7 +13,7 @@ from .calibration import MIN_RATE, RateCalibration, words_per_minute
 from .clip_memory import RecentClips
 from .engines.base import Engine, SpeechJob, Utterance
 from .errors import EngineError
-from .settings import DEFAULTS
+from .options import default
 from .voice import resolve_voice, speak_all
 
 _SILENCE_DBFS = -50.0
@@ -31,10 +31,10 @@ log = logging.getLogger(__name__)
 class VoiceSettings:
     """How the session sounds: which engine and voice, how fast."""
 
-    engine: str = cast(str, DEFAULTS.engine)
-    voice: str | None = DEFAULTS.voice
+    engine: str = default("engine")
+    voice: str | None = None
     """Voice id or a unique part of its name; None for the engine's default."""
-    rate_wpm: int = cast(int, DEFAULTS.rate)
+    rate_wpm: int = default("rate")
     """Words per minute as measured on the clips; calm guidance is about 130-160."""
 
 
