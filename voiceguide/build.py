@@ -18,7 +18,7 @@ from .atomic import deferred
 from .audio import SAMPLE_RATE, samples_to_ms
 from .cache import ClipCache, SessionStore
 from .chimes import load_chimes
-from .errors import OutputError, PlanError
+from .errors import OutputError, PlanError, VoiceguideError
 from .export import check_writable, plan_json, write_session
 from .memory import release_free_memory
 from .mix import TARGET_LUFS, LevelledSession, Levels, Timeline, level
@@ -29,7 +29,7 @@ from .resources import default_lexicon
 from .routine import Routine
 from .space import require_free
 from .speech import SpokenClips, VoiceSettings
-from .voice import get_engine
+from .voice import get_engine, resolve_voice
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +115,27 @@ def slug(title: str) -> str:
 
 
 _RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
+
+
+def check_choices(options: BuildOptions, place: Callable[[str], str | None] = lambda name: None) -> None:
+    """What can be checked without speaking: the engine starts, the voice is one of its voices, the chime
+    reads. A problem with a value the routine set names the routine's line (`place(option)`)."""
+    def placed(name: str, exc: VoiceguideError) -> VoiceguideError:
+        where = place(name)
+        return VoiceguideError(f"{where}: options.{name}: {exc}") if where else exc
+
+    try:
+        engine = get_engine(options.voice.engine)
+    except VoiceguideError as exc:
+        raise placed("engine", exc) from None
+    try:
+        resolve_voice(engine, options.voice.voice)
+    except VoiceguideError as exc:
+        raise placed("voice", exc) from None
+    try:
+        load_chimes(options.chime)
+    except VoiceguideError as exc:
+        raise placed("chime", exc) from None
 
 
 def plan_options_for(options: PlanOptions, chimes: dict[str, np.ndarray]) -> PlanOptions:

@@ -73,6 +73,12 @@ class Routine:
     source: str = "<routine>"
     duration_line: int = 0
     """Where the stated duration is (1-based), for messages; 0 when not stated."""
+    option_places: tuple[tuple[str, str], ...] = ()
+    """(option name, "file:line:column") of each option the routine sets, for messages about its value."""
+
+    def option_place(self, name: str) -> str | None:
+        """Where the routine sets option `name` ("file:line:column"), or None when it does not."""
+        return dict(self.option_places).get(name)
 
     @property
     def holds_ms(self) -> int:
@@ -239,6 +245,7 @@ class _Reader:
     def __init__(self, source: str) -> None:
         self.source = source
         self.problems: list[str] = []
+        self.option_places: list[tuple[str, str]] = []
         self._resolver = yaml.resolver.Resolver()
 
     def _problem(self, node: yaml.Node | None, where: str, message: str) -> None:
@@ -413,6 +420,8 @@ class _Reader:
             return Settings()
         values = {}
         for key, value_node in fields.items():
+            mark = value_node.start_mark
+            self.option_places.append((key, f"{self.source}:{mark.line + 1}:{mark.column + 1}"))
             ok, raw = self._scalar(value_node, f"options.{key}", "a single value")
             if not ok:
                 continue
@@ -451,6 +460,7 @@ class _Reader:
             options=self._options(fields.get("options")),
             source=self.source,
             duration_line=fields["duration"].start_mark.line + 1 if "duration" in fields else 0,
+            option_places=tuple(self.option_places),
         )
 
     def _exercises(self, node: yaml.Node | None) -> tuple[Exercise, ...]:

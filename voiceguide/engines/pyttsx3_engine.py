@@ -20,7 +20,6 @@ import sys
 import tempfile
 import threading
 import time
-import wave
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Sequence
@@ -38,22 +37,30 @@ _engine = None
 
 
 def _prepare_espeak() -> None:
-    """On Linux without a system libespeak-ng, load the one the espeakng-loader wheel ships."""
+    """On Linux, load the eSpeak NG that the espeakng-loader wheel ships, so a routine gives the same
+    bytes on every machine whatever eSpeak the system has; `VOICEGUIDE_ESPEAK=system` asks for the
+    system's own libespeak-ng instead."""
     if not sys.platform.startswith("linux"):
         return
-    try:
-        ctypes.CDLL("libespeak-ng.so.1")
-        return
-    except OSError:
-        pass
+    choice = os.environ.get("VOICEGUIDE_ESPEAK", "").strip().lower()
+    if choice not in ("", "wheel", "system"):
+        raise EngineError(f"VOICEGUIDE_ESPEAK={choice!r}: expected system (the system's libespeak-ng) or wheel "
+                          "(the one installed with voiceguide, the default)")
     try:
         import espeakng_loader
     except ImportError:
-        raise EngineError("no eSpeak NG library found; install it with `pip install espeakng-loader` "
-                          "or your system's espeak-ng package") from None
-    # pyttsx3 then opens "libespeak-ng.so.1", and the loader finds this copy by its soname. It is
-    # loaded RTLD_LOCAL on purpose: with RTLD_GLOBAL its symbols override those of the eSpeak NG
-    # that piper-tts bundles, and Piper crashes in the same process (seen: a segfault).
+        espeakng_loader = None
+    if choice == "system" or espeakng_loader is None:
+        try:
+            ctypes.CDLL("libespeak-ng.so.1")
+            return
+        except OSError:
+            raise EngineError("no eSpeak NG library found; install it with `pip install espeakng-loader` "
+                              "(or your system's espeak-ng package and VOICEGUIDE_ESPEAK=system)") from None
+    # Loaded first, this copy is the one pyttsx3's later dlopen("libespeak-ng.so.1") gets (the same
+    # soname), even with a system copy installed. It is loaded RTLD_LOCAL on purpose: with RTLD_GLOBAL
+    # its symbols override those of the eSpeak NG that piper-tts bundles, and Piper crashes in the
+    # same process (seen: a segfault).
     ctypes.CDLL(espeakng_loader.get_library_path())
     os.environ["ESPEAK_DATA_PATH"] = str(Path(espeakng_loader.get_data_path()).parent)
 
