@@ -8,9 +8,10 @@ import os
 import re
 import shutil
 import unicodedata
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, BinaryIO, Callable
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -38,8 +39,8 @@ log = logging.getLogger(__name__)
 class BuildOptions:
     """Everything a build can be asked for besides the routine itself."""
 
-    plan: PlanOptions = PlanOptions()
-    voice: VoiceSettings = VoiceSettings()
+    plan: PlanOptions = field(default_factory=PlanOptions)
+    voice: VoiceSettings = field(default_factory=VoiceSettings)
     bitrate_kbps: int = default("bitrate")
     chime: str = default("chime")
     """A shipped chime's name, a sound file, or none."""

@@ -7,6 +7,7 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any, cast
 
 import click
@@ -24,7 +25,7 @@ EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 
 
-def _load(routine_ref: str):
+def _load(routine_ref: str) -> Routine:
     from .resources import find_routine
     from .routine import load_routine
 
@@ -155,7 +156,7 @@ def cli() -> None:
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 @_verbose
 @_session_options
-def build(routines: tuple[str, ...], output: Path | None, jobs: int | None, quiet: bool, **flags) -> None:
+def build(routines: tuple[str, ...], output: Path | None, jobs: int | None, quiet: bool, **flags: Any) -> None:
     """Build the MP3 session for each ROUTINE (a .yaml path, a folder of them, or a shipped routine's name).
 
     \b
@@ -207,7 +208,7 @@ def build(routines: tuple[str, ...], output: Path | None, jobs: int | None, quie
                               "written):\n  " + "\n  ".join(failed))
 
 
-def _build_one(parsed, routine: str, out: Path, jobs: int | None, quiet: bool, flags: dict,
+def _build_one(parsed: Routine, routine: str, out: Path, jobs: int | None, quiet: bool, flags: dict[str, Any],
                last: bool = True) -> None:
     from .build import build_session
 
@@ -234,7 +235,7 @@ def _build_one(parsed, routine: str, out: Path, jobs: int | None, quiet: bool, f
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 @_verbose
 @_session_options
-def plan(routine: str, as_json: bool, quiet: bool, **flags) -> None:
+def plan(routine: str, as_json: bool, quiet: bool, **flags: Any) -> None:
     """Show the timed script for ROUTINE: every line, chime and what was dropped. Makes no MP3.
 
     Speech is synthesised (or taken from the cache) to measure it, so times are exact.
@@ -451,7 +452,7 @@ _finished = False
 _written: list[Path] = []
 
 
-def _raise_interrupt(signum, frame) -> None:
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     if not _finished:
         raise KeyboardInterrupt
 

@@ -193,6 +193,7 @@ def _refuse_bombs(text: str, source: str) -> None:
     aliases = depth = 0
     for event in yaml.parse(text, Loader=yaml.SafeLoader):
         mark = event.start_mark
+        assert mark is not None  # the parser marks every event it makes
         if isinstance(event, yaml.AliasEvent):
             aliases += 1
             if aliases > MAX_ALIASES:
@@ -235,7 +236,8 @@ def sentences(text: str) -> list[str]:
 
 _STR = "tag:yaml.org,2002:str"
 _NULL = "tag:yaml.org,2002:null"
-_IMPLICIT_TAGS = {yaml.MappingNode: "tag:yaml.org,2002:map", yaml.SequenceNode: "tag:yaml.org,2002:seq"}
+_IMPLICIT_TAGS: dict[type[yaml.Node], str] = {yaml.MappingNode: "tag:yaml.org,2002:map",
+                                               yaml.SequenceNode: "tag:yaml.org,2002:seq"}
 
 
 class _Reader:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import difflib
 import math
 import os
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from .engines.base import Engine, OnSpoken, SpeechJob
 from .errors import EngineError

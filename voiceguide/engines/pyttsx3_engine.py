@@ -20,9 +20,10 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from .. import forked
 from ..audio import Audio, is_complete_wav
@@ -65,7 +66,7 @@ def _prepare_espeak() -> None:
     os.environ["ESPEAK_DATA_PATH"] = str(Path(espeakng_loader.get_data_path()).parent)
 
 
-def _shared_engine():
+def _shared_engine() -> Any:
     """The process's single pyttsx3 engine (eSpeak cannot be initialised twice)."""
     global _engine
     if _engine is None:
@@ -80,7 +81,7 @@ def _shared_engine():
                 _engine.runAndWait()
         except EngineError:
             raise
-        except Exception as exc:  # the driver's own errors vary by platform
+        except Exception as exc:  # noqa: BLE001 - the driver's own errors vary by platform
             raise EngineError(f"pyttsx3 could not start a speech engine: {exc}. On Linux, "
                               "`pip install espeakng-loader`; on Windows and macOS the system voices "
                               "are used") from None
