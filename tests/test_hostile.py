@@ -72,17 +72,23 @@ def test_a_target_that_is_a_folder_fails_before_any_speech_and_replaces_nothing(
     assert sorted(p.name for p in mp3.parent.iterdir()) == ["s.json", "s.mp3", "s.vtt"]
 
 
-def test_a_swap_that_fails_part_way_puts_back_what_was_swapped(tmp_path, monkeypatch):
-    """All three new files are written; the third cannot be moved into place: the first two are put back,
-    byte for byte, and no temporary file is left."""
-    mp3 = tmp_path / "s.mp3"
-    put_previous(mp3)
+def _new_files(mp3: Path) -> list[atomic.PendingFile]:
+    """A new MP3, captions and plan written beside `mp3`, ready to be swapped in."""
     pending = []
     for suffix in (".mp3", ".vtt", ".json"):
         file = atomic.PendingFile(mp3.with_suffix(suffix))
         with file.open() as out:
             out.write(b"new " + suffix.encode())
         pending.append(file)
+    return pending
+
+
+def test_a_swap_that_fails_part_way_puts_back_what_was_swapped(tmp_path, monkeypatch):
+    """All three new files are written; the third cannot be moved into place: the first two are put back,
+    byte for byte, and no temporary file is left."""
+    mp3 = tmp_path / "s.mp3"
+    put_previous(mp3)
+    pending = _new_files(mp3)
     real_replace = os.replace
 
     def fail_on_json(src, dst, **kw):
@@ -102,12 +108,7 @@ def test_a_swap_that_fails_part_way_puts_back_what_was_swapped(tmp_path, monkeyp
 def test_replacing_together_replaces_every_file_and_keeps_no_spare(tmp_path):
     mp3 = tmp_path / "s.mp3"
     put_previous(mp3)
-    pending = []
-    for suffix in (".mp3", ".vtt", ".json"):
-        file = atomic.PendingFile(mp3.with_suffix(suffix))
-        with file.open() as out:
-            out.write(b"new " + suffix.encode())
-        pending.append(file)
+    pending = _new_files(mp3)
     done = []
     atomic.replace_together(pending, lambda: done.append(sorted(p.name for p in tmp_path.iterdir())))
     assert done == [["s.json", "s.mp3", "s.vtt"]]
