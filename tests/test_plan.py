@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 
 import pytest
 
@@ -10,8 +11,8 @@ from conftest import DATA, fake_measure
 from voiceguide.errors import PlanError
 from voiceguide.export import plan_json
 from voiceguide.plan import (
-    COMPLETE_TEXT, SWITCH_TEXT, Anchor, Cue, Detail, DropCause, Kind, PlanOptions, Priority, Role, Utterance,
-    build_plan, utterances,
+    COMPLETE_TEXT, SWITCH_TEXT, Anchor, Cue, Detail, DropCause, Kind, PlanOptions, Priority, Role, Setup, Utterance,
+    build_plan, covered_by_switch, utterances,
 )
 from voiceguide.routine import Sides, parse_routine, sentences
 
@@ -23,21 +24,30 @@ def plan(seed):
     return build_plan(seed, fake_measure)
 
 
-def test_total_is_the_stated_six_minutes(plan):
-    assert plan.duration_ms == 360_000
+def test_total_is_the_stated_six_minutes_and_the_set_up_its_spare_time_cannot_pay(plan):
+    # fake lengths: Hurdler and Elbow Side Plank need set-up gaps of 25.0 s and 24.7 s; the stated 6:00
+    # leaves 30 s beside the holds, of which the intro and outro need 15.3 s for their must cues. The
+    # rest, 4.6 s, pays part of it; the session grows by the other 45.1 s, to a whole 5 s: 6:35.
+    assert [c.setup_ms for c in plan.chapters] == [0, 0, 0, 0, 24_988, 0, 24_716, 0, 0]
+    assert plan.duration_ms == 395_000 and plan.setup_added_ms == 35_000
+    assert "Six minutes, thirty-five seconds, seven exercises." in {e.text for e in plan.speech}
 
 
 def test_chapters_intro_each_exercise_outro(plan, seed):
     titles = [c.title for c in plan.chapters]
     assert titles == ["Intro"] + [e.name for e in seed.exercises] + ["Outro"]
     for chapter, exercise in zip(plan.chapters[1:-1], seed.exercises):
-        assert chapter.end_ms - chapter.start_ms == exercise.duration_ms
+        assert chapter.end_ms - chapter.hold_start_ms == exercise.duration_ms  # the hold stays exact
     for a, b in zip(plan.chapters, plan.chapters[1:]):
         assert a.end_ms == b.start_ms
     assert plan.chapters[0].start_ms == 0 and plan.chapters[-1].end_ms == plan.duration_ms
     intro = plan.chapters[0].end_ms
     outro = plan.duration_ms - plan.chapters[-1].start_ms
-    assert intro + outro == 30_000
+    setup = sum(c.setup_ms for c in plan.chapters)
+    assert intro + outro + setup == 30_000 + plan.setup_added_ms
+    # time was added, so the intro and outro say only what they must (the rounding to 5 s is shared)
+    assert {e.role for e in plan.speech if e.exercise is None} == {
+        Role.TITLE, Role.OVERVIEW, Role.BEGIN, Role.COMPLETE}
 
 
 def test_speech_never_overlaps_and_keeps_its_gap(plan):
@@ -63,10 +73,10 @@ def test_switch_sides_at_the_midpoint_of_both_sided_exercises(plan, seed):
     assert [e.exercise for e in switches] == both
     for event in switches:
         chapter = plan.chapters[event.exercise + 1]
-        middle = (chapter.start_ms + chapter.end_ms) // 2
+        middle = (chapter.hold_start_ms + chapter.end_ms) // 2  # of the hold, not of its set-up
         assert event.text == SWITCH_TEXT
         assert abs(event.start_ms - middle) <= 1000
-        soft = [c for c in plan.events if c.kind is Kind.CHIME and c.sound == "soft" and c.exercise == event.exercise]
+        soft = [c for c in plan.events if c.role is Role.CHIME and c.sound == "soft" and c.exercise == event.exercise]
         assert [c.start_ms for c in soft] == [middle]
 
 
@@ -82,6 +92,8 @@ def test_one_bell_per_boundary_and_the_final_chime(plan):
     boundaries = [c.start_ms for c in plan.chapters]
     final = plan.duration_ms - OPTIONS.bell_ms
     assert bells == boundaries + [final]
+    holds = [(e.start_ms, e.sound, e.exercise) for e in plan.events if e.role is Role.HOLD]
+    assert holds == [(c.hold_start_ms, "soft", i) for i, c in enumerate(plan.chapters[1:-1]) if c.setup_ms]
 
 
 def test_each_exercise_opens_with_name_then_length(plan, seed):
@@ -112,7 +124,59 @@ def test_instructions_in_order_and_before_the_switch(plan, seed):
             assert all(e.end_ms <= switch[0].start_ms for e in said)
 
 
-def test_intro_and_outro_words(plan):
+def test_set_up_gaps_say_every_instruction_before_the_hold_starts(plan, seed):
+    # the seed drops no set-up instruction for lack of time; the two a switch cue says are left out as such
+    assert [(d.exercise, d.text, d.cause) for d in plan.dropped if d.role is Role.INSTRUCTION] == [
+        (1, "Hold for a few breaths, then switch sides.", DropCause.COVERED),
+        (5, "Hold with steady breathing, then switch sides halfway through.", DropCause.COVERED)]
+    for index in (3, 5):  # Hurdler, Elbow Side Plank
+        chapter = plan.chapters[index + 1]
+        lines = [e for e in plan.speech if e.exercise == index and e.start_ms < chapter.hold_start_ms]
+        said = [e.text for e in lines]
+        wanted = [t for t in seed.exercises[index].instructions if not covered_by_switch(t)]
+        assert said == [f"{seed.exercises[index].name}.", lines[1].text, *wanted]
+        # the gap is exactly as long as they need: the bell's lead, the lines with their gaps, 2 s to settle
+        assert lines[0].start_ms == chapter.start_ms + OPTIONS.bell_lead_ms
+        assert chapter.hold_start_ms - lines[-1].end_ms == OPTIONS.settle_ms
+        assert all(b.start_ms - a.end_ms == OPTIONS.gap_ms for a, b in zip(lines, lines[1:]))
+
+
+def test_covered_by_switch_is_a_narrow_rule():
+    # the seed's lines: three only say "hold, breathe, switch"; two tell what to hold or keep
+    assert covered_by_switch("Hold for a few breaths, then switch sides.")
+    assert covered_by_switch("Hold the stretch while breathing steadily, then switch sides.")
+    assert covered_by_switch("Hold with steady breathing, then switch sides halfway through.")
+    assert not covered_by_switch("Hold the foot, ankle, or shin while breathing into the stretch, then switch sides.")
+    assert not covered_by_switch("Keep shoulders grounded and breathe into the twist before switching sides.")
+    # anything more than holding and breathing keeps the line
+    assert covered_by_switch("hold,  then switch sides")
+    assert not covered_by_switch("Hold for 30 seconds, then switch sides.")
+    assert not covered_by_switch("Hold your knee for a few breaths, then switch sides.")
+    assert not covered_by_switch("Hold for a few breaths.")
+    assert not covered_by_switch("Switch sides, then hold for a few breaths.")
+
+
+def test_a_covered_line_is_spoken_where_it_fits_and_never_makes_a_set_up_gap(plan):
+    # Leaning Figure Four's "Hold the stretch while breathing steadily, then switch sides." fits: it is said
+    said = [e.text for e in plan.speech if e.exercise == 2 and e.role is Role.INSTRUCTION]
+    assert said[-1] == "Hold the stretch while breathing steadily, then switch sides."
+    # Kneeling Psoas's covered line does not fit, and makes no gap: the other three do
+    assert plan.chapters[2].setup_ms == 0
+
+
+def test_setup_none_keeps_the_holds_only(seed):
+    plan = build_plan(seed, fake_measure, PlanOptions(setup=Setup.NONE))
+    assert plan.duration_ms == 360_000 and plan.setup_added_ms == 0
+    assert all(c.setup_ms == 0 for c in plan.chapters) and not [e for e in plan.events if e.role is Role.HOLD]
+    lost = [(d.exercise, d.cause) for d in plan.dropped if d.role is Role.INSTRUCTION]
+    assert lost == [(1, DropCause.COVERED), (3, DropCause.BEFORE_SWITCH), (5, DropCause.BEFORE_SWITCH),
+                    (5, DropCause.COVERED)]
+    assert [(w.name, w.lines) for w in plan.warnings] == [
+        ("Hurdler", (seed.exercises[3].instructions[2],)), ("Elbow Side Plank", (seed.exercises[5].instructions[2],))]
+
+
+def test_intro_and_outro_words(seed):
+    plan = build_plan(seed, fake_measure, PlanOptions(setup=Setup.NONE))  # the stated 6:00, nothing added
     intro = [e.text for e in plan.speech if e.exercise is None and e.start_ms < plan.chapters[1].start_ms]
     assert intro[:2] == ["Lower Back Relief.", "Six minutes, seven exercises."]
     assert intro[-1] == "Let's begin."
@@ -220,6 +284,10 @@ def test_pronunciations_change_what_is_said_not_what_is_shown():
 def test_utterances_cover_every_line_the_plan_speaks(seed):
     wanted = set(utterances(seed))
     plan = build_plan(seed, fake_measure)
+    # but the total the intro says when set-up made the session longer: it needs the others measured first
+    assert {e.utterance for e in plan.speech} - wanted == {
+        Utterance("Six minutes, thirty-five seconds, seven exercises.")}
+    plan = build_plan(seed, fake_measure, PlanOptions(setup=Setup.NONE))
     assert {e.utterance for e in plan.speech} <= wanted
 
 
@@ -245,11 +313,11 @@ def test_golden_plan_of_the_seed(plan):
 
 
 def test_steps_stay_in_order_a_later_one_never_replaces_a_dropped_earlier_one():
-    # the second instruction cannot fit before the switch; the short third one could, but is not
-    # said without the second (it would skip a step)
+    # with --setup none, the second instruction cannot fit before the switch; the short third one
+    # could, but is not said without the second (it would skip a step)
     routine = parse_routine(_routine(hold="0:40", sides="both",
                                      instructions=["a " * 5, "b " * 40, "c " * 3], tips=["t " * 3]), "x.yaml")
-    plan = build_plan(routine, fake_measure)
+    plan = build_plan(routine, fake_measure, PlanOptions(setup=Setup.NONE))
     said = [e.text for e in plan.speech if e.role is Role.INSTRUCTION]
     assert said == ["a a a a a"]
     dropped = {d.text: d for d in plan.dropped}
@@ -257,7 +325,26 @@ def test_steps_stay_in_order_a_later_one_never_replaces_a_dropped_earlier_one():
                                                "it needs 14.2 s")  # 40 words of 350 ms + 150
     assert [(d.text, d.cause) for d in plan.dropped] == [
         ("b " * 39 + "b", DropCause.BEFORE_SWITCH), ("c c c", DropCause.BEFORE_SWITCH)]
-
+    # the warning names the exercise, the lines and the shortest hold (in whole 5 s) that keeps them: the
+    # bell's lead, name, length and the three lines with their gaps take 22.6 s, and must end 0.2 s before
+    # the switch's chime at half the hold: 45.7 s, so 0:50, which --pace 1.3 gives (52 s)
+    assert [w.message for w in plan.warnings] == [
+        'Alpha: 2 set-up instructions not spoken ("b b b b b b b b b b b b b b b b b b b b b b b b b b b b b b…" and '
+        "1 more); a hold of 0:50 instead of 0:40 (--pace 1.3) would keep them, or --setup gap speaks them before "
+        "the hold starts"]
+    for hold, kept in (("0:45", False), ("0:50", True)):
+        shorter = parse_routine(_routine(hold=hold, sides="both", instructions=["a " * 5, "b " * 40, "c " * 3],
+                                         tips=["t " * 3]), "x.yaml")
+        said = build_plan(shorter, fake_measure, PlanOptions(setup=Setup.NONE))
+        assert (not said.warnings) is kept, hold
+    kept = build_plan(routine, fake_measure, PlanOptions(setup=Setup.NONE, pace=1.3))
+    assert not kept.warnings and not [d for d in kept.dropped if d.role is Role.INSTRUCTION]
+    # with a set-up gap (the default) all three are said, in order, before the hold's chime
+    plan = build_plan(routine, fake_measure)
+    hold = plan.chapters[1].hold_start_ms
+    assert [e.text for e in plan.speech if e.role is Role.INSTRUCTION and e.end_ms < hold] == [
+        "a a a a a", "b " * 39 + "b", "c c c"]
+    assert not plan.dropped and not plan.warnings
 
 def test_default_lexicon_applies_and_the_routine_wins():
     from voiceguide.resources import default_lexicon
@@ -309,21 +396,21 @@ def test_no_next_up_drops_each_next_up_line_by_choice(seed):
 def test_lines_dropped_for_lack_of_time_in_the_seed(plan, seed):
     # fake lengths: tips that do not fit the first hold and the closing lines do not fit their
     # sections; instructions of two-sided holds do not fit before the switch
+    # fake lengths: tips that do not fit the first hold; the intro and outro at their must cues (time was
+    # added beyond the stated total for set-up); no instruction: set-up gaps say them
     assert [(d.exercise, d.role, d.cause) for d in plan.dropped if d.cause.for_lack_of_time] == [
-        (0, Role.TIP, DropCause.NO_TIME), (0, Role.TIP, DropCause.NO_TIME),
-        (1, Role.INSTRUCTION, DropCause.BEFORE_SWITCH), (3, Role.INSTRUCTION, DropCause.BEFORE_SWITCH),
-        (5, Role.INSTRUCTION, DropCause.BEFORE_SWITCH), (5, Role.INSTRUCTION, DropCause.BEFORE_SWITCH),
-        (None, Role.CLOSING, DropCause.NO_TIME), (None, Role.CLOSING, DropCause.NO_TIME)]
-    assert all(seed.exercises[d.exercise].sides is Sides.BOTH
-               for d in plan.dropped if d.cause is DropCause.BEFORE_SWITCH)
+        (None, Role.TARGETS, DropCause.NO_TIME), (0, Role.TIP, DropCause.NO_TIME), (0, Role.TIP, DropCause.NO_TIME),
+        *[(None, Role.CLOSING, DropCause.NO_TIME)] * 4]
+    assert not plan.warnings
     prefixes = {DropCause.DETAIL: "detail standard leaves it out", DropCause.NO_TIME: "no room in ",
-                DropCause.BEFORE_SWITCH: "does not fit before the side switch at "}
+                DropCause.COVERED: 'the "Switch sides." cue says it'}
     assert all(d.reason.startswith(prefixes[d.cause]) for d in plan.dropped)
 
 
 def test_only_the_time_causes_count_as_lack_of_time():
     assert {cause: cause.for_lack_of_time for cause in DropCause} == {
-        DropCause.DETAIL: False, DropCause.NO_NEXT_UP: False, DropCause.NO_TIME: True, DropCause.BEFORE_SWITCH: True}
+        DropCause.DETAIL: False, DropCause.NO_NEXT_UP: False, DropCause.NO_TIME: True, DropCause.BEFORE_SWITCH: True,
+        DropCause.COVERED: False}
 
 
 def test_roles_read_as_their_values():
@@ -351,13 +438,19 @@ def test_a_cue_carries_the_time_its_anchor_uses():
 def test_a_duration_too_short_names_it_and_the_shortest_that_fits(seed):
     with pytest.raises(PlanError) as info:
         build_plan(seed, fake_measure, PlanOptions(total_ms=1000))
-    # the seed states 6:00, so its intro and outro keep the 0:30 it leaves beside the holds
+    # the seed states 6:00, so its intro and outro keep the 0:30 it leaves beside the holds; short holds
+    # need set-up gaps, which need time too
     assert str(info.value) == (f"{seed.source}: --duration 0:01 leaves too little time for 7 exercises after "
-                               "the intro and outro (0:30); the shortest session that fits is 2:19, so ask for at "
-                               "least --duration 2:19")
-    assert build_plan(seed, fake_measure, PlanOptions(total_ms=139_000)).duration_ms == 139_000
+                               "the intro and outro (0:30); the shortest session that fits is 4:32, so ask for at "
+                               "least --duration 4:32 (or 1:55 with --setup none, which leaves out the instructions "
+                               "that do not fit in a hold)")
+    assert build_plan(seed, fake_measure, PlanOptions(total_ms=272_000)).duration_ms == 272_000
     with pytest.raises(PlanError, match="too short for what must be said"):
-        build_plan(seed, fake_measure, PlanOptions(total_ms=138_000))
+        build_plan(seed, fake_measure, PlanOptions(total_ms=271_000))
+    none = PlanOptions(total_ms=115_000, setup=Setup.NONE)
+    assert build_plan(seed, fake_measure, none).duration_ms == 115_000
+    with pytest.raises(PlanError, match="too short for what must be said"):
+        build_plan(seed, fake_measure, replace(none, total_ms=114_000))
     # the lines to synthesise are listed without the error, which build_plan then gives
     assert Utterance("Wide Leg Bend.", 90) in utterances(seed, PlanOptions(total_ms=1000))
 
@@ -366,9 +459,10 @@ def test_a_duration_too_short_without_a_stated_total():
     routine = parse_routine(_routine(), "x.yaml")  # intro and outro take what they measure
     with pytest.raises(PlanError) as info:
         build_plan(routine, fake_measure, PlanOptions(total_ms=20_000))
+    # holds in whole 5 s: 0:28 would leave 16 s, 10 + 5 in proportion, and 5 s is too short for Beta's cues
     assert str(info.value) == ("x.yaml: --duration 0:20 leaves too little time for 2 exercises after the intro "
-                               "and outro (0:12); the shortest session that fits is 0:28, so ask for at least "
-                               "--duration 0:28")
-    assert build_plan(routine, fake_measure, PlanOptions(total_ms=28_000)).duration_ms == 28_000
+                               "and outro (0:12); the shortest session that fits is 0:32, so ask for at least "
+                               "--duration 0:32")
+    assert build_plan(routine, fake_measure, PlanOptions(total_ms=32_000)).duration_ms == 32_000
     with pytest.raises(PlanError):
-        build_plan(routine, fake_measure, PlanOptions(total_ms=27_000))
+        build_plan(routine, fake_measure, PlanOptions(total_ms=31_000))

@@ -25,7 +25,7 @@ from .memory import release_free_memory
 from .mix import TARGET_LUFS, LevelledSession, Levels, Timeline, level
 from .mp3 import encode_segments
 from .options import Settings, default, defaults
-from .plan import Detail, Plan, PlanOptions, build_plan, estimated_measure, utterances
+from .plan import Detail, Plan, PlanOptions, Setup, build_plan, estimated_measure, utterances
 from .resources import default_lexicon
 from .routine import Routine
 from .space import require_free
@@ -57,7 +57,7 @@ def build_options(settings: Settings) -> BuildOptions:
     s = settings.over(defaults())
     plan = PlanOptions(detail=Detail(s["detail"]), countdown=s["countdown"], pace=s["pace"],
                        total_ms=s.get("duration"), intro=s["intro"], next_up=s["next_up"],
-                       sides_each=s["sides"] == "each", lexicon=default_lexicon())
+                       sides_each=s["sides"] == "each", setup=Setup(s["setup"]), lexicon=default_lexicon())
     voice = VoiceSettings(engine=s["engine"], voice=s.get("voice"), rate_wpm=s["rate"])
     return BuildOptions(plan=plan, voice=voice, bitrate_kbps=s["bitrate"], chime=s["chime"], volume=s["volume"])
 
@@ -177,6 +177,7 @@ def made_with(options: BuildOptions, clips: SpokenClips) -> dict[str, Any]:
         "intro": p.intro,
         "next_up": p.next_up,
         "sides": "each" if p.sides_each else "split",
+        "setup": p.setup.value,
         "chime": options.chime,
         "volume": options.volume,
         "bitrate_kbps": options.bitrate_kbps,

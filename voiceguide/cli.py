@@ -222,11 +222,19 @@ def _build_one(parsed: Routine, routine: str, out: Path, jobs: int | None, quiet
                    f"{result.levels.loudness_lufs} LUFS; {result.synthesized} clip{'s' * (result.synthesized != 1)} spoken, "
                    f"{result.cached} from cache) with {result.files[1].name} and {result.files[2].name}",
                    err=True)
+        from .plan import DropCause
+
         for_time = sum(1 for d in plan.dropped if d.cause.for_lack_of_time)
-        by_choice = len(plan.dropped) - for_time
+        covered = sum(1 for d in plan.dropped if d.cause is DropCause.COVERED)
+        by_choice = len(plan.dropped) - for_time - covered
         if plan.dropped:
-            click.echo(f"Not spoken: {for_time} routine lines for lack of time, {by_choice} by choice "
-                       f"(--detail, --no-next-up); `voiceguide plan {routine}` lists them with reasons", err=True)
+            click.echo(f"Not spoken: {for_time} routine lines for lack of time, {covered} said by a cue anyway, "
+                       f"{by_choice} by choice (--detail, --no-next-up); `voiceguide plan {routine}` lists them "
+                       "with reasons", err=True)
+        if plan.setup_note:
+            click.echo(plan.setup_note, err=True)
+    for warning in result.plan.warnings:
+        click.echo(f"warning: {warning.message}", err=True)
 
 
 @cli.command()
@@ -273,6 +281,10 @@ def plan(routine: str, as_json: bool, quiet: bool, **flags: Any) -> None:
         for d in the_plan.dropped:
             where = names[d.exercise] if d.exercise is not None else "intro/outro"
             click.echo(f"  [{_printable(where)}] {d.role}: {_printable(d.text)}\n      {_printable(d.reason)}")
+    if the_plan.setup_note:
+        click.echo(f"\n{_printable(the_plan.setup_note)}")
+    for warning in the_plan.warnings:
+        click.echo(f"warning: {_printable(warning.message)}", err=True)
 
 
 def _printable(text: str) -> str:
@@ -310,6 +322,10 @@ def check(routine: str) -> None:
     click.echo(f"{parsed.source}: ok: {parsed.title}, {len(parsed.exercises)} exercises, "
                f"{format_clock(parsed.holds_ms)} of holds, {total} in all"
                f"{'' if parsed.duration_ms else ' (about: intro and outro are measured when built)'}")
+    if shape.setup_note:
+        click.echo(shape.setup_note)
+    for warning in shape.warnings:
+        click.echo(f"warning: {warning.message}", err=True)
 
 
 @cli.command()

@@ -197,6 +197,11 @@ for _row in (
            "Two-sided exercises: split = the hold covers both sides, switching at the midpoint; each = the "
            "full hold on each side, with a short gap to switch.", "--sides each",
            noun="how to do two-sided holds", choices=("split", "each")),
+    Option("setup", OptionKind.CHOICE, "gap",
+           "An exercise whose instructions do not fit in its hold before the first fixed cue (switch sides, "
+           "the countdown): gap = they are spoken in a set-up gap before the hold starts (a soft chime starts "
+           "it; a stated total's spare time pays first); none = the hold only, and what does not fit is left out.",
+           "--setup none", noun="where set-up instructions go", choices=("gap", "none")),
     Option("chime", OptionKind.TEXT, "bell",
            "The chime between exercises: a shipped one (bell, bowl), any WAV/MP3/OGG/FLAC file, or none.",
            "--chime bowl", noun="a chime name, a sound file or none", metavar="NAME|PATH|none"),

@@ -7,12 +7,13 @@ import re
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from enum import Enum
 from pathlib import Path
 
 import yaml
 
-from .durations import DURATION_HINT, MAX_SESSION_MS, format_clock, parse_duration_ms
+from .durations import DURATION_HINT, MAX_SESSION_MS, as_written, format_clock, parse_duration_ms
 from .errors import RoutineError
 from .options import OPTIONS, Settings, defaults, unspeakable_character
 
@@ -30,18 +31,40 @@ class Sides(str, Enum):
     BOTH = "both"
 
 
+MAX_REPS = 100
+MAX_REP_SECONDS = 600
+"""The longest a rep may be held, or the pause after it may last (ten minutes)."""
+DEFAULT_RELAX_S = 3
+
+
+@dataclass(frozen=True)
+class Reps:
+    """An exercise done in repetitions: each rep held `hold_ms`, then a pause of `relax_ms`."""
+
+    count: int
+    hold_ms: int
+    relax_ms: int = DEFAULT_RELAX_S * 1000
+
+    @property
+    def cycle_ms(self) -> int:
+        return self.hold_ms + self.relax_ms
+
+
 @dataclass(frozen=True)
 class Exercise:
     """One hold of the routine, in the words of its author."""
 
     name: str
     duration_ms: int
+    """Chime to chime: as written, or the reps' count x (hold + relax), on each side."""
     sides: Sides = Sides.ONE
     summary: str = ""
     difficulty: str = ""
     instructions: tuple[str, ...] = ()
     tips: tuple[str, ...] = ()
     adjustments: tuple[str, ...] = ()
+    reps: Reps | None = None
+    """Set when the exercise is counted in repetitions; its length is then fixed by them."""
     line: int = 0
     """Where the exercise starts in its file (1-based), for messages; 0 when not from a file."""
 
@@ -92,8 +115,8 @@ def check_length(routine: Routine, settings: Settings) -> None:
     if s.get("duration") is not None:  # the total is asked for, and no duration is over a day
         return
     each = s["sides"] == "each"
-    holds_ms = s["pace"] * sum(e.duration_ms * (2 if each and e.sides is Sides.BOTH else 1)
-                               for e in routine.exercises)
+    holds_ms = sum(e.duration_ms if e.reps else s["pace"] * e.duration_ms * (2 if each and e.sides is Sides.BOTH else 1)
+                   for e in routine.exercises)
     if holds_ms > MAX_SESSION_MS:
         line = routine.exercises[0].line if routine.exercises else 1
         how = f"at pace {s['pace']:g}" + (", each side held in full" if each else "")
@@ -104,9 +127,10 @@ def check_length(routine: Routine, settings: Settings) -> None:
 _TOP_KEYS = ("title", "duration", "about", "targets", "included", "who", "advice", "closing",
              "pronounce", "options", "exercises")
 _REQUIRED_TOP = ("title", "exercises")
-_EXERCISE_KEYS = ("name", "duration", "sides", "summary", "difficulty", "instructions", "tips",
-                  "adjustments")
-_REQUIRED_EXERCISE = ("name", "duration")
+_EXERCISE_KEYS = ("name", "duration", "reps", "hold", "relax", "sides", "summary", "difficulty", "instructions",
+                  "tips", "adjustments")
+_REQUIRED_EXERCISE = ("name",)
+"""And `duration`, unless the exercise is counted in `reps` (with `hold`): see `_Reader._length`."""
 _CLOSING_KEYS = ("title", "text")
 
 
@@ -382,6 +406,64 @@ class _Reader:
             self._problem(node, where, str(exc))
             return None
 
+    def _length(self, item: yaml.Node, fields: dict[str, yaml.Node], where: str,
+                sides: Sides) -> tuple[int | None, Reps | None]:
+        """An exercise's length and reps: `duration`, or `reps` with `hold` (and `relax`), or both when
+        they agree."""
+        duration = self._duration(fields.get("duration"), f"{where}.duration")
+        if "reps" not in fields:
+            for key in ("hold", "relax"):
+                if key in fields:
+                    self._problem(fields[key], f"{where}.{key}", f"goes with reps (how many times the exercise is "
+                                                                  f"done); add reps or remove {key}")
+            if "duration" not in fields:
+                self._problem(item, where, 'missing required field "duration"')
+            return duration, None
+        count = self._whole(fields["reps"], f"{where}.reps", "a whole number of reps", 1, MAX_REPS)
+        if "hold" not in fields:
+            self._problem(item, where, 'missing required field "hold" (the seconds each rep is held), which reps '
+                                       "needs")
+        hold = self._rep_seconds(fields.get("hold"), f"{where}.hold", "a rep's hold")
+        relax = self._rep_seconds(fields.get("relax"), f"{where}.relax", "the relax after a rep")
+        if relax is None and "relax" not in fields:
+            relax = DEFAULT_RELAX_S * 1000
+        if count is None or hold is None or relax is None:
+            return duration, None
+        reps = Reps(count, hold, relax)
+        both = sides is Sides.BOTH
+        length = count * reps.cycle_ms * (2 if both else 1)
+        if duration is not None and duration != length:
+            said = (f"{count} x ({hold / 1000:g} s hold + {relax / 1000:g} s relax)"
+                    f"{' on each of 2 sides' if both else ''} = {format_clock(length)}")
+            self._problem(fields["duration"], f"{where}.duration",
+                          f"{format_clock(duration)} does not agree with the reps: {said}; remove duration or "
+                          f"make it {format_clock(length)}")
+        return length, reps
+
+    def _whole(self, node: yaml.Node, where: str, noun: str, low: int, high: int) -> int | None:
+        """A whole number from its text as written, in [low, high]."""
+        ok, raw = self._scalar(node, where, noun)
+        if not ok:
+            return None
+        try:
+            number = Decimal((raw or "").strip())
+        except InvalidOperation:
+            number = None
+        if number is None or not number.is_finite() or number != number.to_integral_value() \
+                or not low <= number <= high:
+            self._problem(node, where, f"expected {noun} from {low} to {high}, got {as_written(raw)}")
+            return None
+        return int(number)
+
+    def _rep_seconds(self, node: yaml.Node | None, where: str, what: str) -> int | None:
+        """A rep's hold or relax: a duration (5, "5s", "0:05") of at most MAX_REP_SECONDS."""
+        ms = self._duration(node, where)
+        if ms is not None and node is not None and ms > MAX_REP_SECONDS * 1000:
+            self._problem(node, where, f"expected {what} of at most {MAX_REP_SECONDS} seconds "
+                                       f"({format_clock(MAX_REP_SECONDS * 1000)}), got {as_written(node.value)}")
+            return None
+        return ms
+
     def _choice(self, node: yaml.Node | None, where: str, enum: type[Sides], default: Sides) -> Sides:
         if node is None:
             return default
@@ -480,11 +562,13 @@ class _Reader:
             if fields is None:
                 continue
             get: Callable[[str], yaml.Node | None] = fields.get
-            duration = self._duration(get("duration"), f"{where}.duration")
+            sides = self._choice(get("sides"), f"{where}.sides", Sides, Sides.ONE)
+            duration, reps = self._length(item, fields, where, sides)
             out.append(Exercise(
                 name=self._said(get("name"), f"{where}.name", title=True, required="name" in fields),
                 duration_ms=duration or 0,
-                sides=self._choice(get("sides"), f"{where}.sides", Sides, Sides.ONE),
+                sides=sides,
+                reps=reps,
                 summary=self._said(get("summary"), f"{where}.summary"),
                 difficulty=self._text(get("difficulty"), f"{where}.difficulty"),
                 instructions=self._texts(get("instructions"), f"{where}.instructions"),
