@@ -234,3 +234,84 @@ def test_text_limits_hold_at_their_edges():
 def test_a_text_with_a_tab_or_line_break_inside_is_fine():
     r = parse_routine(MINIMAL + '    summary: "one\\ttwo\\nthree"\n', "x.yaml")
     assert r.exercises[0].summary == "one two\nthree"
+
+
+# --- exercises in reps ------------------------------------------------------------------------------------
+
+REPS = "title: T\nexercises:\n  - name: Quad Sets\n    reps: 10\n    hold: 5\n"
+
+
+def test_reps_make_the_length():
+    from voiceguide.routine import REPS_SWITCH_MS, Reps
+
+    r = parse_routine(REPS, "x.yaml")
+    assert r.exercises[0].reps == Reps(10, 5000, 3000) and r.exercises[0].duration_ms == 80_000  # relax: 3
+    r = parse_routine(REPS + "    relax: 2.5\n    sides: both\n", "x.yaml")
+    assert r.exercises[0].reps == Reps(10, 5000, 2500)
+    assert r.exercises[0].duration_ms == 2 * 10 * 7500 + REPS_SWITCH_MS == 155_000
+    assert r.exercises[0].reps.starts_ms(Sides.BOTH)[9:11] == [67_500, 80_000]  # 5 s more to change sides
+    for written in ('"1:20"', "80", '"80s"'):  # a duration that agrees is fine
+        assert parse_routine(REPS + f"    duration: {written}\n", "x.yaml").exercises[0].duration_ms == 80_000
+    assert parse_routine(REPS.replace("hold: 5", 'hold: "0:05"'), "x.yaml").exercises[0].reps == Reps(10, 5000)
+
+
+def test_a_duration_that_disagrees_with_the_reps_names_its_place():
+    assert _problems(REPS + "    duration: 90\n") == [
+        "x.yaml:6:15: exercises[0].duration: 1:30 does not agree with the reps: 10 x (5 s hold + 3 s relax) = 1:20; "
+        "remove duration or make it 1:20"]
+    assert _problems(REPS + "    duration: 160\n    sides: both\n") == [
+        "x.yaml:6:15: exercises[0].duration: 2:40 does not agree with the reps: 10 x (5 s hold + 3 s relax) on each "
+        "side, with 5 s to change sides, = 2:45; remove duration or make it 2:45"]
+
+
+@pytest.mark.parametrize("text, problem", [
+    (REPS.replace("reps: 10", "reps: 2.5"), "x.yaml:4:11: exercises[0].reps: expected a whole number of reps from 1 "
+                                            "to 100, got 2.5"),
+    (REPS.replace("reps: 10", "reps: 0"), "x.yaml:4:11: exercises[0].reps: expected a whole number of reps from 1 to "
+                                          "100, got 0"),
+    (REPS.replace("reps: 10", "reps: 101"), "x.yaml:4:11: exercises[0].reps: expected a whole number of reps from 1 "
+                                            "to 100, got 101"),
+    (REPS.replace("reps: 10", "reps: .nan"), 'x.yaml:4:11: exercises[0].reps: expected a whole number of reps from '
+                                             '1 to 100, got ".nan"'),
+    (REPS.replace("reps: 10", "reps: ten"), 'x.yaml:4:11: exercises[0].reps: expected a whole number of reps from 1 '
+                                            'to 100, got "ten"'),
+    (REPS.replace("reps: 10", "reps: [10]"), "x.yaml:4:11: exercises[0].reps: expected a whole number of reps, got a "
+                                             "list"),
+    (REPS.replace("hold: 5", "hold: 601"), "x.yaml:5:11: exercises[0].hold: expected a rep's hold of at most 600 "
+                                           "seconds (10:00), got 601"),
+    (REPS.replace("hold: 5", "hold: 0"), "x.yaml:5:11: exercises[0].hold: expected a duration of at least one "
+                                         "second, got 0"),
+    (REPS.replace("hold: 5", "hold: .inf"), 'x.yaml:5:11: exercises[0].hold: expected a duration like 45, "0:45", '
+                                            '"45s", "1m" or "1m30s", got ".inf"'),
+    (REPS + "    relax: 0\n", "x.yaml:6:12: exercises[0].relax: expected a duration of at least one second, got 0"),
+    (REPS + "    relax: 11m\n", 'x.yaml:6:12: exercises[0].relax: expected the relax after a rep of at most 600 '
+                                'seconds (10:00), got "11m"'),
+    (REPS.replace("    hold: 5\n", ""), 'x.yaml:3:5: exercises[0]: missing required field "hold" (the seconds each '
+                                        'rep is held), which reps needs'),
+])
+def test_bad_reps_name_their_place(text, problem):
+    assert _problems(text) == [problem]
+
+
+def test_hold_and_relax_go_with_reps():
+    assert _problems("title: T\nexercises:\n  - name: A\n    duration: 30\n    hold: 5\n    relax: 2\n") == [
+        "x.yaml:5:11: exercises[0].hold: goes with reps (how many times the exercise is done); add reps or remove "
+        "hold",
+        "x.yaml:6:12: exercises[0].relax: goes with reps (how many times the exercise is done); add reps or remove "
+        "relax"]
+    assert _problems("title: T\nexercises:\n  - name: A\n    hold: 5\n") == [
+        'x.yaml:3:5: exercises[0]: missing required field "duration"',
+        "x.yaml:4:11: exercises[0].hold: goes with reps (how many times the exercise is done); add reps or remove "
+        "hold"]
+
+
+def test_reps_keep_their_length_under_pace_in_the_day_limit():
+    from voiceguide.options import Settings
+    from voiceguide.routine import check_length
+
+    routine = parse_routine("title: T\nexercises:\n  - name: A\n    reps: 60\n    hold: 600\n    relax: 600\n"
+                            '  - name: B\n    duration: "3:00:00"\n', "x.yaml")
+    assert routine.holds_ms == 23 * 3_600_000
+    check_length(routine, Settings(pace=0.25))
+    with pytest.raises(RoutineError, match="the holds would last 26:00:00 at pace 2;"):
+        check_length(routine, Settings(pace=2))  # 20 hours of reps as written, 3 hours of hold doubled

@@ -1000,8 +1000,7 @@ def _hold_section(routine: Routine, index: int, start: int, hold_ms: int, option
                        where, lead_ms=options.soft_lead_ms)
     assert exercise.reps is not None  # only reps start their hold without a chime
     reps = exercise.reps
-    holds = tuple((start + k * reps.cycle_ms, start + k * reps.cycle_ms + reps.hold_ms)
-                  for k in range(hold_ms // reps.cycle_ms))
+    holds = tuple((start + at, start + at + reps.hold_ms) for at in reps.starts_ms(exercise.sides))
     return Section(label, start, start + hold_ms, index, None, where, lead_ms=0, quiet=holds,
                    fix="lengthen the exercise's hold or relax (--pace leaves reps as written), or speak faster "
                        "(--rate)")
@@ -1033,27 +1032,28 @@ def _exercise(routine: Routine, index: int, start: int, setup_ms: int, hold_ms: 
 
 def _rep_cues(routine: Routine, index: int, start: int, say: _Speaker, options: PlanOptions) -> list[Cue]:
     """The count at the start of each rep's hold ("One.", ..., "Last one."), "Relax." at its end; with both
-    sides, all reps on one side, "Switch sides." (with the soft chime) where the last relax on it starts, then
-    all on the other. Tips go in relax gaps long enough for them; no countdown: the count is the countdown."""
+    sides, all reps on one side, "Switch sides." (with the soft chime) where the last relax on it starts (a
+    longer one), then all on the other. Tips go in relax gaps long enough for them; no countdown: the count
+    is the countdown."""
     exercise = routine.exercises[index]
     reps = exercise.reps
     assert reps is not None  # the caller's exercise is counted in reps
     both = exercise.sides is Sides.BOTH
     cues = []
     switch_at = None
-    for side in range(2 if both else 1):
-        for k in range(1, reps.count + 1):
-            at = start + (side * reps.count + k - 1) * reps.cycle_ms
-            count = LAST_REP_TEXT if k == reps.count > 1 else f"{num2words(k).capitalize()}."
-            cues.append(say.cue(Role.REP, count, Priority.MUST, Anchor.FIXED, start_ms=at))
-            relax_at = at + reps.hold_ms
-            if both and side == 0 and k == reps.count:
-                switch_at = relax_at
-                soft = _chime(relax_at, "soft", index, options)
-                cues.append(say.cue(Role.SWITCH, SWITCH_TEXT, Priority.MUST, Anchor.FIXED,
-                                    start_ms=relax_at + options.soft_lead_ms, extra_events=(soft,) if soft else ()))
-            else:
-                cues.append(say.cue(Role.RELAX, RELAX_TEXT, Priority.MUST, Anchor.FIXED, start_ms=relax_at))
+    for n, offset in enumerate(reps.starts_ms(exercise.sides)):
+        side, k = divmod(n, reps.count)
+        at = start + offset
+        count = LAST_REP_TEXT if k + 1 == reps.count > 1 else f"{num2words(k + 1).capitalize()}."
+        cues.append(say.cue(Role.REP, count, Priority.MUST, Anchor.FIXED, start_ms=at))
+        relax_at = at + reps.hold_ms
+        if both and side == 0 and k + 1 == reps.count:
+            switch_at = relax_at
+            soft = _chime(relax_at, "soft", index, options)
+            cues.append(say.cue(Role.SWITCH, SWITCH_TEXT, Priority.MUST, Anchor.FIXED,
+                                start_ms=relax_at + options.soft_lead_ms, extra_events=(soft,) if soft else ()))
+        else:
+            cues.append(say.cue(Role.RELAX, RELAX_TEXT, Priority.MUST, Anchor.FIXED, start_ms=relax_at))
     cues += _next_up_cues(routine, index, say, options, None)
     cues += _summary_cues(exercise, say, options, switch_at)
     return cues + _hold_extras(exercise, say, options)
@@ -1189,8 +1189,9 @@ def _must_message(section: Section, musts: list[Cue], options: PlanOptions) -> s
     roles = ", ".join(dict.fromkeys(c.role for c in musts))
     where = f"{section.where}: " if section.where else ""
     fix = section.fix or "lengthen the hold (--pace), use a shorter --countdown, or speak faster (--rate)"
+    around = "each at the start or end of a rep" if section.quiet else "fitted around the side switch and the countdown"
     return (f"{where}{section.label} lasts {span / 1000:.1f} s, too short for what must be said in it ({roles}: "
-            f"{speech:.1f} s of speech, with pauses, fitted around the side switch and the countdown); {fix}")
+            f"{speech:.1f} s of speech, with pauses, {around}); {fix}")
 
 
 @dataclass

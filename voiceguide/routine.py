@@ -35,6 +35,8 @@ MAX_REPS = 100
 MAX_REP_SECONDS = 600
 """The longest a rep may be held, or the pause after it may last (ten minutes)."""
 DEFAULT_RELAX_S = 3
+REPS_SWITCH_MS = 5000
+"""With both sides: the relax after the last rep on the first side is this much longer, to change sides."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,17 @@ class Reps:
     def cycle_ms(self) -> int:
         return self.hold_ms + self.relax_ms
 
+    def length_ms(self, sides: Sides) -> int:
+        """The exercise's length: every rep's hold and relax, on each side, with time to change sides."""
+        return self.count * self.cycle_ms if sides is Sides.ONE else 2 * self.count * self.cycle_ms + REPS_SWITCH_MS
+
+    def starts_ms(self, sides: Sides) -> list[int]:
+        """When each rep's hold starts, from the exercise's first rep: all on one side, then the other."""
+        one = [k * self.cycle_ms for k in range(self.count)]
+        if sides is Sides.ONE:
+            return one
+        return one + [self.count * self.cycle_ms + REPS_SWITCH_MS + at for at in one]
+
 
 @dataclass(frozen=True)
 class Exercise:
@@ -56,7 +69,7 @@ class Exercise:
 
     name: str
     duration_ms: int
-    """Chime to chime: as written, or the reps' count x (hold + relax), on each side."""
+    """Chime to chime: as written, or what the reps make (`Reps.length_ms`)."""
     sides: Sides = Sides.ONE
     summary: str = ""
     difficulty: str = ""
@@ -430,11 +443,11 @@ class _Reader:
         if count is None or hold is None or relax is None:
             return duration, None
         reps = Reps(count, hold, relax)
-        both = sides is Sides.BOTH
-        length = count * reps.cycle_ms * (2 if both else 1)
+        length = reps.length_ms(sides)
         if duration is not None and duration != length:
             said = (f"{count} x ({hold / 1000:g} s hold + {relax / 1000:g} s relax)"
-                    f"{' on each of 2 sides' if both else ''} = {format_clock(length)}")
+                    f"{f' on each side, with {REPS_SWITCH_MS // 1000} s to change sides,' if sides is Sides.BOTH else ''}"
+                    f" = {format_clock(length)}")
             self._problem(fields["duration"], f"{where}.duration",
                           f"{format_clock(duration)} does not agree with the reps: {said}; remove duration or "
                           f"make it {format_clock(length)}")

@@ -6,7 +6,7 @@ from typing import Any
 
 from .durations import DURATION_HINT, DURATION_PATTERN, MAX_SESSION_MS
 from .options import OPTIONS, Option, OptionKind
-from .routine import MAX_LINE_CHARS, MAX_TITLE_CHARS
+from .routine import DEFAULT_RELAX_S, MAX_LINE_CHARS, MAX_REP_SECONDS, MAX_REPS, MAX_TITLE_CHARS, REPS_SWITCH_MS
 
 _DURATION = {
     "description": f"{DURATION_HINT[2:].capitalize()}; at most 24 hours.",
@@ -45,14 +45,33 @@ def _options() -> dict[str, Any]:
     }
 
 
+def _rep_seconds(description: str) -> dict[str, Any]:
+    return {
+        "description": f"{description}; at most {MAX_REP_SECONDS} seconds.",
+        "anyOf": [
+            {"type": "number", "minimum": 1, "maximum": MAX_REP_SECONDS},
+            {"type": "string", "pattern": DURATION_PATTERN},
+        ],
+    }
+
+
 _EXERCISE = {
     "type": "object",
     "additionalProperties": False,
-    "required": ["name", "duration"],
+    "required": ["name"],
+    "anyOf": [{"required": ["duration"]}, {"required": ["reps", "hold"]}],
+    "dependentRequired": {"reps": ["hold"], "hold": ["reps"], "relax": ["reps"]},
     "properties": {
         "name": {**_TITLE, "description": "Spoken at the start, and the chapter's title"},
-        "duration": {**_DURATION, "description": "The hold, chime to chime"},
-        "sides": {"enum": ["one", "both"], "description": "both: switch sides at the midpoint"},
+        "duration": {**_DURATION, "description": "The hold, chime to chime (with reps: optional, and must agree "
+                                                 "with them)"},
+        "reps": {"type": "integer", "minimum": 1, "maximum": MAX_REPS,
+                 "description": "Done in repetitions, counted aloud: the length is reps x (hold + relax), on each "
+                                f"side with sides: both (plus {REPS_SWITCH_MS // 1000} s to change sides)"},
+        "hold": _rep_seconds("With reps: seconds each rep is held"),
+        "relax": {**_rep_seconds("With reps: seconds to relax after each rep"), "default": DEFAULT_RELAX_S},
+        "sides": {"enum": ["one", "both"], "description": "both: switch sides at the midpoint (with reps: all reps "
+                                                          "on one side, then all on the other)"},
         "summary": {**_SAID, "description": "Spoken with --detail full"},
         "difficulty": _TEXT,
         "instructions": {**_LINES, "description": "How to get into position, spoken first, in order"},
