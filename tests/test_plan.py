@@ -466,3 +466,44 @@ def test_a_duration_too_short_without_a_stated_total():
     assert build_plan(routine, fake_measure, PlanOptions(total_ms=32_000)).duration_ms == 32_000
     with pytest.raises(PlanError):
         build_plan(routine, fake_measure, PlanOptions(total_ms=31_000))
+
+
+# --- lengths a person would say: holds scaled to a target total are whole 5 s ------------------------------
+
+
+@pytest.mark.parametrize("total", ["7:00", "8:20", "10:00", "12:34", "25:00", "1:00:00"])
+@pytest.mark.parametrize("sides", ["split", "each"])
+def test_scaled_holds_are_whole_5_seconds_and_the_total_is_exact(seed, total, sides):
+    from voiceguide.durations import parse_duration_ms
+
+    options = PlanOptions(total_ms=parse_duration_ms(total), sides_each=sides == "each")
+    plan = build_plan(seed, fake_measure, options)
+    assert plan.duration_ms == options.total_ms and plan.setup_added_ms == 0
+    for chapter, exercise in zip(plan.chapters[1:-1], seed.exercises):
+        hold = chapter.end_ms - chapter.hold_start_ms
+        each = options.sides_each and exercise.sides is Sides.BOTH
+        per_side = (hold - options.switch_gap_ms) // 2 if each else hold
+        assert per_side % 5000 == 0 and per_side >= 5000, (total, exercise.name, hold)
+
+
+def test_ten_minutes_says_lengths_a_person_chose(seed):
+    plan = build_plan(seed, fake_measure, PlanOptions(total_ms=600_000))
+    # in proportion to 0:30, 1:00, 1:00, 0:45, 0:45, 0:30, 1:00 of the 9:30 the intro and outro leave
+    assert [e.text for e in plan.speech if e.role is Role.LENGTH] == [
+        "Fifty seconds.", "One minute, forty-five seconds.", "One minute, forty-five seconds.", "One minute, "
+        "twenty seconds.", "One minute, fifteen seconds.", "Fifty seconds.", "One minute, forty-five seconds."]
+    intro, *_, outro = plan.chapters
+    assert (intro.end_ms - intro.start_ms) + (outro.end_ms - outro.start_ms) == 30_000  # the seed's own 0:30
+
+
+def test_exercise_lengths_in_whole_5_seconds_add_up_to_the_budget_less_a_remainder(seed):
+    from voiceguide.plan import exercise_lengths
+
+    for budget in (35_000, 99_999, 330_000, 571_234):
+        lengths = exercise_lengths(seed, PlanOptions(), budget)
+        assert all(n % 5000 == 0 and n >= 5000 for n in lengths)
+        assert 0 <= budget - sum(lengths) < 5000, budget
+    each = exercise_lengths(seed, PlanOptions(sides_each=True), 600_000)  # 5 of 7 on each side, 5 s to switch
+    assert all((n - 5000) % 10_000 == 0 if e.sides is Sides.BOTH else n % 5000 == 0
+               for n, e in zip(each, seed.exercises))
+    assert 0 <= 600_000 - sum(each) < 5000
