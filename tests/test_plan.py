@@ -1,18 +1,32 @@
 """Scheduling rules of the script builder, exactly, with a fake speech-length function."""
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from dataclasses import replace
 
 import pytest
-
 from conftest import DATA, fake_measure
+
 from voiceguide.errors import PlanError
 from voiceguide.export import plan_json
 from voiceguide.plan import (
-    COMPLETE_TEXT, SWITCH_TEXT, Anchor, Cue, Detail, DropCause, Kind, PlanOptions, Priority, Role, Setup, Utterance,
-    build_plan, covered_by_switch, utterances,
+    COMPLETE_TEXT,
+    SWITCH_TEXT,
+    Anchor,
+    Cue,
+    Detail,
+    DropCause,
+    Kind,
+    PlanOptions,
+    Priority,
+    Role,
+    Setup,
+    Utterance,
+    build_plan,
+    covered_by_switch,
+    utterances,
 )
 from voiceguide.routine import Sides, parse_routine, sentences
 
@@ -52,7 +66,7 @@ def test_chapters_intro_each_exercise_outro(plan, seed):
 
 def test_speech_never_overlaps_and_keeps_its_gap(plan):
     speech = plan.speech
-    for a, b in zip(speech, speech[1:]):
+    for a, b in itertools.pairwise(speech):
         assert a.end_ms <= b.start_ms, (a.text, b.text)
         if not (a.role is b.role is Role.COUNTDOWN):
             assert b.start_ms - a.end_ms >= OPTIONS.gap_ms, (a.text, b.text)
@@ -138,7 +152,7 @@ def test_set_up_gaps_say_every_instruction_before_the_hold_starts(plan, seed):
         # the gap is exactly as long as they need: the bell's lead, the lines with their gaps, 2 s to settle
         assert lines[0].start_ms == chapter.start_ms + OPTIONS.bell_lead_ms
         assert chapter.hold_start_ms - lines[-1].end_ms == OPTIONS.settle_ms
-        assert all(b.start_ms - a.end_ms == OPTIONS.gap_ms for a, b in zip(lines, lines[1:]))
+        assert all(b.start_ms - a.end_ms == OPTIONS.gap_ms for a, b in itertools.pairwise(lines))
 
 
 def test_covered_by_switch_is_a_narrow_rule():
@@ -329,9 +343,9 @@ def test_steps_stay_in_order_a_later_one_never_replaces_a_dropped_earlier_one():
     # bell's lead, name, length and the three lines with their gaps take 22.6 s, and must end 0.2 s before
     # the switch's chime at half the hold: 45.7 s, so 0:50, which --pace 1.3 gives (52 s)
     assert [w.message for w in plan.warnings] == [
-        'Alpha: 2 set-up instructions not spoken ("b b b b b b b b b b b b b b b b b b b b b b b b b b b b b b…" and '
+        ('Alpha: 2 set-up instructions not spoken ("b b b b b b b b b b b b b b b b b b b b b b b b b b b b b b…" and '
         "1 more); a hold of 0:50 instead of 0:40 (--pace 1.3) would keep them, or --setup gap speaks them before "
-        "the hold starts"]
+        "the hold starts")]
     for hold, kept in (("0:45", False), ("0:50", True)):
         shorter = parse_routine(_routine(hold=hold, sides="both", instructions=["a " * 5, "b " * 40, "c " * 3],
                                          tips=["t " * 3]), "x.yaml")
@@ -490,8 +504,8 @@ def test_ten_minutes_says_lengths_a_person_chose(seed):
     plan = build_plan(seed, fake_measure, PlanOptions(total_ms=600_000))
     # in proportion to 0:30, 1:00, 1:00, 0:45, 0:45, 0:30, 1:00 of the 9:30 the intro and outro leave
     assert [e.text for e in plan.speech if e.role is Role.LENGTH] == [
-        "Fifty seconds.", "One minute, forty-five seconds.", "One minute, forty-five seconds.", "One minute, "
-        "twenty seconds.", "One minute, fifteen seconds.", "Fifty seconds.", "One minute, forty-five seconds."]
+        "Fifty seconds.", "One minute, forty-five seconds.", "One minute, forty-five seconds.", ("One minute, "
+        "twenty seconds."), "One minute, fifteen seconds.", "Fifty seconds.", "One minute, forty-five seconds."]
     intro, *_, outro = plan.chapters
     assert (intro.end_ms - intro.start_ms) + (outro.end_ms - outro.start_ms) == 30_000  # the seed's own 0:30
 

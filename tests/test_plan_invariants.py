@@ -1,19 +1,28 @@
 """The timeline rules hold for many routines and options, not just the seed (a seeded random grid)."""
 from __future__ import annotations
 
+import itertools
 import random
 import re
 
 import pytest
-
 from conftest import fake_measure
+
 from voiceguide.errors import PlanError
 from voiceguide.plan import (
-    BEGIN_TEXT, Detail, DropCause, Kind, PlanOptions, Role, Setup, build_plan, covered_by_switch,
+    BEGIN_TEXT,
+    Detail,
+    DropCause,
+    Kind,
+    PlanOptions,
+    Role,
+    Setup,
+    build_plan,
+    covered_by_switch,
 )
 from voiceguide.routine import parse_routine
 
-WORDS = "breathe slowly reach long soften knees hips shoulders spine gently forward back".split()
+WORDS = ["breathe", "slowly", "reach", "long", "soften", "knees", "hips", "shoulders", "spine", "gently", "forward", "back"]
 
 
 def _line(rng: random.Random, low: int, high: int) -> str:
@@ -58,7 +67,7 @@ def _check(routine, options, plan) -> None:
     gap = options.gap_ms
     chapters = plan.chapters
     assert chapters[0].start_ms == 0 and chapters[-1].end_ms == plan.duration_ms
-    for a, b in zip(chapters, chapters[1:]):
+    for a, b in itertools.pairwise(chapters):
         assert a.end_ms == b.start_ms and a.end_ms > a.start_ms
     if options.total_ms:
         assert plan.duration_ms == options.total_ms and plan.setup_added_ms == 0
@@ -73,7 +82,7 @@ def _check(routine, options, plan) -> None:
         e.name for e in routine.exercises] + ["Outro"]
 
     speech = plan.speech
-    for a, b in zip(speech, speech[1:]):
+    for a, b in itertools.pairwise(speech):
         need = 0 if a.role is b.role is Role.COUNTDOWN else gap
         assert b.start_ms >= a.end_ms + need, (a.text, a.end_ms, b.text, b.start_ms)
 

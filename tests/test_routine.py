@@ -257,37 +257,37 @@ def test_reps_make_the_length():
 
 def test_a_duration_that_disagrees_with_the_reps_names_its_place():
     assert _problems(REPS + "    duration: 90\n") == [
-        "x.yaml:6:15: exercises[0].duration: 1:30 does not agree with the reps: 10 x (5 s hold + 3 s relax) = 1:20; "
-        "remove duration or make it 1:20"]
+        ("x.yaml:6:15: exercises[0].duration: 1:30 does not agree with the reps: 10 x (5 s hold + 3 s relax) = 1:20; "
+        "remove duration or make it 1:20")]
     assert _problems(REPS + "    duration: 160\n    sides: both\n") == [
-        "x.yaml:6:15: exercises[0].duration: 2:40 does not agree with the reps: 10 x (5 s hold + 3 s relax) on each "
-        "side, with 5 s to change sides, = 2:45; remove duration or make it 2:45"]
+        ("x.yaml:6:15: exercises[0].duration: 2:40 does not agree with the reps: 10 x (5 s hold + 3 s relax) on each "
+        "side, with 5 s to change sides, = 2:45; remove duration or make it 2:45")]
 
 
 @pytest.mark.parametrize("text, problem", [
-    (REPS.replace("reps: 10", "reps: 2.5"), "x.yaml:4:11: exercises[0].reps: expected a whole number of reps from 1 "
-                                            "to 100, got 2.5"),
-    (REPS.replace("reps: 10", "reps: 0"), "x.yaml:4:11: exercises[0].reps: expected a whole number of reps from 1 to "
-                                          "100, got 0"),
-    (REPS.replace("reps: 10", "reps: 101"), "x.yaml:4:11: exercises[0].reps: expected a whole number of reps from 1 "
-                                            "to 100, got 101"),
-    (REPS.replace("reps: 10", "reps: .nan"), 'x.yaml:4:11: exercises[0].reps: expected a whole number of reps from '
-                                             '1 to 100, got ".nan"'),
-    (REPS.replace("reps: 10", "reps: ten"), 'x.yaml:4:11: exercises[0].reps: expected a whole number of reps from 1 '
-                                            'to 100, got "ten"'),
-    (REPS.replace("reps: 10", "reps: [10]"), "x.yaml:4:11: exercises[0].reps: expected a whole number of reps, got a "
-                                             "list"),
-    (REPS.replace("hold: 5", "hold: 601"), "x.yaml:5:11: exercises[0].hold: expected a rep's hold of at most 600 "
-                                           "seconds (10:00), got 601"),
-    (REPS.replace("hold: 5", "hold: 0"), "x.yaml:5:11: exercises[0].hold: expected a duration of at least one "
-                                         "second, got 0"),
-    (REPS.replace("hold: 5", "hold: .inf"), 'x.yaml:5:11: exercises[0].hold: expected a duration like 45, "0:45", '
-                                            '"45s", "1m" or "1m30s", got ".inf"'),
+    (REPS.replace("reps: 10", "reps: 2.5"), ("x.yaml:4:11: exercises[0].reps: expected a whole number of reps from 1 "
+                                            "to 100, got 2.5")),
+    (REPS.replace("reps: 10", "reps: 0"), ("x.yaml:4:11: exercises[0].reps: expected a whole number of reps from 1 to "
+                                          "100, got 0")),
+    (REPS.replace("reps: 10", "reps: 101"), ("x.yaml:4:11: exercises[0].reps: expected a whole number of reps from 1 "
+                                            "to 100, got 101")),
+    (REPS.replace("reps: 10", "reps: .nan"), ('x.yaml:4:11: exercises[0].reps: expected a whole number of reps from '
+                                             '1 to 100, got ".nan"')),
+    (REPS.replace("reps: 10", "reps: ten"), ('x.yaml:4:11: exercises[0].reps: expected a whole number of reps from 1 '
+                                            'to 100, got "ten"')),
+    (REPS.replace("reps: 10", "reps: [10]"), ("x.yaml:4:11: exercises[0].reps: expected a whole number of reps, got a "
+                                             "list")),
+    (REPS.replace("hold: 5", "hold: 601"), ("x.yaml:5:11: exercises[0].hold: expected a rep's hold of at most 600 "
+                                           "seconds (10:00), got 601")),
+    (REPS.replace("hold: 5", "hold: 0"), ("x.yaml:5:11: exercises[0].hold: expected a duration of at least one "
+                                         "second, got 0")),
+    (REPS.replace("hold: 5", "hold: .inf"), ('x.yaml:5:11: exercises[0].hold: expected a duration like 45, "0:45", '
+                                            '"45s", "1m" or "1m30s", got ".inf"')),
     (REPS + "    relax: 0\n", "x.yaml:6:12: exercises[0].relax: expected a duration of at least one second, got 0"),
-    (REPS + "    relax: 11m\n", 'x.yaml:6:12: exercises[0].relax: expected the relax after a rep of at most 600 '
-                                'seconds (10:00), got "11m"'),
-    (REPS.replace("    hold: 5\n", ""), 'x.yaml:3:5: exercises[0]: missing required field "hold" (the seconds each '
-                                        'rep is held), which reps needs'),
+    (REPS + "    relax: 11m\n", ('x.yaml:6:12: exercises[0].relax: expected the relax after a rep of at most 600 '
+                                'seconds (10:00), got "11m"')),
+    (REPS.replace("    hold: 5\n", ""), ('x.yaml:3:5: exercises[0]: missing required field "hold" (the seconds each '
+                                        'rep is held), which reps needs')),
 ])
 def test_bad_reps_name_their_place(text, problem):
     assert _problems(text) == [problem]
@@ -295,14 +295,14 @@ def test_bad_reps_name_their_place(text, problem):
 
 def test_hold_and_relax_go_with_reps():
     assert _problems("title: T\nexercises:\n  - name: A\n    duration: 30\n    hold: 5\n    relax: 2\n") == [
-        "x.yaml:5:11: exercises[0].hold: goes with reps (how many times the exercise is done); add reps or remove "
-        "hold",
-        "x.yaml:6:12: exercises[0].relax: goes with reps (how many times the exercise is done); add reps or remove "
-        "relax"]
+        ("x.yaml:5:11: exercises[0].hold: goes with reps (how many times the exercise is done); add reps or remove "
+        "hold"),
+        ("x.yaml:6:12: exercises[0].relax: goes with reps (how many times the exercise is done); add reps or remove "
+        "relax")]
     assert _problems("title: T\nexercises:\n  - name: A\n    hold: 5\n") == [
         'x.yaml:3:5: exercises[0]: missing required field "duration"',
-        "x.yaml:4:11: exercises[0].hold: goes with reps (how many times the exercise is done); add reps or remove "
-        "hold"]
+        ("x.yaml:4:11: exercises[0].hold: goes with reps (how many times the exercise is done); add reps or remove "
+        "hold")]
 
 
 def test_reps_keep_their_length_under_pace_in_the_day_limit():
