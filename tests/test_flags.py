@@ -102,10 +102,11 @@ def test_pace_makes_every_hold_longer(tmp_path, shared_cache, seed):
     holds = {e.name: e.duration_ms for e in seed.exercises}
     exercise_chapters = [c for c in s.chapters if c[0] in holds]
     assert len(exercise_chapters) == 7
+    setup = {c["title"]: c["setup_ms"] for c in s.plan["chapters"]}  # set-up gaps come before the hold
     for title, start, end in exercise_chapters:
-        assert abs((end - start) - 1.5 * holds[title]) <= 10, title
+        assert abs((end - start) - setup[title] - 1.5 * holds[title]) <= 10, title
     assert abs(s.seconds - s.plan["duration_ms"] / 1000) <= 0.1
-    assert s.plan["duration_ms"] == 30_000 + 495_000  # intro and outro keep their 30 s
+    assert s.plan["duration_ms"] == 30_000 + 495_000 + s.plan["setup_added_ms"]  # intro and outro keep 30 s
     assert "One minute, thirty seconds." in s.vtt
 
 
@@ -113,10 +114,11 @@ def test_duration_fits_the_session_exactly_keeping_proportions(tmp_path, shared_
     s = build(tmp_path, shared_cache, SEED, "--duration", "10:00")
     assert 600.0 <= s.seconds <= 600.1 and s.plan["duration_ms"] == 600_000
     holds = {e.name: e.duration_ms for e in seed.exercises}
-    spans = {t: end - start for t, start, end in s.chapters if t in holds}
+    setup = {c["title"]: c["setup_ms"] for c in s.plan["chapters"]}  # set-up gaps come before the hold
+    spans = {t: end - start - setup[t] for t, start, end in s.chapters if t in holds}
     scale = sum(spans.values()) / sum(holds.values())
-    for title, span in spans.items():
-        assert abs(span - holds[title] * scale) <= 10, title
+    for title, span in spans.items():  # in proportion, in whole 5 s
+        assert span % 5000 <= 10 and abs(span - holds[title] * scale) < 5000, title
     assert "Ten minutes, seven exercises." in s.vtt
 
 

@@ -521,3 +521,25 @@ def test_exercise_lengths_in_whole_5_seconds_add_up_to_the_budget_less_a_remaind
     assert all((n - 5000) % 10_000 == 0 if e.sides is Sides.BOTH else n % 5000 == 0
                for n, e in zip(each, seed.exercises))
     assert 0 <= 600_000 - sum(each) < 5000
+
+
+def test_check_warns_for_each_exercise_that_loses_a_set_up_instruction(tmp_path):
+    from click.testing import CliRunner
+
+    from voiceguide.cli import cli
+
+    routine = tmp_path / "w.yaml"
+    routine.write_text("title: T\noptions:\n  setup: none\nexercises:\n  - name: Side Plank\n    duration: 20\n"
+                       "    sides: both\n    instructions:\n"
+                       "      - Lie on one side with your legs long and your feet stacked.\n"
+                       "      - Place your elbow under your shoulder.\n      - Lift your hips.\n")
+    result = CliRunner().invoke(cli, ["check", str(routine)])
+    assert result.exit_code == 0 and result.output.startswith(f"{routine}: ok: T, 1 exercises, 0:20 of holds")
+    # with estimated lengths at 150 words a minute, as `check` lays the session out
+    assert result.output.splitlines()[-1] == (
+        'warning: Side Plank: 2 set-up instructions not spoken ("Place your elbow under your shoulder." and 1 more); '
+        "a hold of 0:35 instead of 0:20 (--pace 1.8) would keep them, or --setup gap speaks them before the hold "
+        "starts")
+    routine.write_text(routine.read_text().replace("setup: none", "setup: gap"))
+    result = CliRunner().invoke(cli, ["check", str(routine)])
+    assert result.exit_code == 0 and "warning" not in result.output
