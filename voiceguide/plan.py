@@ -182,7 +182,7 @@ class SetupWarning:
                          f"{pace} would keep {them}")
         if self.setup is Setup.NONE:
             fixes.append(f"--setup gap speaks {them} before the hold starts")
-        return f"{self.name}: {count} not spoken ({first}); {', or '.join(fixes) or 'a longer hold would keep ' + them}"
+        return f"{self.name}: {count} not spoken ({first})" + (f"; {', or '.join(fixes)}" if fixes else "")
 
 
 @dataclass(frozen=True)
@@ -272,7 +272,7 @@ class PlanOptions:
     chime_clear_ms: int = 200
     """Speech ends at least this long before a chime starts."""
     settle_ms: int = 2000
-    """Quiet after the intro's last line, to get into position."""
+    """Quiet after the intro's last line, and after a set-up gap's, to get into position."""
     pace: float = default("pace")
     """Multiplies every timed hold (intro, outro and exercises counted in reps keep their length)."""
     total_ms: int | None = default("duration")
@@ -456,7 +456,7 @@ def _timing(routine: Routine, say: _Speaker, options: PlanOptions, room: _Room,
         setups = [_setup_ms(routine, i, hold, say, options) for i, hold in enumerate(holds)]
         if spare is None:
             return _Timing(holds, setups, *room.share(room.wanted), 0)
-        if spare - sum(setups) >= room.least:
+        if said_total_ms is None and spare - sum(setups) >= room.least:
             return _Timing(holds, setups, *room.share(spare - sum(setups)), 0)
         # not enough: the intro and outro keep their must cues, and the total grows to a whole 5 s
         total = max(_up_to(sum(holds) + sum(setups) + room.least, _ROUND_MS), said_total_ms or 0)
