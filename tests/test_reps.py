@@ -107,6 +107,18 @@ def test_tips_only_in_relax_gaps_long_enough_for_them():
         (1, "Keep it slow and easy.", "no_time")]
 
 
+def test_next_up_after_the_last_relax_or_while_the_last_rep_is_held():
+    plan = _plan()  # "Relax." (0.5 s), 0.7 s, "Next up: Slide." (1.2 s) fit in the last 3 s relax
+    t0 = plan.chapters[0].hold_start_ms
+    assert [(e.start_ms - t0, e.end_ms - t0) for e in plan.speech if e.role is Role.NEXT] == [(19_600, 20_800)]
+    # "Next up: Slide Your Heel Slowly." (2.25 s) does not: it is said in the last 6 s hold, after
+    # "Last one." and ending 0.7 s before "Relax."
+    longer = _plan(text=REHAB.replace("name: Slide", "name: Slide Your Heel Slowly").replace("hold: 4", "hold: 6"))
+    t0 = longer.chapters[0].hold_start_ms
+    assert [(e.start_ms - t0, e.end_ms - t0) for e in longer.speech if e.role is Role.NEXT] == [(21_050, 23_300)]
+    assert _cues(longer, 0)[-2:] == [(18_000, "rep", LAST_REP_TEXT), (24_000, "relax", RELAX_TEXT)]
+
+
 def test_setup_none_leaves_the_instructions_of_reps_out_and_warns():
     plan = _plan(PlanOptions(intro=False, setup=Setup.NONE))
     assert plan.chapters[0].setup_ms == 1200 + 538 + 700 + 1900 + 2000  # the name and length only

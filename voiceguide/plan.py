@@ -729,7 +729,7 @@ class Section:
     lead_ms: int | None = None
     """Speech waits this long after the section's start (None: the bell's lead)."""
     quiet: tuple[tuple[int, int], ...] = ()
-    """Spans where only fixed cues speak (the holds of reps): tips and the like go between them."""
+    """Spans where only fixed cues and "next up" speak (the holds of reps): tips and the like go between them."""
     fix: str = ""
     """What to do when the section is too short for its must cues (empty: the usual advice)."""
 
@@ -1033,8 +1033,8 @@ def _exercise(routine: Routine, index: int, start: int, setup_ms: int, hold_ms: 
 def _rep_cues(routine: Routine, index: int, start: int, say: _Speaker, options: PlanOptions) -> list[Cue]:
     """The count at the start of each rep's hold ("One.", ..., "Last one."), "Relax." at its end; with both
     sides, all reps on one side, "Switch sides." (with the soft chime) where the last relax on it starts (a
-    longer one), then all on the other. Tips go in relax gaps long enough for them; no countdown: the count
-    is the countdown."""
+    longer one), then all on the other. Tips go in relax gaps long enough for them; "next up" after the last
+    "Relax.", or while the last rep is held when that relax is too short; no countdown: the count is one."""
     exercise = routine.exercises[index]
     reps = exercise.reps
     assert reps is not None  # the caller's exercise is counted in reps
@@ -1054,7 +1054,14 @@ def _rep_cues(routine: Routine, index: int, start: int, say: _Speaker, options: 
                                 start_ms=relax_at + options.soft_lead_ms, extra_events=(soft,) if soft else ()))
         else:
             cues.append(say.cue(Role.RELAX, RELAX_TEXT, Priority.MUST, Anchor.FIXED, start_ms=relax_at))
-    cues += _next_up_cues(routine, index, say, options, None)
+    last = start + reps.starts_ms(exercise.sides)[-1]
+    relax = next(c for c in cues if c.start_ms == last + reps.hold_ms)
+    after = _next_up_cues(routine, index, say, options, None)
+    if after and relax.duration_ms + options.gap_ms + after[0].duration_ms > reps.relax_ms - options.chime_clear_ms:
+        # no room after the last "Relax.": said while the last rep is held, as a timed hold says it before
+        # its countdown
+        after = [replace(after[0], end_by_ms=last + reps.hold_ms - options.gap_ms)]
+    cues += after
     cues += _summary_cues(exercise, say, options, switch_at)
     return cues + _hold_extras(exercise, say, options)
 
@@ -1264,7 +1271,6 @@ def _place(section: Section, cues: list[Cue], options: PlanOptions) -> list[Even
     for fixed_at, cue in fixed:
         times[cue.order] = fixed_at
         line.block_speech(fixed_at, fixed_at + cue.duration_ms)
-    line.busy.extend(section.quiet)
 
     cursor = section.start_ms + lead
     head_limit = min([f - gap for f, _ in fixed] + [section.end_ms])
@@ -1287,6 +1293,7 @@ def _place(section: Section, cues: list[Cue], options: PlanOptions) -> list[Even
         line.block_speech(at, at + cue.duration_ms)
         tail_starts.append(at)
     body_limit = min(tail_starts) - gap if tail_starts else section.end_ms
+    line.busy.extend(section.quiet)  # after "next up", which may come in the last rep's hold
 
     for cue in (c for c in cues if c.anchor is Anchor.FLOW):
         limit = body_limit if cue.before_ms is None else min(body_limit, cue.before_ms - options.chime_clear_ms)
