@@ -6,6 +6,7 @@ import logging
 import math
 import os
 import re
+import shlex
 import shutil
 import unicodedata
 from collections.abc import Callable
@@ -16,15 +17,16 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from .atomic import deferred
-from .audio import SAMPLE_RATE, samples_to_ms
+from .audio import SAMPLE_RATE, ms_to_samples, samples_to_ms
 from .cache import ClipCache, SessionStore
-from .chimes import load_chimes
+from .chimes import chime_names, load_chimes
+from .durations import format_clock
 from .errors import OutputError, PlanError, VoiceguideError
-from .export import check_writable, plan_json, write_session
+from .export import Split, check_writable, earlier_made_with, plan_json, write_session
 from .memory import release_free_memory
 from .mix import TARGET_LUFS, LevelledSession, Levels, Timeline, level
-from .mp3 import encode_segments
-from .options import Settings, default, defaults
+from .mp3 import NoCut, encode_segments
+from .options import OPTIONS, Option, OptionKind, Settings, default, defaults
 from .plan import Detail, Plan, PlanOptions, build_plan, estimated_measure, utterances
 from .resources import default_lexicon
 from .routine import Routine
@@ -46,6 +48,13 @@ class BuildOptions:
     """A shipped chime's name, a sound file, or none."""
     volume: float = default("volume")
     """Session loudness as a fraction of the standard level (1.0 = -16 LUFS)."""
+    split: bool = default("split")
+    """Also one MP3 per chapter and a playlist, in a folder beside the session."""
+    only_mp3: bool = default("only_mp3")
+    """The MP3 without its .vtt and .json."""
+    variant: tuple[tuple[str, str], ...] = ()
+    """The settings a listener hears that differ from the defaults, as (words, flag): ("no intro",
+    "--no-intro"); they name the session in its ID3 title and comment."""
 
     @property
     def target_lufs(self) -> float:
@@ -59,7 +68,68 @@ def build_options(settings: Settings) -> BuildOptions:
                        total_ms=s.get("duration"), intro=s["intro"], next_up=s["next_up"],
                        sides_each=s["sides"] == "each", lexicon=default_lexicon())
     voice = VoiceSettings(engine=s["engine"], voice=s.get("voice"), rate_wpm=s["rate"])
-    return BuildOptions(plan=plan, voice=voice, bitrate_kbps=s["bitrate"], chime=s["chime"], volume=s["volume"])
+    return BuildOptions(plan=plan, voice=voice, bitrate_kbps=s["bitrate"], chime=s["chime"], volume=s["volume"],
+                        split=s["split"], only_mp3=s["only_mp3"], variant=variant(s))
+
+
+NOT_HEARD = frozenset({"bitrate", "split", "only_mp3"})
+"""Options that change the files, not what a listener hears: a build that differs only in these is
+not a variant."""
+
+
+def variant(settings: Settings) -> tuple[tuple[str, str], ...]:
+    """The heard settings that differ from the table's defaults, in the table's order, each in words
+    for a title ("no intro", "10:00") and as its flag ("--no-intro", "--duration 10:00")."""
+    found = []
+    for option in OPTIONS.values():
+        value = settings.get(option.name)
+        if option.name in NOT_HEARD or value is None or value == option.default:
+            continue
+        found.append((_in_words(option, value), _as_flag(option, value)))
+    return tuple(found)
+
+
+def _in_words(option: Option, value: Any) -> str:
+    words = option.name.replace("_", "-")
+    if option.kind is OptionKind.FLAG:
+        return words if value else f"no {words}"
+    if option.kind is OptionKind.DURATION:
+        return format_clock(value)
+    if option.name == "countdown" and value == 0:
+        return "no countdown"
+    if option.name == "chime":
+        return "no chime" if value.lower() == "none" else f"{Path(value).name} chime"
+    if option.name == "sides":
+        return f"{value} side in full" if value == "each" else f"sides {value}"
+    if option.name in ("voice", "engine"):
+        return f"{Path(str(value)).name} {words}"
+    if option.name == "rate":
+        return f"{value} wpm"
+    if option.kind is OptionKind.CHOICE:
+        return f"{value} {words}"
+    return f"{words} {value:g}" if isinstance(value, float) else f"{words} {value}"
+
+
+def _as_flag(option: Option, value: Any) -> str:
+    if option.kind is OptionKind.FLAG:
+        return option.flag if value else f"--no-{option.flag[2:]}"
+    written = format_clock(value) if option.kind is OptionKind.DURATION else \
+        f"{value:g}" if isinstance(value, float) else str(value)
+    return f"{option.flag} {shlex.quote(written)}"
+
+
+def session_title(title: str, options: BuildOptions) -> str:
+    """The session's ID3 title: the routine's, and for a variant what sets it apart
+    ("Knee Rehab — no intro, 10:00"), so two variants do not look the same on a phone."""
+    return f"{title} — {', '.join(words for words, _ in options.variant)}" if options.variant else title
+
+
+def session_comment(about: str, options: BuildOptions) -> str:
+    """The ID3 comment: the routine's `about`, and for a variant the flags that make it."""
+    if not options.variant:
+        return about
+    made = f"Variant: {', '.join(words for words, _ in options.variant)} ({' '.join(f for _, f in options.variant)})"
+    return f"{about}\n\n{made}" if about else made
 
 
 @dataclass(frozen=True)
@@ -87,6 +157,9 @@ class Reporter:
 
     def written(self) -> None:
         """The new files are in place (called while Ctrl-C and SIGTERM are held)."""
+
+    def warn(self, message: str) -> None:
+        """Something the user should know before the files are replaced."""
 
 
 def default_output(routine: Routine, folder: Path = Path("output")) -> Path:
@@ -139,18 +212,21 @@ def check_choices(options: BuildOptions, place: Callable[[str], str | None] = la
         raise placed("chime", exc) from None
 
 
-def plan_options_for(options: PlanOptions, chimes: dict[str, np.ndarray]) -> PlanOptions:
-    """The plan must know how long the real chimes ring (or that there are none)."""
+def plan_options_for(options: PlanOptions, chimes: dict[str, np.ndarray], choice: str) -> PlanOptions:
+    """The plan must know the real chimes (`choice`, loaded as `chimes`): their names and how long they
+    ring (or that there are none)."""
     if not chimes:
         return replace(options, chimes=False)
-    return replace(options, bell_ms=samples_to_ms(len(chimes["bell"])), soft_ms=samples_to_ms(len(chimes["soft"])))
+    between, switch = chime_names(choice)
+    return replace(options, bell_ms=samples_to_ms(len(chimes[between])), soft_ms=samples_to_ms(len(chimes[switch])),
+                   bell_sound=between, soft_sound=switch)
 
 
 def speak_plan(routine: Routine, options: BuildOptions, reporter: Reporter, cache: ClipCache | None = None,
                workers: int | None = None) -> tuple[Plan, SpokenClips, dict[str, np.ndarray]]:
     """Synthesise every candidate line once, then plan with their measured lengths."""
     chimes = load_chimes(options.chime)
-    plan_options = plan_options_for(options.plan, chimes)
+    plan_options = plan_options_for(options.plan, chimes, options.chime)
     reporter.stage(f"Starting the {options.voice.engine} speech engine")
     clips = SpokenClips(get_engine(options.voice.engine), options.voice, cache, workers or os.cpu_count() or 1)
     clips.open()
@@ -160,12 +236,14 @@ def speak_plan(routine: Routine, options: BuildOptions, reporter: Reporter, cach
     return build_plan(routine, clips.measure, plan_options), clips, chimes
 
 
-def made_with(options: BuildOptions, clips: SpokenClips) -> dict[str, Any]:
-    """What produced a session, recorded in its plan so two outputs can be told apart."""
+def made_with(options: BuildOptions, clips: SpokenClips, source: str | None = None) -> dict[str, Any]:
+    """What produced a session, recorded in its plan so two outputs can be told apart: the routine
+    file (`source`, as an absolute path), the settings and the versions."""
     from importlib.metadata import version
 
     p = options.plan
     return {
+        **({"source": str(Path(source).absolute())} if source and Path(source).is_file() else {}),
         "voiceguide": version("voiceguide"),
         "engine": f"{clips.engine.name} ({clips.engine.version()})",
         "voice": clips.voice,
@@ -180,7 +258,37 @@ def made_with(options: BuildOptions, clips: SpokenClips) -> dict[str, Any]:
         "chime": options.chime,
         "volume": options.volume,
         "bitrate_kbps": options.bitrate_kbps,
+        "split": options.split,
     }
+
+
+_NOT_COMPARED = ("voiceguide", "split")
+"""Recorded, but not a reason to warn: another voiceguide version, or chapter files or not."""
+
+
+def replaced_differently(earlier: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """What sets the session about to be replaced (its `made_with`) apart from this build's, in words:
+    "routine /a/knee.yaml (now /a/hip.yaml)", "pace 1.0 (now 1.5)". Settings only one of them
+    records are not compared; the engine is compared by name, not version."""
+    def shown(key: str, value: Any) -> str:
+        if key == "engine" and isinstance(value, str):
+            return value.split(" (")[0]
+        if key == "duration_ms" and isinstance(value, int):
+            return format_clock(value)
+        if isinstance(value, bool):
+            return "on" if value else "off"
+        return "none" if value is None else str(value)
+
+    names = {"source": "routine", "duration_ms": "duration", "rate_wpm": "rate", "bitrate_kbps": "bitrate",
+             "next_up": "next-up"}
+    found = []
+    for key, value in now.items():
+        if key in _NOT_COMPARED or key not in earlier:
+            continue
+        before, after = shown(key, earlier[key]), shown(key, value)
+        if before != after:
+            found.append(f"{names.get(key, key)} {before} (now {after})")
+    return found
 
 
 def build_session(routine: Routine, out: Path, options: BuildOptions = BuildOptions(),
@@ -191,12 +299,24 @@ def build_session(routine: Routine, out: Path, options: BuildOptions = BuildOpti
     reporter = reporter or Reporter()
     workers = workers or os.cpu_count() or 1
     out = Path(out)
-    check_writable(out)
+    check_writable(out, not options.only_mp3, options.split)
     cache = cache or ClipCache()
     check_space(routine, options, out, cache.root)
     plan, clips, chimes = speak_plan(routine, options, reporter, cache, workers)
     release_free_memory()  # before the workers that measure and encode are forked
-    made = made_with(options, clips)
+    made = made_with(options, clips, routine.source)
+    earlier = earlier_made_with(out)
+    differences = replaced_differently(earlier, made) if earlier else []
+    if differences:
+        reporter.warn(f"replacing {out}, which was made differently: {'; '.join(differences)}; "
+                      "to keep both, give this build another name with -o")
+    timeline = Timeline(plan, clips.clip, chimes, SAMPLE_RATE)
+    spans, split = split_spans(timeline, plan, out) if options.split else (timeline.segments(), None)
+
+    def write(encode: Callable[[BinaryIO], None]) -> list[Path]:
+        return write_session(out, encode, plan, session_comment(routine.about, options), made, reporter.written,
+                             title=session_title(plan.title, options), sidecars=not options.only_mp3, split=split)
+
     store = SessionStore(clips.cache.root)
     key = session_key(plan, made, clips, chimes, options)
     stored = store.get(key)
@@ -209,23 +329,35 @@ def build_session(routine: Routine, out: Path, options: BuildOptions = BuildOpti
             with open(audio, "rb") as source:
                 shutil.copyfileobj(source, file)
 
-        files = write_session(out, copy_stored, plan, routine.about, made, reporter.written)
+        files = write(copy_stored)
         return BuildResult(plan, tuple(files), Levels(**meta["levels"]), clips.synthesized, clips.cached)
     reporter.stage("Levelling")
-    levelled = level(Timeline(plan, clips.clip, chimes, SAMPLE_RATE), options.target_lufs, workers=workers,
-                     scratch=clips.cache.root)
+    levelled = level(timeline, options.target_lufs, workers=workers, scratch=clips.cache.root)
     try:
         release_free_memory()
         reporter.stage("Mixing and encoding MP3")
-        files = _encode_and_store(levelled, options.bitrate_kbps, workers, store, key,
-                                  lambda encode: write_session(out, encode, plan, routine.about, made,
-                                                               reporter.written))
+        files = _encode_and_store(levelled, spans, options.bitrate_kbps, workers, store, key, write)
     finally:
         levelled.close()
     return BuildResult(plan, tuple(files), levelled.levels(), clips.synthesized, clips.cached)
 
 
-def _encode_and_store(levelled: LevelledSession, bitrate_kbps: int, workers: int, store: SessionStore, key: str,
+def split_spans(timeline: Timeline, plan: Plan, out: Path) -> tuple[list[tuple[int, int]], Split]:
+    """The segments to encode so each chapter's file is whole segments of the session, and where each
+    chapter's file begins: at the last silent frame boundary at or before the chapter's start."""
+    starts = [ms_to_samples(c.start_ms, SAMPLE_RATE) for c in plan.chapters[1:]]
+    try:
+        spans = timeline.segments(starts)
+    except NoCut as exc:
+        raise OutputError(f"{out}: --split: no silence before chapter {exc.part + 2} "
+                          f'"{plan.chapters[exc.part + 1].title}" to cut the session at; build without --split') from None
+    cuts = [s for s, _ in spans]
+    firsts = [0, *(max(c for c in cuts if c <= at) for at in starts)]
+    return spans, Split(tuple(firsts), timeline.length, SAMPLE_RATE)
+
+
+def _encode_and_store(levelled: LevelledSession, spans: list[tuple[int, int]], bitrate_kbps: int, workers: int,
+                      store: SessionStore, key: str,
                       write: Callable[[Callable[[BinaryIO], None]], list[Path]]) -> list[Path]:
     """Encode the session through `write` and keep a copy of the audio in the store for unchanged
     rebuilds; a full or read-only cache costs the next build time, never this one its result."""
@@ -234,7 +366,6 @@ def _encode_and_store(levelled: LevelledSession, bitrate_kbps: int, workers: int
 
     def encode(file: BinaryIO) -> None:
         nonlocal tee
-        spans = levelled.timeline.segments()
         if spare is None:
             encode_segments(levelled.pcm16_chunks, spans, file, bitrate_kbps, workers)
             return
@@ -276,7 +407,7 @@ def check_space(routine: Routine, options: BuildOptions, out: Path, cache_root: 
     seconds = shape.duration_ms / 1000
     speech_s = sum(estimated_measure(options.voice.rate_wpm)(u) for u in utterances(routine, options.plan)) / 1000
     mp3 = int(seconds * options.bitrate_kbps * 125)
-    session = mp3 + 64 * 1024 + len(shape.events) * 200  # the MP3, its captions and plan
+    session = mp3 * (2 if options.split else 1) + 64 * 1024 + len(shape.events) * 200  # MP3s, captions, plan
     cache = int(speech_s * _CLIP_BYTES_PER_S + seconds * _BLOCK_BYTES_PER_S + mp3)
     if _same_disk(out.parent, cache_root):
         require_free(out.parent, session + cache, "this session with its speech cache",
