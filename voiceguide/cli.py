@@ -197,7 +197,7 @@ def build(routines: tuple[str, ...], output: str | None, jobs: int | None, quiet
     if len(loaded) == 1:
         if output is None:
             out = default_output(loaded[0])
-        elif output.endswith(("/", os.sep)) or Path(output).is_dir():  # a folder: <title>.mp3 in it
+        elif output.endswith(("/", os.sep)) or _is_folder(Path(output)):  # a folder: <title>.mp3 in it
             out = default_output(loaded[0], Path(output))
         else:
             out = Path(output)
@@ -218,6 +218,13 @@ def build(routines: tuple[str, ...], output: str | None, jobs: int | None, quiet
     if failed:
         raise VoiceguideError(f"{len(failed)} of {len(loaded)} routines failed to build (the others were "
                               "written):\n  " + "\n  ".join(failed))
+
+
+def _is_folder(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:  # a name too long for the system, say: not a folder, and the build says what is wrong
+        return False
 
 
 def _build_one(parsed: Routine, routine: str, out: Path, jobs: int | None, quiet: bool, flags: dict[str, Any],
