@@ -177,8 +177,8 @@ def test_a_chapter_file_that_cannot_be_written_replaces_nothing(split, routine, 
     result = run("build", str(renamed), "-o", str(out / "knee-rehab.mp3"), "--split", "-q", cwd=tmp_path, cache=cache)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.splitlines()[1:] == [  # after the warning that another routine file made it
-        f"error: {out / 'knee-rehab' / '03-heel-glide.mp3'}: is a folder, so the session cannot be written there; "
-        "move it away or choose another name with -o"]
+        (f"error: {out / 'knee-rehab' / '03-heel-glide.mp3'}: is a folder, so the session cannot be written there; "
+         "move it away or choose another name with -o")]
     assert files_under(out) == before
 
 
