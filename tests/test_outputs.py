@@ -193,9 +193,16 @@ def test_split_into_a_file_in_the_way_is_refused_before_the_work(routine, tmp_pa
 
 
 def test_only_mp3_writes_the_mp3_and_leaves_sidecars_as_they_were(routine, cache, tmp_path):
+    """The MP3 alone, the same bytes as with its sidecars; the mix stored by a full build of the routine is
+    reused (the sidecars and where the routine file lies change nothing in the audio)."""
+    ok(run("build", str(routine), "-o", str(tmp_path / "full" / "k.mp3"), "-q", cwd=tmp_path, cache=cache))
+    moved = tmp_path / "moved.yaml"
+    moved.write_text(ROUTINE)
     fresh = tmp_path / "fresh"
-    ok(run("build", str(routine), "-o", str(fresh / "k.mp3"), "--only-mp3", "-q", cwd=tmp_path, cache=cache))
+    result = ok(run("build", str(moved), "-o", str(fresh / "k.mp3"), "--only-mp3", cwd=tmp_path, cache=cache))
+    assert "Mixing and encoding: unchanged since an earlier build, taken from the cache" in result.stderr
     assert [p.name for p in fresh.iterdir()] == ["k.mp3"]
+    assert (fresh / "k.mp3").read_bytes() == (tmp_path / "full" / "k.mp3").read_bytes()
     samples, rate = soundfile.read(str(fresh / "k.mp3"), dtype="float32")
     assert len(samples) / rate > 80 and np.abs(samples).max() > 0.1
     kept = tmp_path / "kept"

@@ -434,14 +434,15 @@ def _same_disk(a: Path, b: Path) -> bool:
 def session_key(plan: Plan, made: dict[str, Any], clips: SpokenClips, chimes: dict[str, np.ndarray],
                 options: BuildOptions) -> str:
     """Everything the mixed audio depends on: the plan and settings, the exact clips and chimes, and
-    the code that mixes them (so a changed voiceguide never reuses audio an older one made)."""
-    digest = hashlib.sha256(plan_json(plan, made).encode())
+    the code that mixes them (so a changed voiceguide never reuses audio an older one made). Not what
+    changes only the files around the audio: where the routine file is, its name in the tags, the sidecars."""
+    digest = hashlib.sha256(plan_json(plan, {k: v for k, v in made.items() if k != "source"}).encode())
     for event in plan.speech:
         if event.utterance is not None:
             digest.update(clips.key_of(event.utterance).encode())
     for name in sorted(chimes):
         digest.update(name.encode() + chimes[name].tobytes())
-    digest.update(repr(options).encode())
+    digest.update(repr(replace(options, only_mp3=False, variant=())).encode())
     for source in sorted(Path(__file__).parent.rglob("*.py")):
         digest.update(source.read_bytes())
     from importlib.metadata import PackageNotFoundError, version

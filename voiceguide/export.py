@@ -156,7 +156,7 @@ def check_writable(mp3_path: Path, sidecars: bool = True, split: bool = False) -
 
 
 def _check_split_folder(folder: Path) -> None:
-    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+    if folder.exists() and not folder.is_dir():
         raise OutputError(f"{folder}: is not a folder, so --split cannot put the chapter files there; move it "
                           "away or choose another name with -o")
     if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
@@ -234,6 +234,10 @@ def stale_parts(folder: Path, keep: list[Path]) -> list[Path]:
     return sorted(set(found) - set(keep))
 
 
+_LARGEST_PLAN = 64 << 20
+"""A plan beside an MP3 larger than this is not ours (a day-long session's is a few MB): not read."""
+
+
 def earlier_made_with(mp3_path: Path) -> dict[str, Any] | None:
     """What made the session now at `mp3_path`, from the plan beside it (its `made_with`); None when
     there is no such session, or its plan is missing, unreadable or older than the MP3 (an
@@ -241,6 +245,8 @@ def earlier_made_with(mp3_path: Path) -> dict[str, Any] | None:
     data = mp3_path.with_suffix(".json")
     try:
         if not mp3_path.is_file() or data.stat().st_mtime_ns < mp3_path.stat().st_mtime_ns:
+            return None
+        if data.stat().st_size > _LARGEST_PLAN:
             return None
         made = json.loads(data.read_text(encoding="utf-8")).get("made_with")
     except (OSError, ValueError, AttributeError):
