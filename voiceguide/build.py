@@ -54,7 +54,8 @@ class BuildOptions:
     """The MP3 without its .vtt and .json."""
     variant: tuple[tuple[str, str], ...] = ()
     """The settings a listener hears that differ from the defaults, as (words, flag): ("no intro",
-    "--no-intro"); they name the session in its ID3 title and comment."""
+    "--no-intro"); with the engine (named when the build starts it), they name the session in its ID3
+    title and comment."""
 
     @property
     def target_lufs(self) -> float:
@@ -79,11 +80,12 @@ not a variant."""
 
 def variant(settings: Settings) -> tuple[tuple[str, str], ...]:
     """The heard settings that differ from the table's defaults, in the table's order, each in words
-    for a title ("no intro", "10:00") and as its flag ("--no-intro", "--duration 10:00")."""
+    for a title ("no intro", "10:00") and as its flag ("--no-intro", "--duration 10:00"). Not the
+    engine: `heard` names it as it names itself, which the name it was asked for by may not be."""
     found = []
     for option in OPTIONS.values():
         value = settings.get(option.name)
-        if option.name in NOT_HEARD or value is None or value == option.default:
+        if option.name in NOT_HEARD or option.name == "engine" or value is None or value == option.default:
             continue
         found.append((_in_words(option, value), _as_flag(option, value)))
     return tuple(found)
@@ -101,8 +103,8 @@ def _in_words(option: Option, value: Any) -> str:
         return "no chime" if value.lower() == "none" else f"{Path(value).name} chime"
     if option.name == "sides":
         return f"{value} side in full" if value == "each" else f"sides {value}"
-    if option.name in ("voice", "engine"):
-        return f"{Path(str(value)).name} {words}"
+    if option.name == "voice":
+        return f"{Path(str(value)).name} voice"
     if option.name == "rate":
         return f"{value} wpm"
     if option.kind is OptionKind.CHOICE:
@@ -118,17 +120,27 @@ def _as_flag(option: Option, value: Any) -> str:
     return f"{option.flag} {shlex.quote(written)}"
 
 
-def session_title(title: str, options: BuildOptions) -> str:
+def heard(options: BuildOptions, engine: str) -> tuple[tuple[str, str], ...]:
+    """What sets this session apart from one built with the defaults, as `variant` gives it, with the
+    `engine` that speaks it (its own name) when that is not the default one."""
+    if engine == default("engine"):
+        return options.variant
+    return ((f"{engine} engine", f"--engine {shlex.quote(engine)}"), *options.variant)
+
+
+def session_title(title: str, options: BuildOptions, engine: str = default("engine")) -> str:
     """The session's ID3 title: the routine's, and for a variant what sets it apart
-    ("Knee Rehab — no intro, 10:00"), so two variants do not look the same on a phone."""
-    return f"{title} — {', '.join(words for words, _ in options.variant)}" if options.variant else title
+    ("Knee Rehab — 10:00, no intro"), so two variants do not look the same on a phone."""
+    parts = heard(options, engine)
+    return f"{title} — {', '.join(words for words, _ in parts)}" if parts else title
 
 
-def session_comment(about: str, options: BuildOptions) -> str:
+def session_comment(about: str, options: BuildOptions, engine: str = default("engine")) -> str:
     """The ID3 comment: the routine's `about`, and for a variant the flags that make it."""
-    if not options.variant:
+    parts = heard(options, engine)
+    if not parts:
         return about
-    made = f"Variant: {', '.join(words for words, _ in options.variant)} ({' '.join(f for _, f in options.variant)})"
+    made = f"Variant: {', '.join(words for words, _ in parts)} ({' '.join(f for _, f in parts)})"
     return f"{about}\n\n{made}" if about else made
 
 
@@ -314,8 +326,10 @@ def build_session(routine: Routine, out: Path, options: BuildOptions = BuildOpti
     spans, split = split_spans(timeline, plan, out) if options.split else (timeline.segments(), None)
 
     def write(encode: Callable[[BinaryIO], None]) -> list[Path]:
-        return write_session(out, encode, plan, session_comment(routine.about, options), made, reporter.written,
-                             title=session_title(plan.title, options), sidecars=not options.only_mp3, split=split)
+        engine = clips.engine.name
+        return write_session(out, encode, plan, session_comment(routine.about, options, engine), made,
+                             reporter.written, title=session_title(plan.title, options, engine),
+                             sidecars=not options.only_mp3, split=split)
 
     store = SessionStore(clips.cache.root)
     key = session_key(plan, made, clips, chimes, options)
