@@ -23,7 +23,7 @@ def test_readme_opens_with_the_two_setup_commands_and_ci_runs_the_test_one():
 def test_every_flag_the_readme_mentions_is_in_build_help():
     help_text = CliRunner().invoke(cli, ["build", "--help"]).output
     about_voiceguide = README.split("## Performance")[0]  # the benchmark has flags of its own
-    flags = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]+)", about_voiceguide))
+    flags = set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]+)", about_voiceguide))
     assert {"--pace", "--duration", "--rate", "--detail", "--engine"} <= flags
     missing = {f for f in flags if f not in help_text}
     assert not missing, missing
@@ -38,7 +38,7 @@ def test_every_command_the_readme_uses_exists():
 
 def test_benchmark_flags_in_the_readme_exist():
     bench = (ROOT / "bench" / "run.py").read_text()
-    for flag in set(re.findall(r"(?<![\w-])(--[a-z][a-z-]+)", README.split("## Performance")[1])):
+    for flag in set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]+)", README.split("## Performance")[1])):
         assert f'"{flag}"' in bench, flag
 
 
@@ -46,7 +46,7 @@ def test_every_option_in_the_table_is_in_the_readme():
     from voiceguide.options import OPTIONS, OptionKind
 
     about_voiceguide = README.split("## Performance")[0]
-    flags = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]+)", about_voiceguide))
+    flags = set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]+)", about_voiceguide))
     for option in OPTIONS.values():
         written = {option.flag, f"--no-{option.flag[2:]}"} if option.kind is OptionKind.FLAG else {option.flag}
         assert written & flags, f"README does not mention {option.flag}"

@@ -90,7 +90,7 @@ def test_switch_sides_at_the_midpoint_of_both_sided_exercises(plan, seed):
         middle = (chapter.hold_start_ms + chapter.end_ms) // 2  # of the hold, not of its set-up
         assert event.text == SWITCH_TEXT
         assert abs(event.start_ms - middle) <= 1000
-        soft = [c for c in plan.events if c.role is Role.CHIME and c.sound == "soft" and c.exercise == event.exercise]
+        soft = [c for c in plan.events if c.role is Role.CHIME and c.sound == PlanOptions().soft_sound and c.exercise == event.exercise]
         assert [c.start_ms for c in soft] == [middle]
 
 

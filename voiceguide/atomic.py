@@ -12,7 +12,7 @@ import signal
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
@@ -201,12 +201,14 @@ def check_targets(targets: list[Path]) -> None:
             raise NotARegularFile(17, "not a regular file", str(target))
 
 
-def replace_together(pending: list[PendingFile], on_done: Callable[[], None] | None = None) -> None:
-    """Move every pending file onto its target: all of them, or (on failure) none.
+def replace_together(pending: list[PendingFile], on_done: Callable[[], None] | None = None,
+                     remove: Sequence[Path] = ()) -> None:
+    """Move every pending file onto its target and delete the files `remove`: all of it, or (on
+    failure) none.
 
     The old files are kept (hard-linked under a temporary name) until every new one is in; if a
-    swap fails part-way, those already swapped are put back, and the error is raised. Stopping
-    signals are ignored for the few milliseconds this takes; `on_done()` runs inside that window.
+    swap fails part-way, those already swapped or removed are put back, and the error is raised.
+    Stopping signals are ignored for the few milliseconds this takes; `on_done()` runs inside that window.
     """
     check_targets([p.target for p in pending])
     for file in pending:
@@ -225,6 +227,12 @@ def replace_together(pending: list[PendingFile], on_done: Callable[[], None] | N
                 os.replace(file.path, file.target)
                 file.path = None
                 swapped.append((file.target, old))
+            for path in remove:
+                old = _keep_old(path)
+                if old is not None:
+                    spares.append(old)
+                    path.unlink()
+                    swapped.append((path, old))
         except BaseException:
             for target, old in reversed(swapped):  # put back every one that was swapped, even if one cannot be
                 try:

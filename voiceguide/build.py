@@ -6,6 +6,7 @@ import logging
 import math
 import os
 import re
+import shlex
 import shutil
 import unicodedata
 from collections.abc import Callable
@@ -16,15 +17,16 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from .atomic import deferred
-from .audio import SAMPLE_RATE, samples_to_ms
+from .audio import SAMPLE_RATE, ms_to_samples, samples_to_ms
 from .cache import ClipCache, SessionStore
-from .chimes import load_chimes
+from .chimes import chime_names, load_chimes
+from .durations import format_clock
 from .errors import OutputError, PlanError, VoiceguideError
-from .export import check_writable, plan_json, write_session
+from .export import Split, check_writable, earlier_made_with, plan_json, write_session
 from .memory import release_free_memory
 from .mix import TARGET_LUFS, LevelledSession, Levels, Timeline, level
-from .mp3 import encode_segments
-from .options import Settings, default, defaults
+from .mp3 import NoCut, encode_segments
+from .options import OPTIONS, Option, OptionKind, Settings, default, defaults
 from .plan import Detail, Plan, PlanOptions, Setup, build_plan, estimated_measure, utterances
 from .resources import default_lexicon
 from .routine import Routine
@@ -46,6 +48,14 @@ class BuildOptions:
     """A shipped chime's name, a sound file, or none."""
     volume: float = default("volume")
     """Session loudness as a fraction of the standard level (1.0 = -16 LUFS)."""
+    split: bool = default("split")
+    """Also one MP3 per chapter and a playlist, in a folder beside the session."""
+    only_mp3: bool = default("only_mp3")
+    """The MP3 without its .vtt and .json."""
+    variant: tuple[tuple[str, str], ...] = ()
+    """The settings a listener hears that differ from the defaults, as (words, flag): ("no intro",
+    "--no-intro"); with the engine (named when the build starts it), they name the session in its ID3
+    title and comment."""
 
     @property
     def target_lufs(self) -> float:
@@ -59,7 +69,79 @@ def build_options(settings: Settings) -> BuildOptions:
                        total_ms=s.get("duration"), intro=s["intro"], next_up=s["next_up"],
                        sides_each=s["sides"] == "each", setup=Setup(s["setup"]), lexicon=default_lexicon())
     voice = VoiceSettings(engine=s["engine"], voice=s.get("voice"), rate_wpm=s["rate"])
-    return BuildOptions(plan=plan, voice=voice, bitrate_kbps=s["bitrate"], chime=s["chime"], volume=s["volume"])
+    return BuildOptions(plan=plan, voice=voice, bitrate_kbps=s["bitrate"], chime=s["chime"], volume=s["volume"],
+                        split=s["split"], only_mp3=s["only_mp3"], variant=variant(s))
+
+
+NOT_HEARD = frozenset({"bitrate", "split", "only_mp3"})
+"""Options that change the files, not what a listener hears: a build that differs only in these is
+not a variant."""
+
+
+def variant(settings: Settings) -> tuple[tuple[str, str], ...]:
+    """The heard settings that differ from the table's defaults, in the table's order, each in words
+    for a title ("no intro", "10:00") and as its flag ("--no-intro", "--duration 10:00"). Not the
+    engine: `heard` names it as it names itself, which the name it was asked for by may not be."""
+    found = []
+    for option in OPTIONS.values():
+        value = settings.get(option.name)
+        if option.name in NOT_HEARD or option.name == "engine" or value is None or value == option.default:
+            continue
+        found.append((_in_words(option, value), _as_flag(option, value)))
+    return tuple(found)
+
+
+def _in_words(option: Option, value: Any) -> str:
+    words = option.name.replace("_", "-")
+    if option.kind is OptionKind.FLAG:
+        return words if value else f"no {words}"
+    if option.kind is OptionKind.DURATION:
+        return format_clock(value)
+    if option.name == "countdown" and value == 0:
+        return "no countdown"
+    if option.name == "chime":
+        return "no chime" if value.lower() == "none" else f"{Path(value).name} chime"
+    if option.name == "sides":
+        return f"{value} side in full" if value == "each" else f"sides {value}"
+    if option.name == "voice":
+        return f"{Path(str(value)).name} voice"
+    if option.name == "rate":
+        return f"{value} wpm"
+    if option.kind is OptionKind.CHOICE:
+        return f"{value} {words}"
+    return f"{words} {value:g}" if isinstance(value, float) else f"{words} {value}"
+
+
+def _as_flag(option: Option, value: Any) -> str:
+    if option.kind is OptionKind.FLAG:
+        return option.flag if value else f"--no-{option.flag[2:]}"
+    written = format_clock(value) if option.kind is OptionKind.DURATION else \
+        f"{value:g}" if isinstance(value, float) else str(value)
+    return f"{option.flag} {shlex.quote(written)}"
+
+
+def heard(options: BuildOptions, engine: str) -> tuple[tuple[str, str], ...]:
+    """What sets this session apart from one built with the defaults, as `variant` gives it, with the
+    `engine` that speaks it (its own name) when that is not the default one."""
+    if engine == default("engine"):
+        return options.variant
+    return ((f"{engine} engine", f"--engine {shlex.quote(engine)}"), *options.variant)
+
+
+def session_title(title: str, options: BuildOptions, engine: str = default("engine")) -> str:
+    """The session's ID3 title: the routine's, and for a variant what sets it apart
+    ("Knee Rehab — 10:00, no intro"), so two variants do not look the same on a phone."""
+    parts = heard(options, engine)
+    return f"{title} — {', '.join(words for words, _ in parts)}" if parts else title
+
+
+def session_comment(about: str, options: BuildOptions, engine: str = default("engine")) -> str:
+    """The ID3 comment: the routine's `about`, and for a variant the flags that make it."""
+    parts = heard(options, engine)
+    if not parts:
+        return about
+    made = f"Variant: {', '.join(words for words, _ in parts)} ({' '.join(f for _, f in parts)})"
+    return f"{about}\n\n{made}" if about else made
 
 
 @dataclass(frozen=True)
@@ -87,6 +169,9 @@ class Reporter:
 
     def written(self) -> None:
         """The new files are in place (called while Ctrl-C and SIGTERM are held)."""
+
+    def warn(self, message: str) -> None:
+        """Something the user should know before the files are replaced."""
 
 
 def default_output(routine: Routine, folder: Path = Path("output")) -> Path:
@@ -139,18 +224,21 @@ def check_choices(options: BuildOptions, place: Callable[[str], str | None] = la
         raise placed("chime", exc) from None
 
 
-def plan_options_for(options: PlanOptions, chimes: dict[str, np.ndarray]) -> PlanOptions:
-    """The plan must know how long the real chimes ring (or that there are none)."""
+def plan_options_for(options: PlanOptions, chimes: dict[str, np.ndarray], choice: str) -> PlanOptions:
+    """The plan must know the real chimes (`choice`, loaded as `chimes`): their names and how long they
+    ring (or that there are none)."""
     if not chimes:
         return replace(options, chimes=False)
-    return replace(options, bell_ms=samples_to_ms(len(chimes["bell"])), soft_ms=samples_to_ms(len(chimes["soft"])))
+    between, switch = chime_names(choice)
+    return replace(options, bell_ms=samples_to_ms(len(chimes[between])), soft_ms=samples_to_ms(len(chimes[switch])),
+                   bell_sound=between, soft_sound=switch)
 
 
 def speak_plan(routine: Routine, options: BuildOptions, reporter: Reporter, cache: ClipCache | None = None,
                workers: int | None = None) -> tuple[Plan, SpokenClips, dict[str, np.ndarray]]:
     """Synthesise every candidate line once, then plan with their measured lengths."""
     chimes = load_chimes(options.chime)
-    plan_options = plan_options_for(options.plan, chimes)
+    plan_options = plan_options_for(options.plan, chimes, options.chime)
     reporter.stage(f"Starting the {options.voice.engine} speech engine")
     clips = SpokenClips(get_engine(options.voice.engine), options.voice, cache, workers or os.cpu_count() or 1)
     clips.open()
@@ -160,12 +248,14 @@ def speak_plan(routine: Routine, options: BuildOptions, reporter: Reporter, cach
     return build_plan(routine, clips.measure, plan_options), clips, chimes
 
 
-def made_with(options: BuildOptions, clips: SpokenClips) -> dict[str, Any]:
-    """What produced a session, recorded in its plan so two outputs can be told apart."""
+def made_with(options: BuildOptions, clips: SpokenClips, source: str | None = None) -> dict[str, Any]:
+    """What produced a session, recorded in its plan so two outputs can be told apart: the routine
+    file (`source`, as an absolute path), the settings and the versions."""
     from importlib.metadata import version
 
     p = options.plan
     return {
+        **({"source": str(Path(source).absolute())} if source and Path(source).is_file() else {}),
         "voiceguide": version("voiceguide"),
         "engine": f"{clips.engine.name} ({clips.engine.version()})",
         "voice": clips.voice,
@@ -181,7 +271,37 @@ def made_with(options: BuildOptions, clips: SpokenClips) -> dict[str, Any]:
         "chime": options.chime,
         "volume": options.volume,
         "bitrate_kbps": options.bitrate_kbps,
+        "split": options.split,
     }
+
+
+_NOT_COMPARED = ("voiceguide", "split")
+"""Recorded, but not a reason to warn: another voiceguide version, or chapter files or not."""
+
+
+def replaced_differently(earlier: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """What sets the session about to be replaced (its `made_with`) apart from this build's, in words:
+    "routine /a/knee.yaml (now /a/hip.yaml)", "pace 1.0 (now 1.5)". Settings only one of them
+    records are not compared; the engine is compared by name, not version."""
+    def shown(key: str, value: Any) -> str:
+        if key == "engine" and isinstance(value, str):
+            return value.split(" (")[0]
+        if key == "duration_ms" and isinstance(value, int):
+            return format_clock(value)
+        if isinstance(value, bool):
+            return "on" if value else "off"
+        return "none" if value is None else str(value)
+
+    names = {"source": "routine", "duration_ms": "duration", "rate_wpm": "rate", "bitrate_kbps": "bitrate",
+             "next_up": "next-up"}
+    found = []
+    for key, value in now.items():
+        if key in _NOT_COMPARED or key not in earlier:
+            continue
+        before, after = shown(key, earlier[key]), shown(key, value)
+        if before != after:
+            found.append(f"{names.get(key, key)} {before} (now {after})")
+    return found
 
 
 def build_session(routine: Routine, out: Path, options: BuildOptions = BuildOptions(),
@@ -192,12 +312,26 @@ def build_session(routine: Routine, out: Path, options: BuildOptions = BuildOpti
     reporter = reporter or Reporter()
     workers = workers or os.cpu_count() or 1
     out = Path(out)
-    check_writable(out)
+    check_writable(out, not options.only_mp3, options.split)
     cache = cache or ClipCache()
     check_space(routine, options, out, cache.root)
     plan, clips, chimes = speak_plan(routine, options, reporter, cache, workers)
     release_free_memory()  # before the workers that measure and encode are forked
-    made = made_with(options, clips)
+    made = made_with(options, clips, routine.source)
+    earlier = earlier_made_with(out)
+    differences = replaced_differently(earlier, made) if earlier else []
+    if differences:
+        reporter.warn(f"replacing {out}, which was made differently: {'; '.join(differences)}; "
+                      "to keep both, give this build another name with -o")
+    timeline = Timeline(plan, clips.clip, chimes, SAMPLE_RATE)
+    spans, split = split_spans(timeline, plan, out) if options.split else (timeline.segments(), None)
+
+    def write(encode: Callable[[BinaryIO], None]) -> list[Path]:
+        engine = clips.engine.name
+        return write_session(out, encode, plan, session_comment(routine.about, options, engine), made,
+                             reporter.written, title=session_title(plan.title, options, engine),
+                             sidecars=not options.only_mp3, split=split)
+
     store = SessionStore(clips.cache.root)
     key = session_key(plan, made, clips, chimes, options)
     stored = store.get(key)
@@ -210,23 +344,35 @@ def build_session(routine: Routine, out: Path, options: BuildOptions = BuildOpti
             with open(audio, "rb") as source:
                 shutil.copyfileobj(source, file)
 
-        files = write_session(out, copy_stored, plan, routine.about, made, reporter.written)
+        files = write(copy_stored)
         return BuildResult(plan, tuple(files), Levels(**meta["levels"]), clips.synthesized, clips.cached)
     reporter.stage("Levelling")
-    levelled = level(Timeline(plan, clips.clip, chimes, SAMPLE_RATE), options.target_lufs, workers=workers,
-                     scratch=clips.cache.root)
+    levelled = level(timeline, options.target_lufs, workers=workers, scratch=clips.cache.root)
     try:
         release_free_memory()
         reporter.stage("Mixing and encoding MP3")
-        files = _encode_and_store(levelled, options.bitrate_kbps, workers, store, key,
-                                  lambda encode: write_session(out, encode, plan, routine.about, made,
-                                                               reporter.written))
+        files = _encode_and_store(levelled, spans, options.bitrate_kbps, workers, store, key, write)
     finally:
         levelled.close()
     return BuildResult(plan, tuple(files), levelled.levels(), clips.synthesized, clips.cached)
 
 
-def _encode_and_store(levelled: LevelledSession, bitrate_kbps: int, workers: int, store: SessionStore, key: str,
+def split_spans(timeline: Timeline, plan: Plan, out: Path) -> tuple[list[tuple[int, int]], Split]:
+    """The segments to encode so each chapter's file is whole segments of the session, and where each
+    chapter's file begins: at the last silent frame boundary at or before the chapter's start."""
+    starts = [ms_to_samples(c.start_ms, SAMPLE_RATE) for c in plan.chapters[1:]]
+    try:
+        spans = timeline.segments(starts)
+    except NoCut as exc:
+        raise OutputError(f"{out}: --split: no silence before chapter {exc.part + 2} "
+                          f'"{plan.chapters[exc.part + 1].title}" to cut the session at; build without --split') from None
+    cuts = [s for s, _ in spans]
+    firsts = [0, *(max(c for c in cuts if c <= at) for at in starts)]
+    return spans, Split(tuple(firsts), timeline.length, SAMPLE_RATE)
+
+
+def _encode_and_store(levelled: LevelledSession, spans: list[tuple[int, int]], bitrate_kbps: int, workers: int,
+                      store: SessionStore, key: str,
                       write: Callable[[Callable[[BinaryIO], None]], list[Path]]) -> list[Path]:
     """Encode the session through `write` and keep a copy of the audio in the store for unchanged
     rebuilds; a full or read-only cache costs the next build time, never this one its result."""
@@ -235,7 +381,6 @@ def _encode_and_store(levelled: LevelledSession, bitrate_kbps: int, workers: int
 
     def encode(file: BinaryIO) -> None:
         nonlocal tee
-        spans = levelled.timeline.segments()
         if spare is None:
             encode_segments(levelled.pcm16_chunks, spans, file, bitrate_kbps, workers)
             return
@@ -277,7 +422,7 @@ def check_space(routine: Routine, options: BuildOptions, out: Path, cache_root: 
     seconds = shape.duration_ms / 1000
     speech_s = sum(estimated_measure(options.voice.rate_wpm)(u) for u in utterances(routine, options.plan)) / 1000
     mp3 = int(seconds * options.bitrate_kbps * 125)
-    session = mp3 + 64 * 1024 + len(shape.events) * 200  # the MP3, its captions and plan
+    session = mp3 * (2 if options.split else 1) + 64 * 1024 + len(shape.events) * 200  # MP3s, captions, plan
     cache = int(speech_s * _CLIP_BYTES_PER_S + seconds * _BLOCK_BYTES_PER_S + mp3)
     if _same_disk(out.parent, cache_root):
         require_free(out.parent, session + cache, "this session with its speech cache",
@@ -304,14 +449,15 @@ def _same_disk(a: Path, b: Path) -> bool:
 def session_key(plan: Plan, made: dict[str, Any], clips: SpokenClips, chimes: dict[str, np.ndarray],
                 options: BuildOptions) -> str:
     """Everything the mixed audio depends on: the plan and settings, the exact clips and chimes, and
-    the code that mixes them (so a changed voiceguide never reuses audio an older one made)."""
-    digest = hashlib.sha256(plan_json(plan, made).encode())
+    the code that mixes them (so a changed voiceguide never reuses audio an older one made). Not what
+    changes only the files around the audio: where the routine file is, its name in the tags, the sidecars."""
+    digest = hashlib.sha256(plan_json(plan, {k: v for k, v in made.items() if k != "source"}).encode())
     for event in plan.speech:
         if event.utterance is not None:
             digest.update(clips.key_of(event.utterance).encode())
     for name in sorted(chimes):
         digest.update(name.encode() + chimes[name].tobytes())
-    digest.update(repr(options).encode())
+    digest.update(repr(replace(options, only_mp3=False, variant=())).encode())
     for source in sorted(Path(__file__).parent.rglob("*.py")):
         digest.update(source.read_bytes())
     from importlib.metadata import PackageNotFoundError, version

@@ -21,19 +21,33 @@ def shipped_chimes() -> list[str]:
     return sorted(p.stem for p in chimes_dir().glob("*.wav") if not p.stem.endswith("-soft"))
 
 
+def chime_names(choice: str) -> tuple[str, str]:
+    """The names the plan gives the chime between sections and the softer one at a side switch: a
+    shipped chime's file names ("bowl", "bowl-soft"), or a sound file's name ("gong.wav", "gong.wav (soft)");
+    empty for none."""
+    if choice.lower() == "none":
+        return "", ""
+    if choice in shipped_chimes():
+        return choice, f"{choice}-soft"
+    name = Path(choice).expanduser().name
+    return name, f"{name} (soft)"
+
+
 def load_chimes(choice: str) -> dict[str, np.ndarray]:
-    """{"bell": between sections, "soft": at a side switch} as float32 at the session rate; {} for none."""
+    """The chime between sections and the one at a side switch, by the names `chime_names` gives them (in
+    that order), as float32 at the session rate; {} for none."""
     if choice.lower() == "none":
         return {}
+    between, switch = chime_names(choice)
     folder = chimes_dir()
     if choice in shipped_chimes():
-        return {"bell": _read(folder / f"{choice}.wav"), "soft": _read(folder / f"{choice}-soft.wav")}
+        return {between: _read(folder / f"{between}.wav"), switch: _read(folder / f"{switch}.wav")}
     path = Path(choice).expanduser()
     if not path.is_file():
         raise VoiceguideError(f'chime "{choice}": not a shipped chime ({", ".join(shipped_chimes())}) and no '
                               "such file; give one of those, a WAV/MP3/OGG/FLAC file, or none")
     bell = _read(path)
-    return {"bell": bell, "soft": (bell * np.float32(db_to_gain(SOFT_GAIN_DB))).astype(np.float32)}
+    return {between: bell, switch: (bell * np.float32(db_to_gain(SOFT_GAIN_DB))).astype(np.float32)}
 
 
 def _read(path: Path) -> np.ndarray:

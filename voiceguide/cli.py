@@ -131,6 +131,10 @@ class _Reporter:
             self._bar.__exit__(None, None, None)
             self._bar = None
 
+    def warn(self, message: str) -> None:
+        """Shown even with -q: it is about the user's files, not progress."""
+        click.echo(f"warning: {message}", err=True)
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="voiceguide")
@@ -147,16 +151,17 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("routines", nargs=-1, required=True, metavar="ROUTINE...")
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
-              help="For one routine, the MP3 to write (default: output/<title>.mp3 under the current "
-                   "folder, e.g. output/lower-back-relief.mp3); for several, the folder to write them "
-                   "in (default: output/). The .vtt captions and .json plan are written beside each MP3.")
+@click.option("-o", "--output", type=click.Path(), default=None,
+              help="For one routine, the MP3 to write, or a folder to write <title>.mp3 in (an existing "
+                   "folder, or a path ending in /); default: output/<title>.mp3 under the current folder, "
+                   "e.g. output/lower-back-relief.mp3. For several routines, the folder to write them in "
+                   "(default: output/). The .vtt captions and .json plan are written beside each MP3.")
 @click.option("-j", "--jobs", type=click.IntRange(1, 256), default=None, metavar="N",
               help="Processes that speak and encode at once (default: one per CPU core). Example: -j 1")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 @_verbose
 @_session_options
-def build(routines: tuple[str, ...], output: Path | None, jobs: int | None, quiet: bool, **flags: Any) -> None:
+def build(routines: tuple[str, ...], output: str | None, jobs: int | None, quiet: bool, **flags: Any) -> None:
     """Build the MP3 session for each ROUTINE (a .yaml path, a folder of them, or a shipped routine's name).
 
     \b
@@ -170,6 +175,7 @@ def build(routines: tuple[str, ...], output: Path | None, jobs: int | None, quie
       voiceguide build routines/lower-back-relief.yaml -o /tmp/back.mp3 --detail full --rate 140
       voiceguide build lower-back-relief --pace 1.5 --chime bowl --no-next-up
       voiceguide build my-routines/ -o library/ --pace 1.5 -j 2     # every .yaml in a folder
+      voiceguide build knee-rehab.yaml -o ~/patients/ana/ --split    # + one MP3 per chapter
     """
     from .build import batch_outputs, default_output
     from .resources import find_routines
@@ -189,11 +195,17 @@ def build(routines: tuple[str, ...], output: Path | None, jobs: int | None, quie
         raise VoiceguideError("\n".join(problems) + (f"\n{len(problems)} of {len(paths)} routines have problems; "
                                                       "nothing was built" if len(paths) > 1 else ""))
     if len(loaded) == 1:
-        _build_one(loaded[0], routines[0], output or default_output(loaded[0]), jobs, quiet, flags)
+        if output is None:
+            out = default_output(loaded[0])
+        elif output.endswith(("/", os.sep)) or _is_folder(Path(output)):  # a folder: <title>.mp3 in it
+            out = default_output(loaded[0], Path(output))
+        else:
+            out = Path(output)
+        _build_one(loaded[0], routines[0], out, jobs, quiet, flags)
         return
-    if output is not None and output.suffix.lower() == ".mp3":
+    if output is not None and Path(output).suffix.lower() == ".mp3":
         raise VoiceguideError(f"{output}: with several routines, -o is the folder to write them in")
-    outputs = batch_outputs(loaded, output or Path("output"))
+    outputs = batch_outputs(loaded, Path(output or "output"))
     failed = []
     for n, (parsed, out) in enumerate(zip(loaded, outputs), 1):
         if not quiet:
@@ -208,6 +220,13 @@ def build(routines: tuple[str, ...], output: Path | None, jobs: int | None, quie
                               "written):\n  " + "\n  ".join(failed))
 
 
+def _is_folder(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:  # a name too long for the system, say: not a folder, and the build says what is wrong
+        return False
+
+
 def _build_one(parsed: Routine, routine: str, out: Path, jobs: int | None, quiet: bool, flags: dict[str, Any],
                last: bool = True) -> None:
     from .build import build_session
@@ -218,10 +237,13 @@ def _build_one(parsed: Routine, routine: str, out: Path, jobs: int | None, quiet
         from .durations import format_clock
 
         plan = result.plan
+        sidecars = [f.name for f in result.files if f.suffix in (".vtt", ".json") and f.parent == out.parent]
+        parts = [f for f in result.files if f.parent != out.parent]
         click.echo(f"Wrote {result.files[0]} ({format_clock(plan.duration_ms)}, {len(plan.chapters)} chapters, "
                    f"{result.levels.loudness_lufs} LUFS; {result.synthesized} clip{'s' * (result.synthesized != 1)} spoken, "
-                   f"{result.cached} from cache) with {result.files[1].name} and {result.files[2].name}",
-                   err=True)
+                   f"{result.cached} from cache){' with ' + ' and '.join(sidecars) if sidecars else ''}"
+                   + (f"; {len(parts) - 1} chapter files and the playlist {parts[-1].name} in {parts[-1].parent}"
+                      if parts else ""), err=True)
         from .plan import DropCause
 
         for_time = sum(1 for d in plan.dropped if d.cause.for_lack_of_time)
@@ -264,7 +286,7 @@ def plan(routine: str, as_json: bool, quiet: bool, **flags: Any) -> None:
     _check_choices(parsed, options, flags)
     the_plan, clips, _ = speak_plan(parsed, options, cast("Reporter", _Reporter(quiet)))
     if as_json:
-        click.echo(plan_json(the_plan, made_with(options, clips)), nl=False)
+        click.echo(plan_json(the_plan, made_with(options, clips, parsed.source)), nl=False)
         return
     width = max(60, shutil.get_terminal_size((100, 24)).columns)
     click.echo(f"{the_plan.title}: {format_clock(the_plan.duration_ms)}, {len(the_plan.chapters)} chapters")

@@ -1,11 +1,15 @@
-"""Write what the user gets: the MP3 with tags and chapters, the captions and the plan, all atomically."""
+"""Write what the user gets: the MP3 with tags and chapters, the captions and the plan, and with --split
+one MP3 per chapter and a playlist; all atomically."""
 from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable
+from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from .atomic import (
     NotARegularFile,
@@ -17,19 +21,18 @@ from .atomic import (
 from .errors import OutputError
 from .plan import Plan
 
+if TYPE_CHECKING:
+    from mutagen.id3 import ID3
+
 ARTIST = "voiceguide"
 
 
-def tag_mp3(path: Path | BinaryIO, plan: Plan, comment: str) -> None:
-    """ID3 title, artist, album, comment, and chapters (CHAP per section under one ordered CTOC)."""
-    from mutagen.id3 import CHAP, COMM, CTOC, ID3, TALB, TIT2, TPE1, CTOCFlags
+def tag_mp3(path: Path | BinaryIO, plan: Plan, comment: str, title: str | None = None) -> None:
+    """ID3 title, artist, album, comment, and chapters (CHAP per section under one ordered CTOC).
+    `title` (default: the plan's) is the title and album, so a variant's name shows on a phone."""
+    from mutagen.id3 import CHAP, CTOC, TIT2, CTOCFlags
 
-    tags = ID3()
-    tags.add(TIT2(encoding=3, text=[plan.title]))
-    tags.add(TPE1(encoding=3, text=[ARTIST]))
-    tags.add(TALB(encoding=3, text=[plan.title]))
-    if comment:
-        tags.add(COMM(encoding=3, lang="eng", desc="", text=[comment]))
+    tags = _common_tags(title or plan.title, comment)
     ids = [f"chp{i}" for i in range(len(plan.chapters))]
     tags.add(CTOC(element_id="toc", flags=CTOCFlags.TOP_LEVEL | CTOCFlags.ORDERED,
                   child_element_ids=ids, sub_frames=[TIT2(encoding=3, text=["Chapters"])]))
@@ -37,6 +40,33 @@ def tag_mp3(path: Path | BinaryIO, plan: Plan, comment: str) -> None:
         tags.add(CHAP(element_id=element_id, start_time=chapter.start_ms, end_time=chapter.end_ms,
                       start_offset=0xFFFFFFFF, end_offset=0xFFFFFFFF,
                       sub_frames=[TIT2(encoding=3, text=[chapter.title])]))
+    _save(tags, path)
+
+
+def tag_part(path: Path | BinaryIO, title: str, album: str, comment: str, number: int, count: int) -> None:
+    """ID3 of one chapter's file: its title, the session as album, track number n/N."""
+    from mutagen.id3 import TIT2, TRCK
+
+    tags = _common_tags(album, comment)
+    tags.delall("TIT2")
+    tags.add(TIT2(encoding=3, text=[title]))
+    tags.add(TRCK(encoding=3, text=[f"{number}/{count}"]))
+    _save(tags, path)
+
+
+def _common_tags(title: str, comment: str) -> ID3:
+    from mutagen.id3 import COMM, ID3, TALB, TIT2, TPE1
+
+    tags = ID3()
+    tags.add(TIT2(encoding=3, text=[title]))
+    tags.add(TPE1(encoding=3, text=[ARTIST]))
+    tags.add(TALB(encoding=3, text=[title]))
+    if comment:
+        tags.add(COMM(encoding=3, lang="eng", desc="", text=[comment]))
+    return tags
+
+
+def _save(tags: ID3, path: Path | BinaryIO) -> None:
     from mutagen import MutagenError
 
     try:
@@ -76,12 +106,12 @@ def plan_json(plan: Plan, made_with: dict[str, Any] | None = None) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
-def check_writable(mp3_path: Path) -> None:
+def check_writable(mp3_path: Path, sidecars: bool = True, split: bool = False) -> None:
     """Fail before any synthesis if the output folder cannot take the session's files."""
     folder = mp3_path.parent
     if mp3_path.suffix.lower() != ".mp3":
         raise OutputError(f"{mp3_path}: the session is an MP3 (with .vtt and .json beside it); "
-                          "give a file name ending in .mp3 with -o")
+                          "give a file name ending in .mp3, or a folder (ending in /) to write it in, with -o")
     for above in [folder, *folder.parents]:
         if above.exists():
             if not above.is_dir():
@@ -94,8 +124,11 @@ def check_writable(mp3_path: Path) -> None:
         raise OutputError(f"{folder}: cannot create the output folder ({exc.strerror}); choose another with -o") from None
     if not os.access(folder, os.W_OK | os.X_OK):
         raise OutputError(f"{folder}: the output folder is not writable; choose another with -o")
+    names = [p.name for p in session_files(mp3_path, sidecars)]
+    if split:
+        names.append(f"{mp3_path.stem}.m3u")  # in the chapter folder; longer than the folder's own name
     try:
-        longest = max(len(p.name.encode()) for p in session_files(mp3_path))
+        longest = max(len(name.encode()) for name in names)
         limit = os.pathconf(folder, "PC_NAME_MAX") if hasattr(os, "pathconf") else 255
     except (OSError, ValueError):
         limit = 255
@@ -103,9 +136,11 @@ def check_writable(mp3_path: Path) -> None:
         raise OutputError(f"{mp3_path}: the file name is {longest} bytes long with its extension; this folder "
                           f"takes at most {limit}; choose a shorter name with -o")
     try:
-        check_targets(session_files(mp3_path))
+        check_targets(session_files(mp3_path, sidecars))
     except OSError as exc:
         raise OutputError(_write_problem(exc, mp3_path)) from None
+    if split:
+        _check_split_folder(split_folder(mp3_path))
     probe: PendingFile | None = None
     try:  # a folder that looks writable but is not (/proc, a full disk): find out now, not after the work
         probe = PendingFile(mp3_path)
@@ -120,6 +155,15 @@ def check_writable(mp3_path: Path) -> None:
             probe.discard()
 
 
+def _check_split_folder(folder: Path) -> None:
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"{folder}: is not a folder, so --split cannot put the chapter files there; move it "
+                          "away or choose another name with -o")
+    if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"{folder}: the folder for the chapter files (--split) is not writable; make it "
+                          "writable or choose another name with -o")
+
+
 def _write_problem(exc: OSError, mp3_path: Path) -> str:
     where = exc.filename or mp3_path
     if isinstance(exc, IsADirectoryError):
@@ -129,41 +173,168 @@ def _write_problem(exc: OSError, mp3_path: Path) -> str:
     return f"{where}: could not write the session ({exc.strerror or exc}); check free space and permissions"
 
 
-def session_files(mp3_path: Path) -> list[Path]:
-    """The files a session is made of: the MP3, its captions and its plan."""
-    return [mp3_path, mp3_path.with_suffix(".vtt"), mp3_path.with_suffix(".json")]
+def session_files(mp3_path: Path, sidecars: bool = True) -> list[Path]:
+    """The files a session is made of: the MP3, and unless left out its captions and plan."""
+    return [mp3_path, *([mp3_path.with_suffix(".vtt"), mp3_path.with_suffix(".json")] if sidecars else [])]
+
+
+def split_folder(mp3_path: Path) -> Path:
+    """Where `--split` puts a session's chapter files and playlist: a folder named as the MP3, beside it."""
+    return mp3_path.with_suffix("")
+
+
+@dataclass(frozen=True)
+class Split:
+    """How to cut a session into one MP3 per chapter: where each chapter's file begins, as samples
+    of the session at `rate`. Each is a frame boundary in silence at or just before the chapter's
+    start (`mp3.part_cuts`), so a chapter's file is whole frames of the session's MP3."""
+
+    starts: tuple[int, ...]
+    length: int
+    """The session's length in samples."""
+    rate: int
+
+
+def part_files(mp3_path: Path, plan: Plan) -> list[Path]:
+    """The chapter files of a session: 01-intro.mp3, 02-wide-leg-bend.mp3, ... in its split folder."""
+    from .build import slug
+
+    width = max(2, len(str(len(plan.chapters))))
+    folder = split_folder(mp3_path)
+    return [folder / f"{n:0{width}d}-{slug(c.title)}.mp3" for n, c in enumerate(plan.chapters, 1)]
+
+
+def playlist_file(mp3_path: Path) -> Path:
+    return split_folder(mp3_path) / f"{mp3_path.stem}.m3u"
+
+
+def playlist(titles: list[str], files: list[Path], seconds: list[int], album: str) -> str:
+    """An extended M3U playlist of the chapter files, by names relative to the playlist (UTF-8)."""
+    lines = ["#EXTM3U", f"#PLAYLIST:{_one_line(album)}"]
+    for title, file, length in zip(titles, files, seconds):
+        lines += [f"#EXTINF:{length},{_one_line(title)}", file.name]
+    return "\n".join(lines) + "\n"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+_PART_NAME = re.compile(r"\d{2,}-[a-z0-9-]+\.mp3")
+"""A chapter file's name, as `part_files` makes it: an earlier build's not among this build's is removed."""
+
+
+def stale_parts(folder: Path, keep: list[Path]) -> list[Path]:
+    """Chapter files an earlier build left in `folder` that this build does not write (it had more
+    chapters, or other titles); anything else in the folder is the user's and left alone."""
+    try:
+        found = [p for p in folder.iterdir() if _PART_NAME.fullmatch(p.name) and p.is_file()]
+    except OSError:
+        return []
+    return sorted(set(found) - set(keep))
+
+
+_LARGEST_PLAN = 64 << 20
+"""A plan beside an MP3 larger than this is not ours (a day-long session's is a few MB): not read."""
+
+
+def earlier_made_with(mp3_path: Path) -> dict[str, Any] | None:
+    """What made the session now at `mp3_path`, from the plan beside it (its `made_with`); None when
+    there is no such session, or its plan is missing, unreadable or older than the MP3 (an
+    `--only-mp3` build replaced the MP3 after it was written)."""
+    data = mp3_path.with_suffix(".json")
+    try:
+        if not mp3_path.is_file() or data.stat().st_mtime_ns < mp3_path.stat().st_mtime_ns:
+            return None
+        if data.stat().st_size > _LARGEST_PLAN:
+            return None
+        made = json.loads(data.read_text(encoding="utf-8")).get("made_with")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return made if isinstance(made, dict) else None
 
 
 def write_session(mp3_path: Path, write_mp3: Callable[[BinaryIO], None], plan: Plan, comment: str,
-                  made_with: dict[str, Any] | None = None, on_written: Callable[[], None] | None = None) -> list[Path]:
-    """Write MP3, .vtt and .json side by side; all land together or none does.
+                  made_with: dict[str, Any] | None = None, on_written: Callable[[], None] | None = None, *,
+                  title: str | None = None, sidecars: bool = True, split: Split | None = None) -> list[Path]:
+    """Write MP3, .vtt and .json side by side (with `sidecars=False`, the MP3 alone), and with `split`
+    one MP3 per chapter and a playlist in the session's split folder; all land together or none does.
 
     Each is written to a file in the same folder that has no name yet (or a temporary name where
-    the system cannot do that) and moved into place only when all three are complete; if one
-    cannot be moved, those already moved are put back. So a failure never leaves a partial file or
-    a mix of two builds, and even a build killed outright (SIGKILL, power loss) leaves nothing
-    behind. `on_written()` is called the moment all three are in place.
+    the system cannot do that) and moved into place only when all are complete; if one cannot be
+    moved, those already moved are put back. So a failure never leaves a partial file or a mix of
+    two builds, and even a build killed outright (SIGKILL, power loss) leaves nothing behind.
+    Chapter files of an earlier build that this one does not write are removed in the same step.
+    `on_written()` is called the moment all are in place.
     """
-    targets = session_files(mp3_path)
+    targets = session_files(mp3_path, sidecars)
+    folder = split_folder(mp3_path)
+    parts = part_files(mp3_path, plan) if split else []
+    made_folder = done = False
     remove_stale(mp3_path.parent)  # what a killed build left behind where files must be named
     pending: list[PendingFile] = []
     try:
+        if split:
+            _check_split_folder(folder)
+            if not folder.is_dir():
+                folder.mkdir()
+                made_folder = True
+            remove_stale(folder)
+            targets += [*parts, playlist_file(mp3_path)]
         check_targets(targets)  # before the work, not after
         for target in targets:
             pending.append(PendingFile(target))
-        mp3, vtt, data = pending
+        mp3 = pending[0]
         with mp3.open() as out:
             write_mp3(out)
+        if split:
+            _write_parts(mp3, pending[-len(parts) - 1:], plan, split, title or plan.title, comment)
         with mp3.open() as out:
-            tag_mp3(out, plan, comment)
-        with vtt.open() as out:
-            out.write(webvtt(plan).encode("utf-8"))
-        with data.open() as out:
-            out.write(plan_json(plan, made_with).encode("utf-8"))
-        replace_together(pending, on_written)
+            tag_mp3(out, plan, comment, title)
+        if sidecars:
+            vtt, data = pending[1:3]
+            with vtt.open() as out:
+                out.write(webvtt(plan).encode("utf-8"))
+            with data.open() as out:
+                out.write(plan_json(plan, made_with).encode("utf-8"))
+        replace_together(pending, on_written, remove=stale_parts(folder, parts) if split else ())
+        done = True
     except OSError as exc:
         raise OutputError(_write_problem(exc, mp3_path)) from None
     finally:
         for file in pending:
             file.discard()
+        if made_folder and not done:
+            _remove_empty(folder)
     return targets
+
+
+def _write_parts(mp3: PendingFile, pending: list[PendingFile], plan: Plan, split: Split, album: str,
+                 comment: str) -> None:
+    """Copy each chapter's frames out of the session's (untagged) MP3 into its own file, tag it, and
+    write the playlist (the last of `pending`)."""
+    import mmap
+
+    from .mp3 import MP3_FRAME, frame_offsets
+
+    files, playlist_out = pending[:-1], pending[-1]
+    with mp3.open() as source, mmap.mmap(source.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        frames = [start // MP3_FRAME for start in split.starts]
+        offsets = frame_offsets(data, frames) + [len(data)]
+        for n, (file, lo, hi) in enumerate(zip(files, offsets, offsets[1:]), 1):
+            with file.open() as out:
+                out.write(data[lo:hi])
+            with file.open() as out:
+                tag_part(out, plan.chapters[n - 1].title, album, comment, n, len(files))
+    bounds = [*split.starts, split.length]
+    seconds = [max(1, round((b - a) / split.rate)) for a, b in pairwise(bounds)]
+    text = playlist([c.title for c in plan.chapters], [f.target for f in files], seconds, album)
+    with playlist_out.open() as out:
+        out.write(text.encode("utf-8"))
+
+
+def _remove_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:
+        pass

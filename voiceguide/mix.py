@@ -13,7 +13,7 @@ import logging
 import os
 import tempfile
 from bisect import bisect_left
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -98,11 +98,12 @@ class Timeline:
             yield start, self.span(start - pad, end + pad)
             start = end
 
-    def segments(self) -> list[tuple[int, int]]:
-        """Spans to encode apart and join (see `mp3.segment_spans`): cuts fall where nothing sounds."""
+    def segments(self, parts: Sequence[int] = ()) -> list[tuple[int, int]]:
+        """Spans to encode apart and join (see `mp3.segment_spans`): cuts fall where nothing sounds,
+        and as late as they can at or before each of the samples `parts`."""
         busy = sorted((s, s + ms_to_samples(e.duration_ms, self.rate) + self.rate // 100)
                       for s, e in zip(self._starts, self._events))
-        return segment_spans(busy, self.length, self.rate)
+        return segment_spans(busy, self.length, self.rate, parts=parts)
 
 
 def true_peak_blocks(x: np.ndarray, block: int, pad: int = 0) -> np.ndarray:

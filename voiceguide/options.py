@@ -208,6 +208,12 @@ for _row in (
     Option("bitrate", OptionKind.CHOICE, 96,
            "MP3 bitrate in kbps, constant.", "--bitrate 128", noun="an MP3 bitrate in kbps",
            choices=MP3_BITRATES, metavar="KBPS"),
+    Option("split", OptionKind.FLAG, False,
+           "Also write one MP3 per chapter (01-intro.mp3, ...) and an .m3u playlist in a folder beside the "
+           "session, for players that skip only from file to file.", "--split"),
+    Option("only_mp3", OptionKind.FLAG, False,
+           "Write the MP3 without its .vtt captions and .json plan (any already there are left as they are).",
+           "--only-mp3"),
 ):
     add_option(_row)
 

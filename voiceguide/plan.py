@@ -119,7 +119,7 @@ class Event:
     """The words as written, for captions and the plan; empty for chimes."""
     utterance: Utterance | None = None
     sound: str = ""
-    """For chimes: which chime ("bell" between sections, "soft" at a side switch)."""
+    """For chimes: the chime's own name (PlanOptions.bell_sound between sections, soft_sound at a side switch)."""
 
     @property
     def end_ms(self) -> int:
@@ -265,6 +265,10 @@ class PlanOptions:
     """Length of the chime between sections (the shipped bell's length)."""
     soft_ms: int = 1200
     """Length of the softer chime at a side switch."""
+    bell_sound: str = "bell"
+    """The name of the chime between sections, as the plan shows it (the default chime's)."""
+    soft_sound: str = "bell-soft"
+    """The name of the softer chime at a side switch."""
     bell_lead_ms: int = 1200
     """Speech after a bell waits this long, so the chime is heard first."""
     soft_lead_ms: int = 400
@@ -1132,7 +1136,8 @@ def _chime(start_ms: int, sound: str, exercise: int | None, options: PlanOptions
     if not options.chimes:
         return None
     duration = options.bell_ms if sound == "bell" else options.soft_ms
-    return Event(Kind.CHIME, start_ms, duration, Priority.MUST, exercise, role, sound=sound)
+    name = options.bell_sound if sound == "bell" else options.soft_sound
+    return Event(Kind.CHIME, start_ms, duration, Priority.MUST, exercise, role, sound=name)
 
 
 def _section_need(cues: list[Cue], options: PlanOptions, priorities: set[Priority]) -> int:
