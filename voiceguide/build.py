@@ -28,6 +28,7 @@ from .resources import default_lexicon
 from .routine import Routine
 from .settings import DEFAULTS, Settings
 from .speech import SAMPLE_RATE, SpokenClips, VoiceSettings, samples_to_ms
+from .stages import reached
 from .voice import get_engine
 
 
@@ -128,9 +129,11 @@ def speak_plan(routine: Routine, options: BuildOptions, reporter: Reporter, cach
     plan_options = plan_options_for(options.plan, chimes)
     reporter.stage(f"Starting the {options.voice.engine} speech engine")
     clips = SpokenClips(get_engine(options.voice.engine), options.voice, cache, workers)
+    reached("engine started")
     wanted = utterances(routine, plan_options)
     clips.prepare(wanted, reporter.speaking(len(wanted)))
     reporter.done_speaking()
+    reached("speaking done")
     return build_plan(routine, clips.measure, plan_options), clips, chimes
 
 
@@ -168,6 +171,7 @@ def encode_in_segments(leveller: Leveller, out: BinaryIO, bitrate_kbps: int, wor
 
     if workers <= 1 or len(spans) == 1 or not forked.available():
         for span in spans:
+            reached("encoding segment")
             out.write(encode(span))
         return
     ready: dict[int, bytes] = {}
@@ -175,6 +179,7 @@ def encode_in_segments(leveller: Leveller, out: BinaryIO, bitrate_kbps: int, wor
 
     def keep(i: int, data: object) -> None:
         nonlocal written
+        reached("encoding segment")
         ready[i] = data  # type: ignore[assignment]
         while written in ready:
             out.write(ready.pop(written))
@@ -199,6 +204,7 @@ def build_session(routine: Routine, out: Path, options: BuildOptions = BuildOpti
     out = Path(out)
     check_writable(out)
     plan, clips, chimes = speak_plan(routine, options, reporter, cache, workers)
+    reached("planned")
     release_free_memory()  # before the workers that measure and encode are forked
     made = made_with(options, clips)
     store = SessionStore(clips.cache.root)
@@ -219,6 +225,7 @@ def build_session(routine: Routine, out: Path, options: BuildOptions = BuildOpti
     reporter.stage("Levelling")
     leveller = Leveller(Timeline(plan, clips.clip, chimes, SAMPLE_RATE), options.target_lufs, workers=workers,
                         scratch=clips.cache.root)
+    reached("measured")
     release_free_memory()
     reporter.stage("Mixing and encoding MP3")
     keep: Path | None = None
@@ -244,6 +251,7 @@ def build_session(routine: Routine, out: Path, options: BuildOptions = BuildOpti
         if keep and tee is not None and tee.spare_ok:
             try:
                 store.put(key, keep, {"levels": asdict(leveller.levels())})
+                reached("stored")
             except OSError:
                 pass  # a full or read-only cache costs the next build time, not this one its result
     finally:

@@ -16,6 +16,7 @@ from .cache import remove_stale, temp_prefix
 from .errors import OutputError
 from .interrupts import deferred
 from .plan import Plan
+from .stages import reached
 
 DEFAULT_BITRATE_KBPS = 96
 ARTIST = "voiceguide"
@@ -130,6 +131,7 @@ def write_session(mp3_path: Path, write_mp3: Callable[[BinaryIO], None], plan: P
             out.write(plan_json(plan, made_with).encode("utf-8"))
         for file in pending:
             os.fsync(file.fd)
+        reached("files ready")
         with _signals_held():  # a Ctrl-C between these would leave a new MP3 beside old captions
             for file in pending:
                 file.name_it()
@@ -137,6 +139,7 @@ def write_session(mp3_path: Path, write_mp3: Callable[[BinaryIO], None], plan: P
                 file.commit()
             if on_written:  # still inside the held window: nothing can interrupt between the two
                 on_written()
+        reached("files in place")
     except OSError as exc:
         raise OutputError(f"{mp3_path}: could not write the session ({exc.strerror or exc}); "
                           "check free space and permissions") from None

@@ -20,6 +20,7 @@ import numpy as np
 
 from . import forked
 from .errors import WorkerError
+from .interrupts import deferred
 from .loudness import KWeighting, integrated_loudness, sums
 from .plan import Kind, Plan, Utterance
 
@@ -125,7 +126,8 @@ class Timeline:
 
 def true_peak_blocks(x: np.ndarray, block: int, pad: int = 0) -> np.ndarray:
     """True peak (BS.1770: 4x oversampled) of each `block` samples of x[pad:len(x)-pad]."""
-    import soxr
+    with deferred():  # a Ctrl-C while soxr's native module loads crashes Python (SIGSEGV, or abort)
+        import soxr
 
     core = len(x) - 2 * pad
     n = -(-core // block)

@@ -15,8 +15,10 @@ import numpy as np
 
 from .cache import ClipCache, cache_errors, clip_key, is_complete_wav, write_atomic
 from .errors import EngineError
+from .interrupts import deferred
 from .memory import release_free_memory
 from .plan import Utterance
+from .stages import reached
 from .voice import Engine, SpeechJob, resolve_voice, synthesize_all
 
 SAMPLE_RATE = 44100
@@ -260,6 +262,7 @@ class SpokenClips:
                 else:
                     done.add(i)
                     on_ready(i, raw, rate)
+                    reached("clip spoken")
 
             try:
                 synthesize_all(self.engine, [jobs[i] for i in pending], self.workers, check)
@@ -323,7 +326,8 @@ def _read_wav_pydub(data: bytes) -> tuple[np.ndarray, int]:
 def resample(samples: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.ndarray:
     if rate == target:
         return samples.astype(np.float32)
-    import soxr
+    with deferred():  # a Ctrl-C while soxr's native module loads crashes Python (SIGSEGV, or abort)
+        import soxr
 
     return soxr.resample(samples.astype(np.float32), rate, target, quality="HQ").astype(np.float32)
 
