@@ -1,7 +1,12 @@
-"""Shared fixtures: the seed routine, a fake speech measure, and one real build of the seed session."""
+"""Shared fixtures: the seed routine, a fake speech measure, one real build of the seed session, and
+builds held at a named stage (so a test acts at a known point of a build, never at a guessed time)."""
 from __future__ import annotations
 
 import json
+import os
+import select
+import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,3 +70,46 @@ def seed_session(tmp_path_factory) -> BuiltSession:
     samples, rate = soundfile.read(str(mp3), dtype="float32", always_2d=False)
     plan = json.loads(mp3.with_suffix(".json").read_text())
     return BuiltSession(mp3, plan, samples, rate, cache_dir)
+
+
+PAUSE_ENV = "VOICEGUIDE_TEST_PAUSE_AT"
+"""`voiceguide.stages`: a build given this stops at the named stage and waits for a signal."""
+PAUSED = "voiceguide: paused at "
+
+
+def wait_for_stage(proc: subprocess.Popen, stage: str, limit_s: float = 300.0) -> str:
+    """Read a build's stderr (a bytes pipe) until it says it is paused at `stage`; return what it wrote.
+
+    Fails if the build ends without reaching the stage. `limit_s` only stops a hung test: the build
+    waits at the stage for as long as it takes the test to act.
+    """
+    fd = proc.stderr.fileno()  # read unbuffered: what the build wrote after the line stays in the pipe
+    seen = b""
+    line = f"{PAUSED}{stage}\n".encode()
+    deadline = time.monotonic() + limit_s
+    while line not in seen:
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            raise AssertionError(f"not paused at {stage!r} after {limit_s:g} s (hung?); stderr: {seen.decode()}")
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            raise AssertionError(f"the build ended (exit {proc.wait()}) without reaching {stage!r}; "
+                                 f"stderr: {seen.decode()}")
+        seen += chunk
+    return seen.decode()
+
+
+def finish(proc: subprocess.Popen, limit_s: float = 300.0) -> tuple[int, str]:
+    """Wait for a build to end; its exit status and the rest of its stderr (what it wrote before it
+    ended; worker children it left behind may hold the pipe open, so it is not read to its end)."""
+    code = proc.wait(timeout=limit_s)
+    fd = proc.stderr.fileno()
+    os.set_blocking(fd, False)
+    rest = b""
+    try:
+        while chunk := os.read(fd, 1 << 16):
+            rest += chunk
+    except BlockingIOError:
+        pass
+    proc.stderr.close()
+    return code, rest.decode()
