@@ -84,11 +84,13 @@ def floor_seconds(plan_json: Path) -> float:
     code = f"""
 import json, sys, time, tempfile, numpy as np
 from pathlib import Path
-from voiceguide.plan import PlanOptions, Utterance
-from voiceguide.speech import SpokenClips, VoiceSettings, SAMPLE_RATE, read_wav
+from voiceguide.audio import SAMPLE_RATE
+from voiceguide.engines.base import Utterance
+from voiceguide.plan import PlanOptions
+from voiceguide.speech import SpokenClips, VoiceSettings
 from voiceguide.voice import get_engine
 from voiceguide.cache import ClipCache
-from voiceguide.export import encode_mp3
+from voiceguide.mp3 import encode_mp3
 plan = json.loads(Path({str(plan_json)!r}).read_text())
 made = plan["made_with"]
 engine = get_engine(made["engine"].split(" ")[0])
@@ -97,18 +99,18 @@ with tempfile.TemporaryDirectory() as tmp:
                         ClipCache(Path(tmp) / "cache"))
     lines = list(dict.fromkeys((e["text"], e["role"]) for e in plan["events"] if e["kind"] == "speech"))
     native = clips.rate_for(Utterance("x"))  # calibrated once, outside the timing
-    wav = Path(tmp) / "x.wav"
     start = time.perf_counter()
     for text, role in lines:
         rate = native * (PlanOptions().name_rate_percent if role in ("name", "title") else 100) // 100
-        engine.synthesize(text, clips.voice, rate, wav)
+        audio = engine.synthesize(text, clips.voice, rate)
     speak = time.perf_counter() - start
-    samples, rate = read_wav(wav)
+    samples = audio.to_float()
     n = plan["duration_ms"] * SAMPLE_RATE // 1000
     pcm = (np.resize(samples, n) * 20000).astype("<i2")
     start = time.perf_counter()
     with open(Path(tmp) / "x.mp3", "wb") as out:
-        encode_mp3((pcm[i:i + SAMPLE_RATE * 10] for i in range(0, n, SAMPLE_RATE * 10)), SAMPLE_RATE, out)
+        encode_mp3((pcm[i:i + SAMPLE_RATE * 10] for i in range(0, n, SAMPLE_RATE * 10)), SAMPLE_RATE, out,
+                   made["bitrate_kbps"])
     print(speak + time.perf_counter() - start)
 """
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

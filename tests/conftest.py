@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from voiceguide.plan import Utterance
+from voiceguide.engines.base import Utterance
 from voiceguide.routine import Routine, load_routine
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,6 +76,11 @@ def seed_session(tmp_path_factory) -> BuiltSession:
 PAUSE_ENV = "VOICEGUIDE_TEST_PAUSE_AT"
 """`voiceguide.stages`: a build given this stops at the named stage and waits for a signal."""
 PAUSED = "voiceguide: paused at "
+
+
+def go_on(proc: subprocess.Popen) -> None:
+    """Let a build held at a stage go on (SIGUSR1)."""
+    proc.send_signal(signal.SIGUSR1)
 
 
 def wait_for_stage(proc: subprocess.Popen, stage: str, limit_s: float = 300.0) -> str:

@@ -8,6 +8,7 @@ is logged (process id, text), so a test can count the attempts and find the proc
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 import wave
 import zlib
@@ -15,8 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
+from voiceguide import forked
+from voiceguide.audio import Audio
+from voiceguide.engines.base import Engine, VoiceInfo, read_driver_wav
 from voiceguide.errors import EngineError
-from voiceguide.voice import VoiceInfo, register_engine
+from voiceguide.voice import register_engine
 
 TARGET = os.environ.get("FAKE_TARGET", "Switch sides.")
 LOG = os.environ.get("FAKE_LOG", "")
@@ -39,11 +43,11 @@ def _attempt(text: str) -> int:
     return before + 1
 
 
-def _tone(text: str, rate_wpm: int, silent: bool = False) -> bytes:
+def _tone(text: str, rate_wpm: int, silent: bool = False) -> np.ndarray:
     """16-bit samples as long as the words take at rate_wpm: a tone whose pitch depends on the text."""
     n = int(max(1, len(text.split())) * 60 / rate_wpm * RATE)
     x = 0.3 * np.sin(2 * np.pi * (200 + zlib.crc32(text.encode()) % 300) * np.arange(n) / RATE)
-    return (np.zeros(n) if silent else x * 32767).astype("<i2").tobytes()
+    return (np.zeros(n) if silent else x * 32767).astype("<i2")
 
 
 def _write(path: Path, frames: bytes) -> None:
@@ -54,30 +58,36 @@ def _write(path: Path, frames: bytes) -> None:
         w.writeframes(frames)
 
 
-def _fault(mode: str, text: str, rate_wpm: int, path: Path) -> None:
+def _through_a_file(mode: str, text: str, rate_wpm: int) -> Audio:
+    """A driver that speaks into a WAV file (as pyttsx3 does on macOS and Windows) and gets it wrong."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "clip.wav"
+        if mode == "garbage":
+            path.write_bytes(b"this is not a WAV file\n" * 64)
+        elif mode == "truncated":  # the header promises every frame; only half of the data is there
+            _write(path, _tone(text, rate_wpm).tobytes())
+            data = path.read_bytes()
+            path.write_bytes(data[: len(data) // 2])
+        elif mode == "empty":
+            path.write_bytes(b"")
+        return read_driver_wav(path, "fake", text)
+
+
+def _fault(mode: str, text: str, rate_wpm: int) -> Audio:
     if mode == "hang":
         time.sleep(3600)
-    elif mode == "garbage":
-        Path(path).write_bytes(b"this is not a WAV file\n" * 64)
-    elif mode == "truncated":  # the header promises every frame; only half of the data is there
-        _write(path, _tone(text, rate_wpm))
-        data = Path(path).read_bytes()
-        Path(path).write_bytes(data[: len(data) // 2])
-    elif mode == "empty":
-        Path(path).write_bytes(b"")
-    elif mode == "missing":
-        pass
+    elif mode in ("garbage", "truncated", "empty", "missing"):
+        return _through_a_file(mode, text, rate_wpm)
     elif mode == "silent":
-        _write(path, _tone(text, rate_wpm, silent=True))
+        return Audio(_tone(text, rate_wpm, silent=True), RATE)
     elif mode == "error":
         raise EngineError(f'fake: the audio device was busy while speaking "{text}"')
     elif mode == "crash":
         raise RuntimeError("fake driver crashed")
-    else:
-        raise AssertionError(mode)
+    raise AssertionError(mode)
 
 
-class Fake:
+class Fake(Engine):
     """Speaks every line as a tone; the TARGET line misbehaves as `mode` says, always or only the first time."""
 
     name = "fake"
@@ -95,22 +105,19 @@ class Fake:
     def default_voice(self) -> str:
         return "fake-voice"
 
-    def synthesize(self, text: str, voice: str, rate_wpm: int, wav_path: Path) -> None:
+    def synthesize(self, text: str, voice: str, rate: int) -> Audio:
         attempt = _attempt(text)
         if self.mode != "good" and text == TARGET and (attempt == 1 or not self.first_only):
-            _fault(self.mode, text, rate_wpm, wav_path)
-            return
-        _write(wav_path, _tone(text, rate_wpm))
+            return _fault(self.mode, text, rate)
+        return Audio(_tone(text, rate), RATE)
 
 
 class ForkedFake(Fake):
     """The same, each clip spoken in a forked child, as the default engine does on Linux."""
 
-    def synthesize_many(self, jobs, workers, on_done, timeout_s=60.0):
-        from voiceguide import forked
-
-        tasks = [lambda job=job: self.synthesize(job.text, job.voice, job.rate_wpm, job.wav_path) for job in jobs]
-        forked.run_forked(tasks, workers, timeout_s, lambda i, _: on_done(i),
+    def synthesize_many(self, jobs, workers, on_spoken, timeout_s):
+        tasks = [lambda job=job: self.synthesize(job.text, job.voice, job.rate) for job in jobs]
+        forked.run_forked(tasks, workers, timeout_s, on_spoken,
                           lambda i: f'the speech engine, speaking "{jobs[i].text}"')
 
 

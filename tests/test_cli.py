@@ -2,16 +2,16 @@
 from __future__ import annotations
 
 import os
-import signal
 import shutil
+import signal
 import subprocess
 import sys
 import zipfile
 
 import pytest
 from click.testing import CliRunner
-
 from conftest import PAUSE_ENV, ROOT, finish, wait_for_stage
+
 from voiceguide.cli import cli, main
 
 COMMANDS = ["build", "plan", "check", "voices", "routines"]
@@ -20,10 +20,10 @@ COMMANDS = ["build", "plan", "check", "voices", "routines"]
 def run(*args: str, cwd=ROOT, env_extra: dict | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, **(env_extra or {})}
     return subprocess.run([sys.executable, "-m", "voiceguide", *args], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=300)
+                          cwd=cwd, env=env, timeout=300, check=False)
 
 
-@pytest.mark.parametrize("command", [None] + COMMANDS)
+@pytest.mark.parametrize("command", [None, *COMMANDS])
 def test_help_teaches_with_an_example(command):
     args = ([command] if command else []) + ["--help"]
     result = CliRunner().invoke(cli, args)
@@ -124,7 +124,9 @@ def test_failed_build_keeps_previous_output_and_leaves_no_temp_files(tmp_path, s
     out.write_bytes(b"previous good build")
     clips = tmp_path.parent / f"{tmp_path.name}-clips"  # the seed's clips, without its stored mixes
     shutil.copytree(seed_session.cache_dir, clips, ignore=shutil.ignore_patterns("sessions"))
-    monkeypatch.setattr(build_module, "encode_mp3", _explode)
+    from voiceguide import mp3
+
+    monkeypatch.setattr(mp3, "encode_mp3", _explode)
     from voiceguide.errors import WorkerError
 
     with pytest.raises((RuntimeError, WorkerError), match="encoder crashed"):
@@ -139,11 +141,12 @@ def _explode(*args, **kwargs):
 
 
 def test_export_failure_midway_keeps_previous_files(tmp_path, monkeypatch):
+    from conftest import fake_measure
+
     from voiceguide import export
     from voiceguide.errors import OutputError
     from voiceguide.plan import build_plan
     from voiceguide.routine import load_routine
-    from conftest import fake_measure
 
     plan = build_plan(load_routine(ROOT / "routines" / "lower-back-relief.yaml"), fake_measure)
     out = tmp_path / "s.mp3"
@@ -184,15 +187,15 @@ def test_wheel_ships_routines_and_chimes_and_runs_from_anywhere(tmp_path):
     code = ("import voiceguide.chimes as c, voiceguide.resources as r;"
             "print(c.__file__); print(r.chimes_dir()); print(c.shipped_chimes())")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=elsewhere,
-                            env=env, timeout=120)
+                            env=env, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
     module, chimes, names = result.stdout.splitlines()
     assert module.startswith(str(site)) and chimes.startswith(str(site)) and names == "['bell', 'bowl']"
     listed = subprocess.run([sys.executable, "-m", "voiceguide", "routines"], capture_output=True, text=True,
-                            cwd=elsewhere, env=env, timeout=120)
+                            cwd=elsewhere, env=env, timeout=120, check=False)
     assert listed.returncode == 0 and listed.stdout.startswith("lower-back-relief ")
     checked = subprocess.run([sys.executable, "-m", "voiceguide", "check", "lower-back-relief"],
-                             capture_output=True, text=True, cwd=elsewhere, env=env, timeout=120)
+                             capture_output=True, text=True, cwd=elsewhere, env=env, timeout=120, check=False)
     assert checked.returncode == 0 and str(site) in checked.stdout
 
 
@@ -208,7 +211,7 @@ def test_interrupted_build_exits_130_and_keeps_previous_output(tmp_path, signum)
     assert "interrupted; nothing was written" in err and "Traceback" not in err
     assert out.read_bytes() == b"previous good build"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cold-cache", "s.mp3"]
-    leftovers = [p for p in (tmp_path / "cold-cache").rglob("*") if p.name.startswith(".tmp-")]
+    leftovers = list((tmp_path / "cold-cache").rglob(".*"))  # temporary files: their names start with a dot
     assert leftovers == []
 
 
@@ -263,7 +266,7 @@ def test_unusable_cache_folder_is_a_clean_error(tmp_path):
 
 def test_plan_piped_into_head_exits_quietly():
     result = subprocess.run(f"{sys.executable} -m voiceguide plan lower-back-relief -q | head -2", shell=True,
-                            capture_output=True, text=True, cwd=ROOT, timeout=120)
+                            capture_output=True, text=True, cwd=ROOT, timeout=120, check=False)
     assert result.stdout.startswith("Lower Back Relief: 6:00") and "Traceback" not in result.stderr
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import re
 
 from click.testing import CliRunner
-
 from conftest import ROOT
+
 from voiceguide.cli import cli
 
 README = (ROOT / "README.md").read_text()
@@ -16,7 +16,7 @@ def test_readme_opens_with_the_two_setup_commands_and_ci_runs_the_test_one():
     commands = [line.split("#")[0].strip() for line in block.strip().splitlines()]
     assert commands == ["make build", "make test"]
     makefile = (ROOT / "Makefile").read_text()
-    assert re.search(r"^build:", makefile, re.M) and re.search(r"^test:", makefile, re.M)
+    assert re.search(r"^build:", makefile, re.MULTILINE) and re.search(r"^test:", makefile, re.MULTILINE)
     assert "make test" in (ROOT / ".ci" / "run").read_text()
 
 
@@ -30,7 +30,7 @@ def test_every_flag_the_readme_mentions_is_in_build_help():
 
 
 def test_every_command_the_readme_uses_exists():
-    used = set(re.findall(r"^voiceguide ([a-z]+)", README, re.M))
+    used = set(re.findall(r"^voiceguide ([a-z]+)", README, re.MULTILINE))
     assert used >= {"build", "plan", "check", "voices", "routines"}
     for command in used:
         assert CliRunner().invoke(cli, [command, "--help"]).exit_code == 0, command
@@ -40,3 +40,19 @@ def test_benchmark_flags_in_the_readme_exist():
     bench = (ROOT / "bench" / "run.py").read_text()
     for flag in set(re.findall(r"(?<![\w-])(--[a-z][a-z-]+)", README.split("## Performance")[1])):
         assert f'"{flag}"' in bench, flag
+
+
+def test_every_option_in_the_table_is_in_the_readme():
+    from voiceguide.options import OPTIONS, OptionKind
+
+    about_voiceguide = README.split("## Performance")[0]
+    flags = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]+)", about_voiceguide))
+    for option in OPTIONS.values():
+        written = {option.flag, f"--no-{option.flag[2:]}"} if option.kind is OptionKind.FLAG else {option.flag}
+        assert written & flags, f"README does not mention {option.flag}"
+
+
+def test_the_readme_states_the_session_length_limit():
+    from voiceguide.durations import MAX_SESSION_MS
+
+    assert MAX_SESSION_MS == 24 * 3600 * 1000 and "at most 24 hours" in README

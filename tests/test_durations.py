@@ -47,3 +47,40 @@ def test_slug_keeps_accented_letters_readable():
     assert slug("🧘") == "session"
     assert slug("CON") == "con-session" and slug("..") == "session"
     assert len(slug("stretch " * 40)) <= 80
+
+
+@pytest.mark.parametrize("value", ["9" * 400, int("9" * 400), "1.0e+9", 1.0e9, "999:59:59", "24:00:01", 86_401])
+def test_no_duration_over_a_day_and_no_overflow(value):
+    with pytest.raises(ValueError, match=r"at most 24 hours \(24:00:00\)"):
+        parse_duration_ms(value)
+
+
+def test_a_day_is_the_longest_duration():
+    assert parse_duration_ms("24:00:00") == parse_duration_ms(86_400) == 86_400_000
+
+
+def test_a_date_is_called_a_date():
+    import datetime
+
+    for value in ("2024-01-01", datetime.date(2024, 1, 1)):
+        with pytest.raises(ValueError, match=r"got a date \(2024-01-01\); write a length instead"):
+            parse_duration_ms(value)
+
+
+def test_values_in_messages_are_shown_as_written():
+    from voiceguide.durations import as_written
+
+    assert as_written("fast") == '"fast"' and as_written("-5") == "-5" and as_written(20) == "20"
+    assert as_written(None) == "nothing" and as_written(True) == "true"
+    assert as_written("9" * 400) == "9" * 40 + "... (400 digits)"
+    assert as_written("a\x1b[31mb") == '"a\\x1b[31mb"'  # no terminal escape reaches the terminal
+    assert as_written("a\ud800") == '"a\\ud800"'
+
+
+def test_duration_grammar_is_the_schemas():
+    from voiceguide.durations import DURATION_PATTERN
+    from voiceguide.schema import schema
+
+    routine = schema()
+    assert routine["properties"]["duration"]["anyOf"][1]["pattern"] == DURATION_PATTERN
+    assert routine["properties"]["options"]["properties"]["duration"]["anyOf"][1]["pattern"] == DURATION_PATTERN

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import soundfile
 
-from voiceguide.build import encode_in_segments
-from voiceguide.export import encode_mp3
-from voiceguide.mix import MP3_DELAY, Leveller, Timeline
-from voiceguide.plan import Event, Kind, Plan, Priority, Utterance
+from voiceguide.engines.base import Utterance
+from voiceguide.mix import Timeline, level
+from voiceguide.mp3 import MP3_DELAY, encode_mp3, encode_segments
+from voiceguide.plan import Event, Kind, Plan, Priority
 
 RATE = 44100
 
@@ -36,11 +36,11 @@ def test_joined_segments_decode_like_one_encode(bitrate, workers):
     starts = list(range(1000, 170_000, 7_000))  # a line every 7 s over almost three minutes
     plan = _plan(starts, 172_000)
     tones = {Utterance(f"line {i}"): _tone(i) for i in range(len(starts))}
-    leveller = Leveller(Timeline(plan, tones.__getitem__, {}, RATE))
+    leveller = level(Timeline(plan, tones.__getitem__, {}, RATE))
     assert len(leveller.timeline.segments()) >= 4  # really cut
 
     joined = io.BytesIO()
-    encode_in_segments(leveller, joined, bitrate, workers)
+    encode_segments(leveller.pcm16_chunks, leveller.timeline.segments(), joined, bitrate, workers)
     whole = io.BytesIO()
     encode_mp3(leveller.pcm16_chunks(), RATE, whole, bitrate)
     a, _ = soundfile.read(io.BytesIO(joined.getvalue()), dtype="float32")

@@ -23,10 +23,10 @@ def test_session_files_replace_the_previous_ones_whole(tmp_path, monkeypatch, un
     out = tmp_path / "s.mp3"
     for suffix in (".mp3", ".vtt", ".json"):
         out.with_suffix(suffix).write_text("previous")
-    stale = tmp_path / ".s.mp3.tmp-999999999-dead.tmp"  # a killed build's leftover (no such process)
+    stale = tmp_path / ".vg-tmp-999999999-dead.tmp"  # a killed build's leftover (no such process)
     stale.write_text("x")
     os.utime(stale, (time.time() - 3600, time.time() - 3600))
-    recent = tmp_path / ".s.vtt.tmp-999999998-other.tmp"  # fresh: maybe a build in another container
+    recent = tmp_path / ".vg-tmp-999999998-other.tmp"  # fresh: maybe a build in another container
     recent.write_text("x")
     seen = []
     export.write_session(out, lambda f: f.write(b"\xff\xfb" + bytes(1000)), plan, "about",

@@ -23,11 +23,12 @@ import time
 import wave
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import pytest
 import yaml
 
-from conftest import PAUSE_ENV, SEED, finish, wait_for_stage
+from conftest import PAUSE_ENV, SEED, finish, go_on, wait_for_stage
 
 PY = sys.executable
 MODULE_CLI = [PY, "-m", "voiceguide"]
@@ -129,7 +130,7 @@ def cache_problems(cache: Path) -> list[str]:
     """Temporary files left in a clip cache, and entries that are not complete WAVs."""
     if not cache.exists():
         return []
-    temps = [str(p.relative_to(cache)) for p in cache.rglob("*") if p.name.startswith(".tmp")]
+    temps = [str(p.relative_to(cache)) for p in cache.rglob(".*")]  # every temporary name starts with a dot
     broken = [str(p.relative_to(cache)) for p in cache.rglob("*.wav")
               if not p.name.startswith(".") and not complete_wav(p)]
     return temps + [f"incomplete: {b}" for b in broken]
@@ -180,6 +181,33 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 
 def pages(n: int) -> int:
     return -(-n // PAGE)
+
+
+ROOMY = 64 << 20
+"""A tmpfs size that passes voiceguide's up-front check for free space (a cap: only what is written
+takes memory); `leave_free` then shrinks it while the build is held past that check."""
+
+
+def leave_free(disk: Path, free: int) -> None:
+    """Shrink the tmpfs mounted on `disk` so that `free` bytes (whole pages) are left on it."""
+    st = os.statvfs(disk)
+    used = (st.f_blocks - st.f_bfree) * st.f_frsize
+    subprocess.run(["mount", "-o", f"remount,size={used + pages(free) * PAGE}", str(disk)], check=True,
+                   capture_output=True)
+    st = os.statvfs(disk)
+    assert st.f_bavail * st.f_frsize == pages(free) * PAGE
+
+
+def build_held(args: list[str], env: dict[str, str], stage: str, then: Callable[[], None],
+               cwd: Path) -> tuple[int, str]:
+    """`voiceguide ARGS`, held at `stage` while `then()` runs, then let go on; exit status and stderr."""
+    proc = subprocess.Popen([*MODULE_CLI, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=cwd,
+                            env={**env, PAUSE_ENV: stage})
+    err = wait_for_stage(proc, stage)
+    then()
+    go_on(proc)
+    code, rest = finish(proc)
+    return code, err + rest
 
 
 # ----------------------------------------------------------------------------------------------
@@ -463,29 +491,29 @@ def _id3_size(mp3: bytes) -> int:
 
 @pytest.mark.parametrize("where", ["encoding", "tagging", "captions"])
 def test_full_disk_is_a_clear_error_and_keeps_the_previous_build(seed, tmp_path, tmpfs, where):
-    """A real small tmpfs fills up at three points of the write; each time: exit 2, a message that
-    names the file and says the disk is full, no traceback, no temporary file, previous build intact."""
+    """A real tmpfs fills up at three points of the write (shrunk once the build has checked the free
+    space and spoken, as when something else fills the disk meanwhile); each time: exit 2, a message
+    that names the file and says the disk is full, no traceback, no temporary file, previous build intact."""
     mp3_size = len(seed.mp3)
-    prev_pages = len(PREVIOUS)  # each previous file is smaller than a page
-    size = {
-        "encoding": 300 * 1024,  # far less than the MP3
-        "tagging": (pages(mp3_size - _id3_size(seed.mp3)) + prev_pages) * PAGE,  # the untagged MP3 fits
-        "captions": (pages(mp3_size) + prev_pages + 1) * PAGE,  # the MP3 fits, the .vtt does not
-    }[where]
-    if where == "tagging" and pages(mp3_size - _id3_size(seed.mp3)) == pages(mp3_size):
+    untagged = mp3_size - _id3_size(seed.mp3)
+    if where == "tagging" and pages(untagged) == pages(mp3_size):
         pytest.skip("the ID3 tag fits in the MP3's last page; no size fills the disk exactly while tagging")
-    cache = tmp_path / "cache"
-    copy_cache(seed, cache)
-    disk = tmpfs(tmp_path / "disk", size)
+    free = {
+        "encoding": 300 * 1024,  # far less than the MP3
+        "tagging": pages(untagged) * PAGE,  # the untagged MP3 fits
+        "captions": (pages(mp3_size) + 1) * PAGE,  # the MP3 fits, the .vtt does not
+    }[where]
+    cache = copy_cache(seed, tmp_path / "cache")
+    disk = tmpfs(tmp_path / "disk", ROOMY)
     mp3 = disk / "s.mp3"
     put(mp3, PREVIOUS)
     # a volume no earlier build used: the session is mixed and encoded now, not copied from the cache
     louder = ["--volume", "0.9"] if where == "encoding" else []
-    result = subprocess.run([*MODULE_CLI, "build", str(SEED), "-o", str(mp3), *louder], capture_output=True,
-                            text=True, timeout=300, cwd=tmp_path, env=_env(tmp_path, cache))
-    no_traceback(result.stderr)
-    assert result.returncode == 2, result.stderr
-    assert f"error: {mp3}: " in result.stderr and "No space left on device" in result.stderr, result.stderr
+    code, err = build_held(["build", str(SEED), "-o", str(mp3), *louder], _env(tmp_path, cache), "planned",
+                           lambda: leave_free(disk, free), tmp_path)
+    no_traceback(err)
+    assert code == 2, err
+    assert f"error: {mp3}: " in err and "No space left on device" in err, err
     assert outputs(mp3) == OLD
     assert names(disk) == ["s.json", "s.mp3", "s.vtt"]
     assert names(tmp_path / "tmpdir") == []
@@ -493,25 +521,26 @@ def test_full_disk_is_a_clear_error_and_keeps_the_previous_build(seed, tmp_path,
 
 
 def test_full_disk_under_the_clip_cache_is_not_a_traceback(seed, tmp_path, tmpfs):
-    """The clip cache (VOICEGUIDE_CACHE_DIR) on a disk that fills while clips are stored: either the
-    build still succeeds with the same bytes (the cache only saves time), or it stops with exit 2 and
-    a message naming the cache folder and the full disk; never a traceback; the previous build kept."""
-    disk = tmpfs(tmp_path / "disk", 300 * 1024)
+    """The clip cache (VOICEGUIDE_CACHE_DIR) on a disk that fills while clips are stored (300 KiB left
+    after the third clip): either the build still succeeds with the same bytes (the cache only saves
+    time), or it stops with exit 2 and a message naming the cache folder and the full disk; never a
+    traceback; the previous build kept."""
+    disk = tmpfs(tmp_path / "disk", ROOMY)
     cache = disk / "cache"
     mp3 = tmp_path / "out" / "s.mp3"
     put(mp3, PREVIOUS)
-    result = subprocess.run([*MODULE_CLI, "build", str(SEED), "-o", str(mp3)], capture_output=True, text=True,
-                            timeout=300, cwd=tmp_path, env=_env(tmp_path, cache))
-    no_traceback(result.stderr)
-    if result.returncode == 0:
+    code, err = build_held(["build", str(SEED), "-o", str(mp3)], _env(tmp_path, cache), "clip spoken#3",
+                           lambda: leave_free(disk, 300 * 1024), tmp_path)
+    no_traceback(err)
+    if code == 0:
         assert outputs(mp3) == seed.cold
     else:
-        assert result.returncode == 2, result.stderr
-        error = the_error(result.stderr)
+        assert code == 2, err
+        error = the_error(err)
         assert str(cache) in error and "No space left on device" in error
         assert outputs(mp3) == OLD
     assert stray(mp3.parent) == [] and names(tmp_path / "tmpdir") == []
-    assert [p.name for p in cache.rglob(".tmp*")] == []
+    assert [p.name for p in cache.rglob(".*")] == []
 
 
 # ----------------------------------------------------------------------------------------------
@@ -579,7 +608,7 @@ STAGES = ("engine started", "clip spoken", "speaking done", "planned", "measured
 IN_PLACE = STAGES.index("files in place")
 INTERRUPTED = "interrupted; nothing was written (any previous output is as it was)"
 SEED_SEGMENTS = 3
-"""Segments of the seed's MP3 that are surely encoded: six minutes cut every ~30 s (mix.SEGMENT_S)."""
+"""Segments of the seed's MP3 that are surely encoded: six minutes cut every ~30 s (mp3.SEGMENT_S)."""
 
 
 def _still_running(marker: str) -> list[int]:
@@ -742,7 +771,7 @@ def test_a_ctrl_c_while_the_resampler_loads_is_acted_on_once_it_has_loaded(tmp_p
               "        os.kill(os.getpid(), signal.SIGINT)  # lands as soxr starts loading\n"
               "    return real(name, *args, **kwargs)\n"
               "builtins.__import__ = interrupting\n"
-              "from voiceguide.speech import resample\n"
+              "from voiceguide.audio import resample\n"
               "try:\n"
               "    resample(np.ones(100, dtype=np.float32), 22050)\n"
               "except KeyboardInterrupt:\n"
@@ -824,19 +853,20 @@ def test_four_concurrent_builds_sharing_one_cache_match_builds_run_one_at_a_time
 
 
 def test_a_cache_too_full_for_the_stored_mix_costs_nothing_but_the_next_build(seed, tmp_path, tmpfs):
-    """Clips fit in the cache but the copy of the mix kept for rebuilds does not: the build still
-    succeeds, writes nothing half-done into the cache, and its output is what a roomy cache gives."""
-    clips = [p for p in seed.cache.rglob("*") if p.is_file() and "sessions" not in p.relative_to(seed.cache).parts]
-    room = sum(pages(p.stat().st_size) for p in clips) * PAGE  # a tmpfs holds files in whole pages
+    """Clips fit in the cache but the copy of the mix kept for rebuilds does not (the cache's disk is
+    left with half the mix free once the build has planned): the build still succeeds, writes nothing
+    half-done into the cache, and its output is what a roomy cache gives."""
     mix = seed.stored_mix.stat().st_size  # the copy of the mix this build keeps for rebuilds
-    cache = tmpfs(tmp_path / "cache", room + pages(mix // 2) * PAGE)  # every clip and half the mix fit
-    for source in clips:
-        target = cache / source.relative_to(seed.cache)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)
-    mp3 = _build_seed_as_before(seed, tmp_path, cache)
+    disk = tmpfs(tmp_path / "disk", ROOMY)
+    cache = copy_cache(seed, disk / "cache", stored_mix=False)
+    mp3 = tmp_path / "out" / "s.mp3"
+    code, err = build_held(["build", str(SEED), "-o", str(mp3)], _env(tmp_path, cache), "planned",
+                           lambda: leave_free(disk, mix // 2), tmp_path)
+    assert code == 0, err
+    no_traceback(err)
+    assert outputs(mp3) == seed.cold
     assert list(cache.glob("sessions/*.mp3")) == []
-    assert [p.name for p in cache.rglob(".tmp-*")] == []
+    assert [p.name for p in cache.rglob(".*")] == []
 
 
 def test_a_worker_that_dies_while_mixing_is_a_clean_error(tmp_path):
@@ -846,7 +876,7 @@ def test_a_worker_that_dies_while_mixing_is_a_clean_error(tmp_path):
               "import voiceguide.mix as m\n"
               "def die(self, *a, **k):\n"
               "    os.kill(os.getpid(), signal.SIGKILL)\n"
-              "m.Leveller._measure_plain = die\n"
+              "m.Measurement._measure_plain = die\n"
               "from voiceguide.cli import main\n"
               "main(sys.argv[1:])\n")
     routine = tmp_path / "r.yaml"

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
 from conftest import SEED
+
 from voiceguide.cli import cli
 
 SMALL = """\
@@ -63,7 +63,9 @@ class Session:
         order = tags.getall("CTOC")[0].child_element_ids
         chaps = {c.element_id: c for c in tags.getall("CHAP")}
         self.chapters = [(str(chaps[i].sub_frames["TIT2"]), chaps[i].start_time, chaps[i].end_time) for i in order]
-        self.bitrate = MP3(str(mp3)).info.bitrate
+        info = MP3(str(mp3)).info
+        assert info is not None
+        self.bitrate = info.bitrate
 
     @property
     def seconds(self) -> float:
@@ -255,3 +257,148 @@ def test_missing_piper_extra_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "piper", None)
     with pytest.raises(EngineError, match=r"pip install 'voiceguide\[neural\]'"):
         get_engine("piper")
+
+
+# The option table: one row per option; everything else is derived from it.
+
+def _bad_values(option) -> list[str]:
+    """Values a user might give that the option must refuse, written as on the command line."""
+    from voiceguide.options import OptionKind
+
+    if option.kind in (OptionKind.INT, OptionKind.FLOAT):
+        low, high = option.range
+        return ["fast", "nan", "inf", f"{high + 1:g}", f"{low - 1:g}", "9" * 400]
+    if option.kind is OptionKind.CHOICE:
+        return ["loads", "0"]
+    if option.kind is OptionKind.DURATION:
+        return ["fast", "999:59:59", "9" * 400, "2024-01-01", "1:75"]
+    if option.kind is OptionKind.TEXT:
+        return ["a\x01b"]
+    return []
+
+
+def _option_cases() -> list[tuple[str, str]]:
+    from voiceguide.options import OPTIONS
+
+    return [(o.name, bad) for o in OPTIONS.values() for bad in _bad_values(o)]
+
+
+@pytest.mark.parametrize("name, bad", _option_cases())
+def test_a_bad_value_says_the_same_from_a_flag_and_from_the_file(name, bad, tmp_path, capsys):
+    from voiceguide.cli import main
+    from voiceguide.options import OPTIONS
+
+    option = OPTIONS[name]
+    with pytest.raises(SystemExit) as info:
+        main(["plan", str(SEED), "-q", option.flag, bad])
+    flag_err = capsys.readouterr().err
+    assert info.value.code == 2 and "Traceback" not in flag_err
+    from_flag = flag_err.split(f"Invalid value for '{option.flag}': ", 1)[1].strip()
+
+    routine = tmp_path / "r.yaml"
+    written = bad if bad.isprintable() else '"' + bad.encode("unicode_escape").decode() + '"'
+    routine.write_text(f"title: T\nexercises:\n  - name: A\n    duration: 30\noptions:\n  {name}: {written}\n")
+    with pytest.raises(SystemExit) as info:
+        main(["check", str(routine)])
+    file_err = capsys.readouterr().err
+    assert info.value.code == 2 and "Traceback" not in file_err
+    assert file_err.startswith(f"error: {routine}:6:{5 + len(name)}: options.{name}: "), file_err
+    assert file_err.split(f"options.{name}: ", 1)[1].strip() == from_flag
+    assert from_flag.startswith("expected ")
+
+
+def test_every_option_has_a_flag_an_example_and_its_default_in_help():
+    from voiceguide.options import OPTIONS, OptionKind
+
+    help_text = " ".join(CliRunner().invoke(cli, ["build", "--help"], terminal_width=1000).output.split())
+    for option in OPTIONS.values():
+        assert option.example.startswith(option.flag if option.kind is not OptionKind.FLAG else ("--", ))
+        assert f"Example: {option.example}" in help_text, option.name
+        if option.default is not None:
+            assert f"Default: {option.default_text()}." in help_text, option.name
+    assert "Default: 150. Example: --rate 135" in help_text and "--intro / --no-intro" in help_text
+
+
+def test_defaults_are_defined_once_in_the_table():
+    from voiceguide.build import BuildOptions, build_options
+    from voiceguide.export import DEFAULT_BITRATE_KBPS
+    from voiceguide.options import OPTIONS, Settings, defaults
+    from voiceguide.speech import VoiceSettings
+
+    default = {name: o.default for name, o in OPTIONS.items()}
+    assert VoiceSettings().rate_wpm == default["rate"] == 150 and VoiceSettings().engine == default["engine"]
+    assert DEFAULT_BITRATE_KBPS == default["bitrate"] == 96
+    assert (BuildOptions().chime, BuildOptions().volume) == (default["chime"], default["volume"])
+    built = build_options(Settings())
+    assert built == BuildOptions(plan=built.plan)  # the table's defaults are what a bare build gets
+    assert (built.plan.countdown, built.plan.pace, built.plan.detail.value) == (3, 1.0, "standard")
+    assert dict(defaults()) == {k: v for k, v in default.items() if v is not None}
+
+
+def test_settings_layer_and_stay_immutable():
+    from voiceguide.options import Settings
+
+    routine = Settings(pace=1.5, chime="none")
+    flags = Settings({"pace": 2.0, "rate": None})
+    assert dict(flags.over(routine)) == {"pace": 2.0, "chime": "none"}
+    with pytest.raises(TypeError, match="unknown option"):
+        Settings(speed=2)
+    with pytest.raises(TypeError):
+        routine["pace"] = 3  # type: ignore[index]
+    assert hash(Settings(pace=1.5)) == hash(Settings({"pace": 1.5}))
+
+
+_LAUNCHER = """
+import sys
+from voiceguide.options import Option, OptionKind, add_option
+
+add_option(Option("breaths", OptionKind.INT, 4, "Slow breaths counted between exercises.", "--breaths 6",
+                  noun="a number of breaths", range=(0, 12), metavar="N"))
+from voiceguide.cli import main
+
+main(sys.argv[1:])
+"""
+
+
+def test_a_new_option_is_one_row_of_the_table(tmp_path):
+    """A row added in one place is a flag, a key of `options:` checked with file:line:column, and
+    part of the schema."""
+    import subprocess
+    import sys
+
+    import jsonschema
+    import yaml
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", _LAUNCHER, *args], capture_output=True, text=True,
+                              cwd=tmp_path, timeout=120, check=False)
+
+    help_text = " ".join(run("build", "--help").stdout.split())
+    assert ("--breaths N Slow breaths counted between exercises. Default: 4. Example: --breaths 6"
+            in help_text)
+    assert "--breaths" in run("plan", "--help").stdout
+
+    schema = json.loads(run("schema").stdout)
+    assert schema["properties"]["options"]["properties"]["breaths"] == {
+        "type": "integer", "minimum": 0, "maximum": 12, "description": "Slow breaths counted between exercises.",
+        "default": 4}
+    routine = tmp_path / "r.yaml"
+    base = "title: T\nexercises:\n  - name: A\n    duration: 30\noptions:\n  breaths: {}\n"
+    routine.write_text(base.format(6))
+    jsonschema.validate(yaml.safe_load(routine.read_text()), schema)
+    ok = run("check", str(routine))
+    assert ok.returncode == 0 and ": ok: T, 1 exercises" in ok.stdout, ok.stderr
+
+    routine.write_text(base.format(13))
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(yaml.safe_load(routine.read_text()), schema)
+    bad = run("check", str(routine))
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr == f"error: {routine}:6:12: options.breaths: expected a number of breaths from 0 to 12, got 13\n"
+    flag = run("plan", "lower-back-relief", "--breaths", "13")
+    assert flag.returncode == 2
+    assert "Invalid value for '--breaths': expected a number of breaths from 0 to 12, got 13" in flag.stderr
+
+    unknown = subprocess.run([sys.executable, "-m", "voiceguide", "check", str(routine)], capture_output=True,
+                             text=True, cwd=tmp_path, timeout=120, check=False)
+    assert unknown.returncode == 2 and "options.breaths: unknown field" in unknown.stderr  # only with the row

@@ -32,14 +32,11 @@ def test_limiter_worked_out_per_chunk_equals_whole():
     codes = mix.peak_codes(peaks)
     whole = mix.limiter_gains(mix.peak_values(codes), 0.8)
 
-    class _Peaks(mix.Leveller):  # only the parts _limiter uses
-        def __init__(self):
-            self.peaks, self.gain_db, self.ceiling = codes, 0.0, 0.8
-
-    leveller = _Peaks()
+    measured = object.__new__(mix.Measurement)  # only the parts `limiter` uses
+    measured.peaks, measured.ceiling = codes, 0.8
     for first in range(0, len(peaks), 9800):
         last = min(len(peaks), first + 9803)
-        assert np.array_equal(leveller._limiter(first, last), whole[first:last])
+        assert np.array_equal(measured.limiter(first, last, np.float32(1.0)), whole[first:last])
 
 
 def test_stored_peaks_are_never_below_the_true_ones_and_close_above():
@@ -64,14 +61,14 @@ def _speechlike(i: int, rate: int = 44100) -> np.ndarray:
 def _levelled(workers: int):
     from test_encode import _plan
 
-    from voiceguide.plan import Utterance
+    from voiceguide.engines.base import Utterance
 
     starts = list(range(500, 95_000, 1_700))  # a second of sound every 1.7 s, 95 s in all
     plan = _plan(starts, 97_000)
     plan = type(plan)(title="t", duration_ms=plan.duration_ms, chapters=(), dropped=(),
                       events=tuple(type(e)(**{**e.__dict__, "duration_ms": 1000}) for e in plan.events))
     sounds = {Utterance(f"line {i}"): _speechlike(i) for i in range(len(starts))}
-    return mix.Leveller(mix.Timeline(plan, sounds.__getitem__, {}, 44100), workers=workers)
+    return mix.level(mix.Timeline(plan, sounds.__getitem__, {}, 44100), workers=workers)
 
 
 def test_levelling_reaches_the_target_under_the_ceiling_as_measured_from_outside():
@@ -81,7 +78,7 @@ def test_levelling_reaches_the_target_under_the_ceiling_as_measured_from_outside
     from scipy.signal import resample_poly
 
     leveller = _levelled(workers=1)
-    assert leveller.limited  # the clicks are far above the speech: the limiter has work to do
+    assert leveller.gain.limited  # the clicks are far above the speech: the limiter has work to do
     out = np.concatenate(list(leveller.pcm16_chunks())).astype(np.float64) / 32768
     measured = pyloudnorm.Meter(44100).integrated_loudness(out)
     assert abs(measured - leveller.levels().loudness_lufs) < 0.05
@@ -94,7 +91,7 @@ def test_levelling_reaches_the_target_under_the_ceiling_as_measured_from_outside
 def test_levelling_is_the_same_however_many_workers():
     one, two = _levelled(workers=1), _levelled(workers=2)
     assert one.levels() == two.levels()
-    assert np.array_equal(one.peaks[:], two.peaks[:])
+    assert np.array_equal(one.measurement.peaks[:], two.measurement.peaks[:])
     assert all(np.array_equal(a, b) for a, b in zip(one.pcm16_chunks(), two.pcm16_chunks()))
     one.close()
     two.close()
@@ -105,8 +102,8 @@ def test_a_target_out_of_reach_stops_at_the_gain_cap_and_says_how_loud_it_is():
     the loudness reported is what the finished audio measures."""
     import pyloudnorm
 
-    leveller = mix.Leveller(_levelled(workers=1).timeline, target_lufs=-3.0)
-    assert leveller.gain_db <= 40.0 and leveller.limited
+    leveller = mix.level(_levelled(workers=1).timeline, target_lufs=-3.0)
+    assert leveller.gain.gain_db <= 40.0 and leveller.gain.limited
     out = np.concatenate(list(leveller.pcm16_chunks())).astype(np.float64) / 32768
     measured = pyloudnorm.Meter(44100).integrated_loudness(out)
     assert measured < -4.0 and abs(measured - leveller.levels().loudness_lufs) < 0.1
@@ -118,15 +115,15 @@ def test_an_unlimited_session_reports_its_true_peak():
     below the ceiling: the peak reported is the true (inter-sample) one, 3 dB over the samples."""
     from test_encode import _plan
 
-    from voiceguide.plan import Utterance
+    from voiceguide.engines.base import Utterance
 
     t = np.arange(44100)
     tone = (0.1 * np.sin(np.pi / 2 * t + np.pi / 4)).astype(np.float32)
     plan = _plan([500], 2000)
-    leveller = mix.Leveller(mix.Timeline(plan, {Utterance("line 0"): tone}.__getitem__, {}, 44100),
-                            target_lufs=-30.0)
-    assert not leveller.limited
-    sample_peak_db = 20 * np.log10(0.1 * np.sqrt(0.5)) + leveller.gain_db
+    leveller = mix.level(mix.Timeline(plan, {Utterance("line 0"): tone}.__getitem__, {}, 44100),
+                         target_lufs=-30.0)
+    assert not leveller.gain.limited
+    sample_peak_db = 20 * np.log10(0.1 * np.sqrt(0.5)) + leveller.gain.gain_db
     assert leveller.levels().true_peak_dbtp == pytest.approx(sample_peak_db + 3.0, abs=0.3)
     leveller.close()
 

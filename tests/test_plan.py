@@ -10,9 +10,10 @@ from conftest import DATA, fake_measure
 from voiceguide.errors import PlanError
 from voiceguide.export import plan_json
 from voiceguide.plan import (
-    COMPLETE_TEXT, SWITCH_TEXT, Detail, Kind, PlanOptions, Priority, Utterance, build_plan, utterances,
+    COMPLETE_TEXT, SWITCH_TEXT, Anchor, Cue, Detail, DropCause, Kind, PlanOptions, Priority, Role, Utterance,
+    build_plan, utterances,
 )
-from voiceguide.routine import Sides, parse_routine
+from voiceguide.routine import Sides, parse_routine, sentences
 
 OPTIONS = PlanOptions()
 
@@ -43,7 +44,7 @@ def test_speech_never_overlaps_and_keeps_its_gap(plan):
     speech = plan.speech
     for a, b in zip(speech, speech[1:]):
         assert a.end_ms <= b.start_ms, (a.text, b.text)
-        if not (a.role == b.role == "countdown"):
+        if not (a.role is b.role is Role.COUNTDOWN):
             assert b.start_ms - a.end_ms >= OPTIONS.gap_ms, (a.text, b.text)
 
 
@@ -57,7 +58,7 @@ def test_no_cue_crosses_its_exercise_end(plan):
 
 
 def test_switch_sides_at_the_midpoint_of_both_sided_exercises(plan, seed):
-    switches = [e for e in plan.speech if e.role == "switch"]
+    switches = [e for e in plan.speech if e.role is Role.SWITCH]
     both = [i for i, e in enumerate(seed.exercises) if e.sides is Sides.BOTH]
     assert [e.exercise for e in switches] == both
     for event in switches:
@@ -71,7 +72,7 @@ def test_switch_sides_at_the_midpoint_of_both_sided_exercises(plan, seed):
 
 def test_countdown_numbers_start_on_their_seconds(plan):
     for chapter_index, chapter in enumerate(plan.chapters[1:-1]):
-        numbers = [e for e in plan.speech if e.role == "countdown" and e.exercise == chapter_index]
+        numbers = [e for e in plan.speech if e.role is Role.COUNTDOWN and e.exercise == chapter_index]
         assert [e.text for e in numbers] == ["Three.", "Two.", "One."]
         assert [chapter.end_ms - e.start_ms for e in numbers] == [3000, 2000, 1000]
 
@@ -86,7 +87,7 @@ def test_one_bell_per_boundary_and_the_final_chime(plan):
 def test_each_exercise_opens_with_name_then_length(plan, seed):
     for index, exercise in enumerate(seed.exercises):
         lines = [e for e in plan.speech if e.exercise == index]
-        assert [e.role for e in lines[:2]] == ["name", "length"]
+        assert [e.role for e in lines[:2]] == [Role.NAME, Role.LENGTH]
         assert lines[0].text == f"{exercise.name}."
         assert lines[0].utterance.rate_percent == OPTIONS.name_rate_percent
         chapter = plan.chapters[index + 1]
@@ -95,18 +96,18 @@ def test_each_exercise_opens_with_name_then_length(plan, seed):
 
 def test_next_up_names_the_following_exercise_before_the_countdown(plan, seed):
     for index in range(len(seed.exercises) - 1):
-        nxt = [e for e in plan.speech if e.exercise == index and e.role == "next"]
+        nxt = [e for e in plan.speech if e.exercise == index and e.role is Role.NEXT]
         assert [e.text for e in nxt] == [f"Next up: {seed.exercises[index + 1].name}."]
-        countdown = min(e.start_ms for e in plan.speech if e.exercise == index and e.role == "countdown")
+        countdown = min(e.start_ms for e in plan.speech if e.exercise == index and e.role is Role.COUNTDOWN)
         assert nxt[0].end_ms == countdown - OPTIONS.gap_ms
 
 
 def test_instructions_in_order_and_before_the_switch(plan, seed):
     for index, exercise in enumerate(seed.exercises):
-        said = [e for e in plan.speech if e.exercise == index and e.role == "instruction"]
+        said = [e for e in plan.speech if e.exercise == index and e.role is Role.INSTRUCTION]
         order = [exercise.instructions.index(e.text) for e in said]
         assert order == sorted(order) and said, exercise.name
-        switch = [e for e in plan.speech if e.exercise == index and e.role == "switch"]
+        switch = [e for e in plan.speech if e.exercise == index and e.role is Role.SWITCH]
         if switch:
             assert all(e.end_ms <= switch[0].start_ms for e in said)
 
@@ -154,12 +155,13 @@ def test_lowest_priority_dropped_first_then_what_fits_is_added_back():
     for e in plan.speech:
         if e.exercise == 0:
             said[e.role].append(e.text)
-    assert said["instruction"] == ["w " * 29 + "w"]
-    assert said["tip"] == [tips[0].strip(), tips[1].strip()]
-    assert said["adjustment"] == ["a a a"]
-    dropped = [(d.text, d.priority) for d in plan.dropped if d.exercise == 0]
-    assert dropped == [(tips[2].strip(), Priority.MEDIUM)]
-    assert "no room" in plan.dropped[0].reason and "7.2 s" in plan.dropped[0].reason
+    assert said[Role.INSTRUCTION] == ["w " * 29 + "w"]
+    assert said[Role.TIP] == [tips[0].strip(), tips[1].strip()]
+    assert said[Role.ADJUSTMENT] == ["a a a"]
+    dropped = [(d.text, d.role, d.priority, d.cause) for d in plan.dropped if d.exercise == 0]
+    assert dropped == [(tips[2].strip(), Role.TIP, Priority.MEDIUM, DropCause.NO_TIME)]
+    assert plan.dropped[0].reason == ('no room in exercise 1 "Alpha" (0:40) beside the lines kept; '
+                                      "it needs 7.2 s")
 
 
 def test_must_cues_that_cannot_fit_fail_naming_the_exercise():
@@ -188,17 +190,18 @@ def test_detail_levels():
     routine = parse_routine(_routine(hold="1:30", instructions=["i"], tips=["t"], adjustments=["a"]), "x.yaml")
     roles = {d: {e.role for e in build_plan(routine, fake_measure, PlanOptions(detail=d)).speech}
              for d in Detail}
-    assert {"instruction", "tip", "next", "adjustment"}.isdisjoint(roles[Detail.BRIEF])
-    assert {"name", "length", "countdown"} <= roles[Detail.BRIEF]
-    assert {"instruction", "tip", "next"} <= roles[Detail.STANDARD] and "adjustment" not in roles[Detail.STANDARD]
-    assert "adjustment" in roles[Detail.FULL]
+    assert {Role.INSTRUCTION, Role.TIP, Role.NEXT, Role.ADJUSTMENT}.isdisjoint(roles[Detail.BRIEF])
+    assert {Role.NAME, Role.LENGTH, Role.COUNTDOWN} <= roles[Detail.BRIEF]
+    assert {Role.INSTRUCTION, Role.TIP, Role.NEXT} <= roles[Detail.STANDARD]
+    assert Role.ADJUSTMENT not in roles[Detail.STANDARD]
+    assert Role.ADJUSTMENT in roles[Detail.FULL]
 
 
 def test_countdown_option():
     routine = parse_routine(_routine(), "x.yaml")
     for n in (0, 5):
         plan = build_plan(routine, fake_measure, PlanOptions(countdown=n))
-        numbers = [e for e in plan.speech if e.role == "countdown" and e.exercise == 0]
+        numbers = [e for e in plan.speech if e.role is Role.COUNTDOWN and e.exercise == 0]
         assert len(numbers) == n
         if n:
             assert numbers[0].text == "Five." and plan.chapters[1].end_ms - numbers[0].start_ms == 5000
@@ -208,7 +211,7 @@ def test_pronunciations_change_what_is_said_not_what_is_shown():
     routine = parse_routine(_routine(instructions=["Stretch the psoas gently."]) + "pronounce:\n  Psoas: SO-us\n",
                             "x.yaml")
     plan = build_plan(routine, fake_measure)
-    line = next(e for e in plan.speech if e.role == "instruction")
+    line = next(e for e in plan.speech if e.role is Role.INSTRUCTION)
     assert line.text == "Stretch the psoas gently."
     assert line.utterance == Utterance("Stretch the SO-us gently.", 100)
     assert Utterance("Stretch the SO-us gently.", 100) in utterances(routine)
@@ -247,11 +250,13 @@ def test_steps_stay_in_order_a_later_one_never_replaces_a_dropped_earlier_one():
     routine = parse_routine(_routine(hold="0:40", sides="both",
                                      instructions=["a " * 5, "b " * 40, "c " * 3], tips=["t " * 3]), "x.yaml")
     plan = build_plan(routine, fake_measure)
-    said = [e.text for e in plan.speech if e.role == "instruction"]
+    said = [e.text for e in plan.speech if e.role is Role.INSTRUCTION]
     assert said == ["a a a a a"]
-    dropped = {d.text: d.reason for d in plan.dropped}
-    assert dropped["b " * 39 + "b"].startswith("does not fit before the side switch at 0:20")
-    assert "c c c" in dropped
+    dropped = {d.text: d for d in plan.dropped}
+    assert dropped["b " * 39 + "b"].reason == ('does not fit before the side switch at 0:20 into exercise 1 "Alpha"; '
+                                               "it needs 14.2 s")  # 40 words of 350 ms + 150
+    assert [(d.text, d.cause) for d in plan.dropped] == [
+        ("b " * 39 + "b", DropCause.BEFORE_SWITCH), ("c c c", DropCause.BEFORE_SWITCH)]
 
 
 def test_default_lexicon_applies_and_the_routine_wins():
@@ -262,7 +267,7 @@ def test_default_lexicon_applies_and_the_routine_wins():
     routine = parse_routine(_routine(instructions=["Pilates breathing with a mudra."]) + "pronounce:\n  mudra: MOO-druh\n",
                             "x.yaml")
     plan = build_plan(routine, fake_measure, PlanOptions(lexicon=default_lexicon()))
-    line = next(e for e in plan.speech if e.role == "instruction")
+    line = next(e for e in plan.speech if e.role is Role.INSTRUCTION)
     assert line.text == "Pilates breathing with a mudra."
     assert line.utterance.text == "pilahteez breathing with a MOO-druh."
 
@@ -270,5 +275,100 @@ def test_default_lexicon_applies_and_the_routine_wins():
 def test_respellings_are_taken_literally():
     routine = parse_routine(_routine(instructions=["Hold the C++ grip."]) + 'pronounce:\n  grip: "gr\\\\1ip"\n  C++: see plus plus\n',
                             "x.yaml")
-    line = next(e for e in build_plan(routine, fake_measure).speech if e.role == "instruction")
+    line = next(e for e in build_plan(routine, fake_measure).speech if e.role is Role.INSTRUCTION)
     assert line.utterance.text == "Hold the see plus plus gr\\1ip."
+
+
+# --- why lines are left out, as values the CLI can count ------------------------------------------
+
+
+def test_at_brief_detail_every_line_left_out_is_dropped_for_the_detail_level(seed):
+    plan = build_plan(seed, fake_measure, PlanOptions(detail=Detail.BRIEF))
+    # all targets and closing sentences, one "next up" per exercise but the last, every
+    # instruction, tip, adjustment and summary
+    left_out = len(sentences(seed.targets)) + len(sentences(seed.closing.text)) + len(seed.exercises) - 1 + sum(
+        len(e.instructions) + len(e.tips) + len(e.adjustments) + bool(e.summary) for e in seed.exercises)
+    assert len(plan.dropped) == left_out == 66
+    assert {d.cause for d in plan.dropped} == {DropCause.DETAIL}
+    assert {d.reason for d in plan.dropped} == {"detail brief leaves it out (spoken with --detail standard)",
+                                                "detail brief leaves it out (spoken with --detail full)"}
+    assert sum(1 for d in plan.dropped if d.cause.for_lack_of_time) == 0
+
+
+def test_no_next_up_drops_each_next_up_line_by_choice(seed):
+    plan = build_plan(seed, fake_measure, PlanOptions(next_up=False))
+    assert [(d.exercise, d.text, d.cause, d.reason) for d in plan.dropped if d.role is Role.NEXT] == [
+        (i, f"Next up: {following.name}.", DropCause.NO_NEXT_UP, "--no-next-up leaves it out")
+        for i, following in enumerate(seed.exercises[1:])]
+    assert not [e for e in plan.speech if e.role is Role.NEXT]
+    # at brief detail the level is named first: the next-up lines go for the detail level
+    brief = build_plan(seed, fake_measure, PlanOptions(detail=Detail.BRIEF, next_up=False))
+    assert [d.cause for d in brief.dropped if d.role is Role.NEXT] == [DropCause.DETAIL] * 6
+
+
+def test_lines_dropped_for_lack_of_time_in_the_seed(plan, seed):
+    # fake lengths: tips that do not fit the first hold and the closing lines do not fit their
+    # sections; instructions of two-sided holds do not fit before the switch
+    assert [(d.exercise, d.role, d.cause) for d in plan.dropped if d.cause.for_lack_of_time] == [
+        (0, Role.TIP, DropCause.NO_TIME), (0, Role.TIP, DropCause.NO_TIME),
+        (1, Role.INSTRUCTION, DropCause.BEFORE_SWITCH), (3, Role.INSTRUCTION, DropCause.BEFORE_SWITCH),
+        (5, Role.INSTRUCTION, DropCause.BEFORE_SWITCH), (5, Role.INSTRUCTION, DropCause.BEFORE_SWITCH),
+        (None, Role.CLOSING, DropCause.NO_TIME), (None, Role.CLOSING, DropCause.NO_TIME)]
+    assert all(seed.exercises[d.exercise].sides is Sides.BOTH
+               for d in plan.dropped if d.cause is DropCause.BEFORE_SWITCH)
+    prefixes = {DropCause.DETAIL: "detail standard leaves it out", DropCause.NO_TIME: "no room in ",
+                DropCause.BEFORE_SWITCH: "does not fit before the side switch at "}
+    assert all(d.reason.startswith(prefixes[d.cause]) for d in plan.dropped)
+
+
+def test_only_the_time_causes_count_as_lack_of_time():
+    assert {cause: cause.for_lack_of_time for cause in DropCause} == {
+        DropCause.DETAIL: False, DropCause.NO_NEXT_UP: False, DropCause.NO_TIME: True, DropCause.BEFORE_SWITCH: True}
+
+
+def test_roles_read_as_their_values():
+    # the plan JSON and `voiceguide plan` show these words
+    assert f"{Role.FINAL_CHIME:<12}|{Role.NEXT}" == "final chime |next"
+    assert json.dumps([Role.COUNTDOWN]) == '["countdown"]'
+
+
+def test_a_cue_carries_the_time_its_anchor_uses():
+    said = Utterance("One.")
+    fixed = Cue(Role.COUNTDOWN, "One.", said, 500, Priority.MUST, Anchor.FIXED, start_ms=9000)
+    tail = Cue(Role.NEXT, "Next up: B.", said, 900, Priority.MEDIUM, Anchor.TAIL, end_by_ms=6300)
+    assert (fixed.start_ms, fixed.end_by_ms, tail.start_ms, tail.end_by_ms) == (9000, None, None, 6300)
+    with pytest.raises(ValueError, match="start_ms"):
+        Cue(Role.COUNTDOWN, "One.", said, 500, Priority.MUST, Anchor.FIXED)
+    with pytest.raises(ValueError, match="start_ms"):
+        Cue(Role.NEXT, "Next up: B.", said, 900, Priority.MEDIUM, Anchor.TAIL, start_ms=6000)
+    with pytest.raises(ValueError, match="end_by_ms"):
+        Cue(Role.TIP, "Breathe.", said, 900, Priority.MEDIUM, Anchor.SPREAD, end_by_ms=6000)
+
+
+# --- a target total too short for the routine -----------------------------------------------------
+
+
+def test_a_duration_too_short_names_it_and_the_shortest_that_fits(seed):
+    with pytest.raises(PlanError) as info:
+        build_plan(seed, fake_measure, PlanOptions(total_ms=1000))
+    # the seed states 6:00, so its intro and outro keep the 0:30 it leaves beside the holds
+    assert str(info.value) == (f"{seed.source}: --duration 0:01 leaves too little time for 7 exercises after "
+                               "the intro and outro (0:30); the shortest session that fits is 2:19, so ask for at "
+                               "least --duration 2:19")
+    assert build_plan(seed, fake_measure, PlanOptions(total_ms=139_000)).duration_ms == 139_000
+    with pytest.raises(PlanError, match="too short for what must be said"):
+        build_plan(seed, fake_measure, PlanOptions(total_ms=138_000))
+    # the lines to synthesise are listed without the error, which build_plan then gives
+    assert Utterance("Wide Leg Bend.", 90) in utterances(seed, PlanOptions(total_ms=1000))
+
+
+def test_a_duration_too_short_without_a_stated_total():
+    routine = parse_routine(_routine(), "x.yaml")  # intro and outro take what they measure
+    with pytest.raises(PlanError) as info:
+        build_plan(routine, fake_measure, PlanOptions(total_ms=20_000))
+    assert str(info.value) == ("x.yaml: --duration 0:20 leaves too little time for 2 exercises after the intro "
+                               "and outro (0:12); the shortest session that fits is 0:28, so ask for at least "
+                               "--duration 0:28")
+    assert build_plan(routine, fake_measure, PlanOptions(total_ms=28_000)).duration_ms == 28_000
+    with pytest.raises(PlanError):
+        build_plan(routine, fake_measure, PlanOptions(total_ms=27_000))

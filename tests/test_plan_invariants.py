@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 
 from conftest import fake_measure
 from voiceguide.errors import PlanError
-from voiceguide.plan import BEGIN_TEXT, Detail, Kind, PlanOptions, build_plan
+from voiceguide.plan import BEGIN_TEXT, Detail, DropCause, Kind, PlanOptions, Role, build_plan
 from voiceguide.routine import parse_routine
 
 WORDS = "breathe slowly reach long soften knees hips shoulders spine gently forward back".split()
@@ -62,7 +63,7 @@ def _check(routine, options, plan) -> None:
 
     speech = plan.speech
     for a, b in zip(speech, speech[1:]):
-        need = 0 if a.role == b.role == "countdown" else gap
+        need = 0 if a.role is b.role is Role.COUNTDOWN else gap
         assert b.start_ms >= a.end_ms + need, (a.text, a.end_ms, b.text, b.start_ms)
 
     bell = options.bell_ms if options.chimes else 0
@@ -79,19 +80,19 @@ def _check(routine, options, plan) -> None:
     for index, exercise in enumerate(routine.exercises):
         ch = chapters[index + offset]
         mine = [e for e in speech if e.exercise == index]
-        assert [e.role for e in mine[:2]] == ["name", "length"]
-        numbers = [e for e in mine if e.role == "countdown"]
+        assert [e.role for e in mine[:2]] == [Role.NAME, Role.LENGTH]
+        numbers = [e for e in mine if e.role is Role.COUNTDOWN]
         assert [ch.end_ms - e.start_ms for e in numbers] == [1000 * k for k in range(options.countdown, 0, -1)]
-        switch = [e for e in mine if e.role == "switch"]
+        switch = [e for e in mine if e.role is Role.SWITCH]
         if exercise.sides.value == "both":
             middle = (ch.start_ms + ch.end_ms) // 2
             assert len(switch) == 1 and abs(switch[0].start_ms - middle) <= 1000
-            assert all(e.end_ms <= switch[0].start_ms for e in mine if e.role in ("name", "length", "instruction"))
-        nxt = [e for e in mine if e.role == "next"]
+            assert all(e.end_ms <= switch[0].start_ms for e in mine if e.role in (Role.NAME, Role.LENGTH, Role.INSTRUCTION))
+        nxt = [e for e in mine if e.role is Role.NEXT]
         if nxt:
-            assert all(e.start_ms > nxt[0].start_ms for e in mine if e.role == "countdown")
-            assert all(e.end_ms <= nxt[0].start_ms for e in mine if e.role in ("instruction", "tip", "switch",
-                                                                              "adjustment", "summary"))
+            assert all(e.start_ms > nxt[0].start_ms for e in mine if e.role is Role.COUNTDOWN)
+            assert all(e.end_ms <= nxt[0].start_ms for e in mine if e.role in (
+                Role.INSTRUCTION, Role.TIP, Role.SWITCH, Role.ADJUSTMENT, Role.SUMMARY))
     chimes = [e for e in plan.events if e.kind is Kind.CHIME]
     if options.chimes:
         bells = sorted(e.start_ms for e in chimes if e.sound == "bell")
@@ -102,7 +103,17 @@ def _check(routine, options, plan) -> None:
         intro = [e for e in speech if e.exercise is None and e.start_ms < chapters[0].end_ms]
         assert intro[-1].text == BEGIN_TEXT
     spoken = {(e.exercise, e.text) for e in speech}
-    assert not {(d.exercise, d.text) for d in plan.dropped if d.reason.startswith("no room")} & spoken
+    assert not {(d.exercise, d.text) for d in plan.dropped if d.cause.for_lack_of_time} & spoken
+    said_as = {DropCause.DETAIL: f"detail {options.detail.value} leaves it out (spoken with --detail ",
+               DropCause.NO_NEXT_UP: "--no-next-up leaves it out", DropCause.NO_TIME: "no room in ",
+               DropCause.BEFORE_SWITCH: "does not fit before the side switch at "}
+    for d in plan.dropped:
+        assert d.reason.startswith(said_as[d.cause]), (d.cause, d.reason)
+        assert d.cause is not DropCause.DETAIL or options.detail is not Detail.FULL
+        assert d.cause is not DropCause.NO_NEXT_UP or (d.role is Role.NEXT and not options.next_up)
+        if d.cause is DropCause.BEFORE_SWITCH:
+            assert d.exercise is not None and routine.exercises[d.exercise].sides.value == "both"
+            assert d.role in (Role.INSTRUCTION, Role.SUMMARY)
 
 
 @pytest.mark.parametrize("chunk", range(8))
@@ -114,6 +125,7 @@ def test_rules_hold_across_random_routines(chunk):
             plan = build_plan(routine, fake_measure, options)
         except PlanError as exc:
             assert any(w in str(exc) for w in ("too short", "duration", "too little")), str(exc)
+            assert not re.search(r"-\d+:\d\d", str(exc)), str(exc)  # a negative time is never shown
             failed += 1
             continue
         try:

@@ -6,7 +6,7 @@ from pathlib import Path
 from voiceguide.build import BuildOptions, Reporter, build_options, build_session
 from voiceguide.cache import ClipCache
 from voiceguide.routine import load_routine
-from voiceguide.settings import Settings
+from voiceguide.options import Settings
 
 ROUTINE = """\
 title: Rebuild Drill

@@ -1,10 +1,9 @@
 """Routine files: the seed is transcribed word for word; every mistake names file:line:column."""
 from __future__ import annotations
 
-
 import pytest
-
 from conftest import DATA
+
 from voiceguide.errors import RoutineError
 from voiceguide.routine import Sides, load_routine, parse_routine, sentences
 
@@ -156,7 +155,7 @@ def test_options_are_validated_with_their_place():
     ]
     r = parse_routine(MINIMAL + 'options:\n  pace: 1.5\n  duration: "10:00"\n  intro: false\n  chime: none\n',
                       "x.yaml")
-    assert (r.options.pace, r.options.duration_ms, r.options.intro, r.options.chime) == (1.5, 600_000, False, "none")
+    assert dict(r.options) == {"pace": 1.5, "duration": 600_000, "intro": False, "chime": "none"}
 
 
 def test_json_schema_is_shipped_current_and_matches_the_loader(seed):
@@ -164,8 +163,8 @@ def test_json_schema_is_shipped_current_and_matches_the_loader(seed):
 
     import jsonschema
     import yaml
-
     from conftest import ROOT
+
     from voiceguide.schema import schema_json
 
     shipped = ROOT / "routines" / "routine.schema.json"
@@ -189,3 +188,49 @@ def test_alias_bombs_are_refused_before_expanding():
         lines.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 9) + "]")
     problems = _problems("\n".join(lines) + "\n")
     assert len(problems) == 1 and "more than 50 aliases" in problems[0] and problems[0].startswith("x.yaml:7:")
+
+
+def test_values_are_read_as_written_like_a_flags():
+    r = parse_routine(MINIMAL + "options:\n  bitrate: 128\n  sides: Each\n  intro: no\n  duration: 1:30:00\n"
+                      '  rate: "140"\n  voice: 123\n', "x.yaml")
+    assert dict(r.options) == {"bitrate": 128, "sides": "each", "intro": False, "duration": 5_400_000,
+                               "rate": 140, "voice": "123"}
+    r = parse_routine(MINIMAL.replace("title: T", "title: !!str 2024"), "x.yaml")
+    assert r.title == "2024"  # !!str is the one tag a routine may use: it only says "this is text"
+
+
+def test_tags_are_refused_wherever_they_are():
+    problems = _problems("!!omap\n- title: T\n")
+    assert problems == [("x.yaml:1:1: routine: the YAML tag !!omap is not allowed in a routine; remove it and "
+                        "write the value plainly")]
+    problems = _problems(MINIMAL.replace("    duration: 30", "    !!python/object:os.system duration: 30"))
+    assert problems[1].startswith("x.yaml:4:5: exercises[0].duration: the YAML tag !!python/object:os.system")
+    problems = _problems(MINIMAL + "    tips: !custom [a]\n")
+    assert problems == [("x.yaml:5:11: exercises[0].tips: the YAML tag !custom is not allowed in a routine; "
+                        "remove it and write the value plainly")]
+
+
+def test_nesting_is_refused_just_past_the_limit():
+    from voiceguide.routine import MAX_DEPTH
+
+    def nested(depth: int) -> str:  # the tips list itself is depth 4
+        return MINIMAL + "    tips: " + "[" * (depth - 3) + "a" + "]" * (depth - 3) + "\n"
+
+    assert "expected text, got a list" in _problems(nested(MAX_DEPTH))[0]
+    assert f"nested more than {MAX_DEPTH} deep" in _problems(nested(MAX_DEPTH + 1))[0]
+
+
+def test_text_limits_hold_at_their_edges():
+    from voiceguide.routine import MAX_LINE_CHARS, MAX_TITLE_CHARS
+
+    ok = parse_routine(MINIMAL.replace("title: T", "title: " + "t" * MAX_TITLE_CHARS)
+                       + "    tips:\n      - " + "w" * MAX_LINE_CHARS + "\n", "x.yaml")
+    assert len(ok.title) == MAX_TITLE_CHARS and len(ok.exercises[0].tips[0]) == MAX_LINE_CHARS
+    assert _problems(MINIMAL.replace("title: T", "title: " + "t" * (MAX_TITLE_CHARS + 1)))[0].startswith(
+        "x.yaml:1:8: title: 201 characters")
+    assert parse_routine(MINIMAL.replace("name: A", "name: '1'"), "x.yaml").exercises[0].name == "1"
+
+
+def test_a_text_with_a_tab_or_line_break_inside_is_fine():
+    r = parse_routine(MINIMAL + '    summary: "one\\ttwo\\nthree"\n', "x.yaml")
+    assert r.exercises[0].summary == "one two\nthree"

@@ -12,15 +12,15 @@ _HOMES = {
     "BuildOptions": "build", "BuildResult": "build", "build_options": "build", "build_session": "build",
     "EngineError": "errors", "OutputError": "errors", "PlanError": "errors", "RoutineError": "errors",
     "VoiceguideError": "errors",
-    "Detail": "plan", "Plan": "plan", "PlanOptions": "plan", "Utterance": "plan", "build_plan": "plan",
+    "Detail": "plan", "Plan": "plan", "PlanOptions": "plan", "Utterance": "engines.base", "build_plan": "plan",
     "utterances": "plan",
     "Exercise": "routine", "Routine": "routine", "Sides": "routine", "load_routine": "routine",
     "parse_routine": "routine",
-    "Settings": "settings",
+    "Option": "options", "OptionKind": "options", "Settings": "options", "add_option": "options",
     "VoiceSettings": "speech",
 }
 
-__all__ = sorted(_HOMES)
+__all__ = list(_HOMES)
 
 
 def __getattr__(name: str) -> Any:

@@ -1,9 +1,8 @@
 """One build, end to end: routine -> plan -> voice -> mix -> export."""
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
+import logging
 import math
 import os
 import re
@@ -11,25 +10,29 @@ import shutil
 import unicodedata
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import Any, BinaryIO, Callable
 
 import numpy as np
 
-from . import forked
+from .atomic import deferred
+from .audio import SAMPLE_RATE, samples_to_ms
 from .cache import ClipCache, SessionStore
 from .chimes import load_chimes
-from .errors import OutputError, WorkerError
-from .interrupts import deferred
+from .errors import OutputError, PlanError
+from .export import check_writable, plan_json, write_session
 from .memory import release_free_memory
-from .export import DEFAULT_BITRATE_KBPS, check_writable, encode_mp3, plan_json, write_session
-from .mix import TARGET_LUFS, Leveller, Levels, Timeline
-from .plan import Detail, Plan, PlanOptions, build_plan, utterances
+from .mix import TARGET_LUFS, LevelledSession, Levels, Timeline, level
+from .mp3 import encode_segments
+from .options import Settings, default, defaults
+from .plan import Detail, Plan, PlanOptions, build_plan, estimated_measure, utterances
 from .resources import default_lexicon
 from .routine import Routine
-from .settings import DEFAULTS, Settings
-from .speech import SAMPLE_RATE, SpokenClips, VoiceSettings, samples_to_ms
+from .space import require_free
+from .speech import SpokenClips, VoiceSettings
 from .stages import reached
 from .voice import get_engine
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -38,10 +41,10 @@ class BuildOptions:
 
     plan: PlanOptions = PlanOptions()
     voice: VoiceSettings = VoiceSettings()
-    bitrate_kbps: int = DEFAULT_BITRATE_KBPS
-    chime: str = "bell"
+    bitrate_kbps: int = default("bitrate")
+    chime: str = default("chime")
     """A shipped chime's name, a sound file, or none."""
-    volume: float = 1.0
+    volume: float = default("volume")
     """Session loudness as a fraction of the standard level (1.0 = -16 LUFS)."""
 
     @property
@@ -51,12 +54,12 @@ class BuildOptions:
 
 def build_options(settings: Settings) -> BuildOptions:
     """Turn layered user settings (flags over routine options over defaults) into build options."""
-    s = settings.over(DEFAULTS)
-    plan = PlanOptions(detail=Detail(s.detail), countdown=s.countdown, pace=s.pace, total_ms=s.duration_ms,
-                       intro=s.intro, next_up=s.next_up, sides_each=s.sides == "each",
-                       lexicon=default_lexicon())
-    voice = VoiceSettings(engine=s.engine, voice=s.voice, rate_wpm=s.rate)
-    return BuildOptions(plan=plan, voice=voice, bitrate_kbps=s.bitrate, chime=s.chime, volume=s.volume)
+    s = settings.over(defaults())
+    plan = PlanOptions(detail=Detail(s["detail"]), countdown=s["countdown"], pace=s["pace"],
+                       total_ms=s.get("duration"), intro=s["intro"], next_up=s["next_up"],
+                       sides_each=s["sides"] == "each", lexicon=default_lexicon())
+    voice = VoiceSettings(engine=s["engine"], voice=s.get("voice"), rate_wpm=s["rate"])
+    return BuildOptions(plan=plan, voice=voice, bitrate_kbps=s["bitrate"], chime=s["chime"], volume=s["volume"])
 
 
 @dataclass(frozen=True)
@@ -128,7 +131,8 @@ def speak_plan(routine: Routine, options: BuildOptions, reporter: Reporter, cach
     chimes = load_chimes(options.chime)
     plan_options = plan_options_for(options.plan, chimes)
     reporter.stage(f"Starting the {options.voice.engine} speech engine")
-    clips = SpokenClips(get_engine(options.voice.engine), options.voice, cache, workers)
+    clips = SpokenClips(get_engine(options.voice.engine), options.voice, cache, workers or os.cpu_count() or 1)
+    clips.open()
     reached("engine started")
     wanted = utterances(routine, plan_options)
     clips.prepare(wanted, reporter.speaking(len(wanted)))
@@ -137,7 +141,7 @@ def speak_plan(routine: Routine, options: BuildOptions, reporter: Reporter, cach
     return build_plan(routine, clips.measure, plan_options), clips, chimes
 
 
-def made_with(options: BuildOptions, clips: SpokenClips) -> dict:
+def made_with(options: BuildOptions, clips: SpokenClips) -> dict[str, Any]:
     """What produced a session, recorded in its plan so two outputs can be told apart."""
     from importlib.metadata import version
 
@@ -160,40 +164,6 @@ def made_with(options: BuildOptions, clips: SpokenClips) -> dict:
     }
 
 
-def encode_in_segments(leveller: Leveller, out: BinaryIO, bitrate_kbps: int, workers: int) -> None:
-    """Encode the session's segments (in parallel children where the platform forks) and join them."""
-    spans = leveller.timeline.segments()
-
-    def encode(span: tuple[int, int]) -> bytes:
-        buffer = io.BytesIO()
-        encode_mp3(leveller.pcm16_chunks(*span), SAMPLE_RATE, buffer, bitrate_kbps)
-        return buffer.getvalue()
-
-    if workers <= 1 or len(spans) == 1 or not forked.available():
-        for span in spans:
-            reached("encoding segment")
-            out.write(encode(span))
-        return
-    ready: dict[int, bytes] = {}
-    written = 0
-
-    def keep(i: int, data: object) -> None:
-        nonlocal written
-        reached("encoding segment")
-        ready[i] = data  # type: ignore[assignment]
-        while written in ready:
-            out.write(ready.pop(written))
-            written += 1
-
-    # a child per segment: the next segment goes to whichever worker is free, so the segments
-    # waiting here to be written in order stay few however long the session
-    forked.run_forked([lambda span=span: encode(span) for span in spans], workers, _ENCODE_TIMEOUT_S, keep,
-                      lambda i: f"the MP3 encoder, segment {i + 1} of {len(spans)}", WorkerError)
-
-
-_ENCODE_TIMEOUT_S = 600.0
-
-
 def build_session(routine: Routine, out: Path, options: BuildOptions = BuildOptions(),
                   reporter: Reporter | None = None, cache: ClipCache | None = None,
                   workers: int | None = None) -> BuildResult:
@@ -203,6 +173,8 @@ def build_session(routine: Routine, out: Path, options: BuildOptions = BuildOpti
     workers = workers or os.cpu_count() or 1
     out = Path(out)
     check_writable(out)
+    cache = cache or ClipCache()
+    check_space(routine, options, out, cache.root)
     plan, clips, chimes = speak_plan(routine, options, reporter, cache, workers)
     reached("planned")
     release_free_memory()  # before the workers that measure and encode are forked
@@ -210,64 +182,116 @@ def build_session(routine: Routine, out: Path, options: BuildOptions = BuildOpti
     store = SessionStore(clips.cache.root)
     key = session_key(plan, made, clips, chimes, options)
     stored = store.get(key)
+    log.info("stored mix %s: %s", key[:12], "found, reused" if stored else "none, mixing")
     if stored is not None:
         reporter.stage("Mixing and encoding: unchanged since an earlier build, taken from the cache")
         audio, meta = stored
-        levels = Levels(**meta["levels"])
 
-        def write_mp3(file) -> None:
+        def copy_stored(file: BinaryIO) -> None:
             with open(audio, "rb") as source:
                 shutil.copyfileobj(source, file)
 
-        files = write_session(out, write_mp3, plan, routine.about, made, reporter.written)
-        return BuildResult(plan, tuple(files), levels, clips.synthesized, clips.cached)
-
+        files = write_session(out, copy_stored, plan, routine.about, made, reporter.written)
+        return BuildResult(plan, tuple(files), Levels(**meta["levels"]), clips.synthesized, clips.cached)
     reporter.stage("Levelling")
-    leveller = Leveller(Timeline(plan, clips.clip, chimes, SAMPLE_RATE), options.target_lufs, workers=workers,
-                        scratch=clips.cache.root)
+    levelled = level(Timeline(plan, clips.clip, chimes, SAMPLE_RATE), options.target_lufs, workers=workers,
+                     scratch=clips.cache.root)
     reached("measured")
-    release_free_memory()
-    reporter.stage("Mixing and encoding MP3")
-    keep: Path | None = None
+    try:
+        release_free_memory()
+        reporter.stage("Mixing and encoding MP3")
+        files = _encode_and_store(levelled, options.bitrate_kbps, workers, store, key,
+                                  lambda encode: write_session(out, encode, plan, routine.about, made,
+                                                               reporter.written))
+    finally:
+        levelled.close()
+    return BuildResult(plan, tuple(files), levelled.levels(), clips.synthesized, clips.cached)
+
+
+def _encode_and_store(levelled: LevelledSession, bitrate_kbps: int, workers: int, store: SessionStore, key: str,
+                      write: Callable[[Callable[[BinaryIO], None]], list[Path]]) -> list[Path]:
+    """Encode the session through `write` and keep a copy of the audio in the store for unchanged
+    rebuilds; a full or read-only cache costs the next build time, never this one its result."""
+    spare: Path | None = None
     tee: _Tee | None = None
 
-    def write_mp3(file) -> None:
+    def encode(file: BinaryIO) -> None:
         nonlocal tee
-        if keep is None:
-            encode_in_segments(leveller, file, options.bitrate_kbps, workers)
+        spans = levelled.timeline.segments()
+        if spare is None:
+            encode_segments(levelled.pcm16_chunks, spans, file, bitrate_kbps, workers)
             return
-        with open(keep, "wb") as spare:
-            tee = _Tee(file, spare)
-            encode_in_segments(leveller, tee, options.bitrate_kbps, workers)
+        with open(spare, "wb") as copy:
+            tee = _Tee(file, copy)
+            encode_segments(levelled.pcm16_chunks, spans, tee, bitrate_kbps, workers)
             try:
-                spare.flush()
+                copy.flush()
             except OSError:
                 tee.spare_ok = False
 
     try:
         with deferred():  # on record for cleanup before a Ctrl-C can act
-            keep = _temp_for(store)
-        files = write_session(out, write_mp3, plan, routine.about, made, reporter.written)
-        if keep and tee is not None and tee.spare_ok:
+            spare = _temp_for(store)
+        files = write(encode)
+        if spare and tee is not None and tee.spare_ok:
             try:
-                store.put(key, keep, {"levels": asdict(leveller.levels())})
+                store.put(key, spare, {"levels": asdict(levelled.levels())})
                 reached("stored")
             except OSError:
-                pass  # a full or read-only cache costs the next build time, not this one its result
+                pass
     finally:
-        leveller.close()
-        if keep:
-            keep.unlink(missing_ok=True)
-    return BuildResult(plan, tuple(files), leveller.levels(), clips.synthesized, clips.cached)
+        if spare:
+            spare.unlink(missing_ok=True)
+    return files
 
 
-def session_key(plan: Plan, made: dict, clips: SpokenClips, chimes: dict[str, np.ndarray],
+_CLIP_BYTES_PER_S = 96_000  # 16-bit mono at up to 48 kHz: what engines write
+_BLOCK_BYTES_PER_S = SAMPLE_RATE * 2 // 45  # the leveller's two bytes per ~1 ms block
+
+
+def check_space(routine: Routine, options: BuildOptions, out: Path, cache_root: Path) -> None:
+    """Refuse, before anything is spoken, a build whose files cannot fit where they go: the session
+    beside `out`, and the clips, levelling files and stored mix in the cache. Lengths come from the plan
+    laid out with estimated speech (as `voiceguide check` does), so they are close, not exact."""
+    try:
+        shape = build_plan(routine, estimated_measure(options.voice.rate_wpm), options.plan)
+    except PlanError:
+        return  # the real plan will say what does not fit
+    seconds = shape.duration_ms / 1000
+    speech_s = sum(estimated_measure(options.voice.rate_wpm)(u) for u in utterances(routine, options.plan)) / 1000
+    mp3 = int(seconds * options.bitrate_kbps * 125)
+    session = mp3 + 64 * 1024 + len(shape.events) * 200  # the MP3, its captions and plan
+    cache = int(speech_s * _CLIP_BYTES_PER_S + seconds * _BLOCK_BYTES_PER_S + mp3)
+    if _same_disk(out.parent, cache_root):
+        require_free(out.parent, session + cache, "this session with its speech cache",
+                     "free some space, or write elsewhere with -o / VOICEGUIDE_CACHE_DIR")
+        return
+    require_free(out.parent, session, "this session", "free some space, or write it elsewhere with -o")
+    require_free(cache_root, cache, "the speech cache for this session",
+                 "free some space, or set VOICEGUIDE_CACHE_DIR to another folder")
+
+
+def _same_disk(a: Path, b: Path) -> bool:
+    def device(path: Path) -> int | None:
+        for folder in [path, *path.parents]:
+            if folder.exists():
+                return folder.stat().st_dev
+        return None
+
+    try:
+        return device(a) == device(b)
+    except OSError:
+        return False
+
+
+def session_key(plan: Plan, made: dict[str, Any], clips: SpokenClips, chimes: dict[str, np.ndarray],
                 options: BuildOptions) -> str:
     """Everything the mixed audio depends on: the plan and settings, the exact clips and chimes, and
     the code that mixes them (so a changed voiceguide never reuses audio an older one made)."""
     digest = hashlib.sha256(plan_json(plan, made).encode())
     for event in plan.speech:
-        digest.update(clips.key_of(event.utterance).encode())
+        if event.utterance is not None:
+            digest.update(clips.key_of(event.utterance).encode())
     for name in sorted(chimes):
         digest.update(name.encode() + chimes[name].tobytes())
     digest.update(repr(options).encode())

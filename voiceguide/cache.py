@@ -1,21 +1,25 @@
 """A content-addressed store of synthesised clips, so a rebuild speaks nothing twice."""
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import tempfile
-import time
-import wave
 from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
 
 from platformdirs import user_cache_dir
+
+from .atomic import remove_stale, temp_file, temp_prefix, write_atomic
+from .audio import Audio, is_complete_wav
 
 
 def default_cache_dir() -> Path:
     """`VOICEGUIDE_CACHE_DIR`, else the user cache folder (e.g. ~/.cache/voiceguide)."""
     override = os.environ.get("VOICEGUIDE_CACHE_DIR")
-    return Path(override) if override else Path(user_cache_dir("voiceguide")) / "clips"
+    return Path(override).expanduser() if override else Path(user_cache_dir("voiceguide")) / "clips"
 
 
 def clip_key(engine: str, engine_version: str, voice: str, rate_wpm: int, text: str) -> str:
@@ -36,7 +40,7 @@ class ClipCache:
 
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            probe = tempfile.NamedTemporaryFile(dir=self.root, prefix=temp_prefix() + "probe-")
+            probe = tempfile.NamedTemporaryFile(dir=self.root, prefix=temp_prefix())
             probe.close()
         except OSError as exc:
             raise VoiceguideError(f"{self.root}: the speech cache folder is not usable ({exc.strerror or exc}); "
@@ -55,64 +59,17 @@ class ClipCache:
         path.unlink(missing_ok=True)
         return None
 
-    def temp_path(self, key: str) -> Path:
-        """Where an engine writes a clip before it is checked and adopted (same folder: a rename)."""
-        folder = self.path(key).parent
-        with cache_errors(self.root):
-            folder.mkdir(parents=True, exist_ok=True)
-        return folder / f"{temp_prefix()}{key}.wav"
-
-    def adopt(self, key: str, wav: Path) -> Path:
-        """Move a checked clip from `temp_path(key)` into place, atomically."""
+    def put(self, key: str, audio: Audio) -> Path:
+        """Store a checked clip as a WAV file, atomically."""
         target = self.path(key)
         with cache_errors(self.root):
-            os.replace(wav, target)
+            write_atomic(target, audio.wav_bytes())
         return target
 
     def remove_stale_temp_files(self) -> None:
         """Temporary files of builds that were killed (their process is gone) are removed."""
         for folder in [self.root, self.root / "rates", self.root / "sessions", *self.root.glob("??")]:
-            remove_stale(folder, ".tmp-")
-
-
-def temp_prefix(stem: str = "") -> str:
-    """Temporary files carry the writing process's id, so a later build can tell a killed build's
-    leftovers (process gone: removed) from a running build's files (left alone)."""
-    return f".{stem + '.' if stem else ''}tmp-{os.getpid()}-"
-
-
-STALE_AFTER_S = 600
-"""A temporary file untouched this long whose process is gone is a killed build's. (Process ids are
-not proof alone: a build in another container sharing the cache has ids this one cannot see.)"""
-
-
-def remove_stale(folder: Path, prefix: str) -> None:
-    """Remove `prefix<pid>-*` files in `folder` whose process no longer runs and that have not been
-    written to for STALE_AFTER_S seconds."""
-    try:
-        names = [p for p in folder.iterdir() if p.name.startswith(prefix)]
-    except OSError:
-        return
-    now = time.time()
-    for path in names:
-        pid = path.name[len(prefix):].split("-", 1)[0]
-        try:
-            if pid.isdigit() and not _running(int(pid)) and now - path.stat().st_mtime > STALE_AFTER_S:
-                path.unlink()
-        except OSError:
-            pass
-
-
-def _running(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # exists, but another user's
-        return True
-    return True
+            remove_stale(folder)
 
 
 class cache_errors:
@@ -124,39 +81,15 @@ class cache_errors:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind, exc, tb) -> bool:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> Literal[False]:
         if isinstance(exc, OSError):
             from .errors import VoiceguideError
 
-            raise VoiceguideError(f"{self.root}: could not store speech in the cache ({exc.strerror or exc}); free "
-                                  "some space, or set VOICEGUIDE_CACHE_DIR to another folder") from None
-        return False
-
-
-def write_atomic(target: Path, data: bytes) -> None:
-    """Write through a temporary file in the same folder, so a reader sees the old file or the new one."""
-    from .interrupts import deferred
-
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with deferred():  # a Ctrl-C between mkstemp and the cleanup below would leave the temporary file
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=temp_prefix(), suffix=target.suffix)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-
-
-def is_complete_wav(path: Path) -> bool:
-    """A WAV whose header parses, holds audio frames, and whose data is all there."""
-    try:
-        with wave.open(str(path), "rb") as w:
-            frames = w.getnframes()
-            need = frames * w.getsampwidth() * w.getnchannels()
-            return frames > 0 and path.stat().st_size >= 44 + need
-    except (OSError, EOFError, wave.Error):
+            fix = ("free some space, or set VOICEGUIDE_CACHE_DIR to another folder" if exc.errno == errno.ENOSPC
+                   else "set VOICEGUIDE_CACHE_DIR to a writable folder")
+            raise VoiceguideError(f"{self.root}: could not store speech in the cache ({exc.strerror or exc}); "
+                                  f"{fix}") from None
         return False
 
 
@@ -172,7 +105,7 @@ class SessionStore:
     def __init__(self, root: Path) -> None:
         self.root = Path(root) / "sessions"
 
-    def get(self, key: str) -> tuple[Path, dict] | None:
+    def get(self, key: str) -> tuple[Path, dict[str, Any]] | None:
         audio, info = self.root / f"{key}.mp3", self.root / f"{key}.json"
         try:
             meta = json.loads(info.read_text())
@@ -183,7 +116,7 @@ class SessionStore:
             return None
         return audio, meta
 
-    def put(self, key: str, audio: Path, meta: dict) -> None:
+    def put(self, key: str, audio: Path, meta: dict[str, Any]) -> None:
         """Move a finished audio file in (atomically) and forget the least recently used beyond KEEP."""
         self.root.mkdir(parents=True, exist_ok=True)
         write_atomic(self.root / f"{key}.json",
@@ -197,9 +130,7 @@ class SessionStore:
     def temp_file(self) -> Path:
         """A temporary file in the store's folder, so `put` can move it in atomically."""
         self.root.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=self.root, prefix=temp_prefix(), suffix=".mp3")
-        os.close(fd)
-        return Path(name)
+        return temp_file(self.root, ".mp3")
 
 
 def _sha256(path: Path) -> str:

@@ -7,13 +7,14 @@ import numpy as np
 
 from .errors import VoiceguideError
 from .resources import chimes_dir
-from .speech import SAMPLE_RATE, resample
+from .audio import SAMPLE_RATE, db_to_gain, resample
 
 MAX_CHIME_S = 4.0
 """A longer sound file is cut here (with a fade), so a chime never covers the next words."""
 SOFT_GAIN_DB = -6.0
 """A sound file used as the chime plays this much softer at a side switch."""
 _FADE_S = 0.25
+_MAX_CHANNELS = 32
 
 
 def shipped_chimes() -> list[str]:
@@ -25,22 +26,30 @@ def load_chimes(choice: str) -> dict[str, np.ndarray]:
     if choice.lower() == "none":
         return {}
     folder = chimes_dir()
-    if (folder / f"{choice}.wav").is_file():
+    if choice in shipped_chimes():
         return {"bell": _read(folder / f"{choice}.wav"), "soft": _read(folder / f"{choice}-soft.wav")}
     path = Path(choice).expanduser()
     if not path.is_file():
         raise VoiceguideError(f'chime "{choice}": not a shipped chime ({", ".join(shipped_chimes())}) and no '
                               "such file; give one of those, a WAV/MP3/OGG/FLAC file, or none")
     bell = _read(path)
-    return {"bell": bell, "soft": (bell * np.float32(10 ** (SOFT_GAIN_DB / 20))).astype(np.float32)}
+    return {"bell": bell, "soft": (bell * np.float32(db_to_gain(SOFT_GAIN_DB))).astype(np.float32)}
 
 
 def _read(path: Path) -> np.ndarray:
-    """Decode with libsndfile (WAV, MP3, OGG, FLAC; no ffmpeg), mix to mono, resample, trim, fade out."""
+    """Decode with libsndfile (WAV, MP3, OGG, FLAC; no ffmpeg), mix to mono, resample, trim, fade out.
+
+    Only the first MAX_CHIME_S seconds are read: a long file given as a chime costs no more than a short one.
+    """
     import soundfile
 
     try:
-        data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+        with soundfile.SoundFile(str(path)) as sound:
+            if not 0 < sound.channels <= _MAX_CHANNELS or sound.samplerate <= 0:
+                raise VoiceguideError(f"{path}: a sound file with {sound.channels} channels at "
+                                      f"{sound.samplerate} Hz; use a mono or stereo WAV, MP3, OGG or FLAC")
+            rate = sound.samplerate
+            data = sound.read(frames=int(MAX_CHIME_S * rate) + 1, dtype="float32", always_2d=True)
     except (RuntimeError, soundfile.LibsndfileError) as exc:
         raise VoiceguideError(f"{path}: cannot read this sound file ({exc}); use WAV, MP3, OGG or FLAC") from None
     x = resample(data.mean(axis=1), rate)

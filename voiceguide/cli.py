@@ -4,11 +4,20 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 
 from .errors import VoiceguideError
+from .options import OPTIONS, Option, OptionKind, Settings
+
+if TYPE_CHECKING:
+    from click._termui_impl import ProgressBar
+
+    from .build import BuildOptions, Reporter
+    from .routine import Routine
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -21,106 +30,77 @@ def _load(routine_ref: str):
     return load_routine(find_routine(routine_ref))
 
 
-class _Duration(click.ParamType):
-    name = "DURATION"
+class _OptionType(click.ParamType):
+    """A flag's value parsed by its option's own parser, so a flag and a routine's `options:` say the
+    same about a bad value."""
 
-    def convert(self, value, param, ctx):
-        from .durations import parse_duration_ms
+    def __init__(self, option: Option) -> None:
+        self.option = option
+        self.name = option.metavar or option.kind.value.upper()
 
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if not isinstance(value, str):
+            return value
         try:
-            return parse_duration_ms(value)
+            return self.option.parse(value)
         except ValueError as exc:
             self.fail(str(exc), param, ctx)
 
 
-def _session_options(f):
-    """The options that shape a session, shared by `build` and `plan`; each can also be set in a
-    routine's `options:` (the flag wins). Defaults are listed in `voiceguide build --help`."""
-    from .settings import COUNTDOWN_RANGE, DETAILS, MP3_BITRATES, PACE_RANGE, RATE_RANGE, SIDES, VOLUME_RANGE
+def _click_option(option: Option) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    shown = option.default_text()
+    text = f"{option.help}{f' Default: {shown}.' if shown else ''} Example: {option.example}"
+    if option.kind is OptionKind.FLAG:
+        return click.option(f"{option.flag}/--no-{option.flag[2:]}", option.name, default=None, help=text)
+    metavar = option.metavar or ("[" + "|".join(map(str, option.choices)) + "]" if option.choices else None)
+    return click.option(option.flag, option.name, type=_OptionType(option), default=None, metavar=metavar,
+                        help=text)
 
-    options = [
-        click.option("--engine", default=None, metavar="NAME",
-                     help="Speech engine: pyttsx3 (default; system voices, eSpeak NG on Linux) or piper "
-                          "(natural neural voice; pip install 'voiceguide[neural]'). Example: --engine piper"),
-        click.option("--voice", default=None, metavar="ID|NAME|PATH",
-                     help="A voice id or a unique part of its name, as `voiceguide voices` lists; for piper also "
-                          "a path to an .onnx voice. Example: --voice en-gb"),
-        click.option("--rate", type=click.IntRange(*RATE_RANGE), default=None, metavar="WPM",
-                     help="Speaking rate in words per minute, as measured on the speech (default 150; calm "
-                          "guidance is about 130-160). Example: --rate 135"),
-        click.option("--volume", type=click.FloatRange(*VOLUME_RANGE), default=None, metavar="0.05-1",
-                     help="Session loudness: 1 is the standard -16 LUFS, 0.5 is 6 dB quieter. Example: --volume 0.7"),
-        click.option("--pace", type=click.FloatRange(*PACE_RANGE), default=None, metavar="FACTOR",
-                     help="Multiply every hold: 1.5 makes a 1:00 hold 1:30; longer holds hear more of the "
-                          "routine's tips. Example: --pace 1.5"),
-        click.option("--duration", "duration_ms", type=_Duration(), default=None,
-                     help="Make the session last exactly this long; holds scale in proportion (wins over "
-                          "--pace). Example: --duration 10:00"),
-        click.option("--detail", type=click.Choice(DETAILS), default=None,
-                     help="How much is spoken: brief = names, switch sides and countdown; standard (default) = "
-                          "plus instructions, tips and next-up that fit; full = plus summaries, adjustments "
-                          "and tips again in long holds. Example: --detail full"),
-        click.option("--countdown", type=click.IntRange(*COUNTDOWN_RANGE), default=None, metavar="N",
-                     help="Count down the last N seconds of each exercise (default 3; 0 for none). "
-                          "Example: --countdown 5"),
-        click.option("--intro/--no-intro", default=None,
-                     help="Start with the title and what the routine targets (default), or straight with "
-                          "the first exercise. Example: --no-intro"),
-        click.option("--next-up/--no-next-up", default=None,
-                     help='Say "Next up: ..." before each exercise ends (default) or not. Example: --no-next-up'),
-        click.option("--sides", type=click.Choice(SIDES), default=None,
-                     help="Two-sided exercises: split (default) = the hold covers both sides, switching at "
-                          "the midpoint; each = the full hold on each side, with a short gap to switch. "
-                          "Example: --sides each"),
-        click.option("--chime", default=None, metavar="NAME|PATH|none",
-                     help="The chime between exercises: a shipped one (bell, bowl), any WAV/MP3/OGG/FLAC "
-                          "file, or none. Example: --chime bowl"),
-        click.option("--bitrate", type=click.Choice([str(b) for b in MP3_BITRATES]), default=None,
-                     metavar="KBPS", help="MP3 bitrate, constant (default 96). Example: --bitrate 128"),
-    ]
-    for option in reversed(options):
-        f = option(f)
+
+def _session_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """The options that shape a session, shared by `build` and `plan`, one per row of the option
+    table; each can also be set in a routine's `options:` (the flag wins)."""
+    for option in reversed(OPTIONS.values()):
+        f = _click_option(option)(f)
     return f
 
 
-def _settings(**flags):
-    from .settings import Settings
-
-    if flags.get("bitrate") is not None:
-        flags["bitrate"] = int(flags["bitrate"])
-    return Settings(**flags)
-
-
-def _options_for(routine, flags: dict):
+def _options_for(routine: Routine, flags: dict[str, Any]) -> BuildOptions:
     from .build import build_options
+    from .routine import check_length
 
-    return build_options(_settings(**flags).over(routine.options))
+    settings = Settings(flags).over(routine.options)
+    check_length(routine, settings)
+    return build_options(settings)
 
 
 class _Reporter:
-    """Progress on stderr: stage lines and a bar while lines are spoken; silent with -q or no terminal."""
+    """Progress on stderr: stage lines and a bar while lines are spoken; silent with -q or no terminal.
+    A build.Reporter in all but name: subclassing it would make `--help` import numpy."""
 
     def __init__(self, quiet: bool, out: Path | None = None, last: bool = True) -> None:
         self.out, self.last = out, last
         self.show = not quiet
         self.bar_ok = not quiet and sys.stderr.isatty()
-        self._bar = None
+        self._bar: ProgressBar[int] | None = None
 
     def stage(self, message: str) -> None:
         if self.show:
             click.echo(f"{message}...", err=True)
 
-    def speaking(self, total: int):
+    def speaking(self, total: int) -> Callable[[int], None]:
         if not self.bar_ok:
             self.stage(f"Speaking {total} lines")
             return lambda n: None
-        self._bar = click.progressbar(length=total, label="Speaking", file=sys.stderr)
-        self._bar.__enter__()
-        return self._bar.update
+        bar = click.progressbar(length=total, label="Speaking", file=sys.stderr)
+        bar.__enter__()
+        self._bar = bar
+        return bar.update
 
     def written(self) -> None:
         global _finished
-        _written.append(self.out)
+        if self.out is not None:
+            _written.append(self.out)
         _finished = self.last  # after the last build's files are in place, an interrupt stops nothing
 
     def done_speaking(self) -> None:
@@ -175,7 +155,9 @@ def build(routines: tuple[str, ...], output: Path | None, jobs: int | None, quie
     loaded, problems = [], []
     for path in paths:
         try:
-            loaded.append(load_routine(path))
+            parsed = load_routine(path)
+            _options_for(parsed, flags)  # with the flags: a session too long, before any is built
+            loaded.append(parsed)
         except VoiceguideError as exc:
             problems.append(str(exc))
     if problems:
@@ -206,7 +188,7 @@ def _build_one(parsed, routine: str, out: Path, jobs: int | None, quiet: bool, f
     from .build import build_session
 
     reporter = _Reporter(quiet, out, last)
-    result = build_session(parsed, out, _options_for(parsed, flags), reporter, workers=jobs)
+    result = build_session(parsed, out, _options_for(parsed, flags), cast("Reporter", reporter), workers=jobs)
     if not quiet:
         from .durations import format_clock
 
@@ -215,7 +197,7 @@ def _build_one(parsed, routine: str, out: Path, jobs: int | None, quiet: bool, f
                    f"{result.levels.loudness_lufs} LUFS; {result.synthesized} clip{'s' * (result.synthesized != 1)} spoken, "
                    f"{result.cached} from cache) with {result.files[1].name} and {result.files[2].name}",
                    err=True)
-        for_time = sum(1 for d in plan.dropped if d.reason and not d.reason.startswith(("detail", "--")))
+        for_time = sum(1 for d in plan.dropped if d.cause.for_lack_of_time)
         by_choice = len(plan.dropped) - for_time
         if plan.dropped:
             click.echo(f"Not spoken: {for_time} routine lines for lack of time, {by_choice} by choice "
@@ -245,7 +227,7 @@ def plan(routine: str, as_json: bool, quiet: bool, **flags) -> None:
 
     parsed = _load(routine)
     options = _options_for(parsed, flags)
-    the_plan, clips, _ = speak_plan(parsed, options, _Reporter(quiet))
+    the_plan, clips, _ = speak_plan(parsed, options, cast("Reporter", _Reporter(quiet)))
     if as_json:
         click.echo(plan_json(the_plan, made_with(options, clips)), nl=False)
         return
@@ -360,14 +342,16 @@ def routines() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors print one clean message and exit 2; Ctrl-C and SIGTERM exit 130."""
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    signal.signal(signal.SIGINT, _raise_interrupt)
+    from .atomic import STOPPING
+
+    for sig in STOPPING:
+        signal.signal(sig, _raise_interrupt)
     try:
         _run(argv)
     finally:
         # The work is done (or reported): a signal from here on would only turn a finished build's
         # exit status into "killed" while the interpreter shuts down.
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in STOPPING:
             signal.signal(sig, signal.SIG_IGN)
 
 

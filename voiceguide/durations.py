@@ -1,63 +1,102 @@
 """Parse the ways people write a duration, and say one aloud."""
 from __future__ import annotations
 
-import math
+import datetime
 import re
+from decimal import ROUND_HALF_EVEN, Decimal
 
-from num2words import num2words
-
-_UNITS = re.compile(r"^(?:(\d+(?:\.\d+)?)\s*h)?\s*(?:(\d+(?:\.\d+)?)\s*m(?:in)?)?\s*(?:(\d+(?:\.\d+)?)\s*s(?:ec)?)?$")
+_DECIMAL = r"\d+(?:\.\d+)?"
+DURATION_PATTERN = (
+    r"^\s*(?=\d)(?:"
+    rf"({_DECIMAL}(?:e[+-]?\d+)?)"  # seconds: 45, 2.5, 1e3
+    r"|(\d+):(\d{2})(?::(\d{2}))?"  # a clock: 1:30, 1:00:00
+    rf"|(?:({_DECIMAL})\s*h)?\s*(?:({_DECIMAL})\s*m(?:in)?)?\s*(?:({_DECIMAL})\s*s(?:ec)?)?"  # 1h 2m 30s
+    r")\s*$"
+)
+"""Every way of writing a duration as text (lower case), for the parser and the JSON Schema alike."""
+_DURATION = re.compile(DURATION_PATTERN)
+_DATE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}(?:[t ].*)?")
+_NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)?(?:e[+-]?\d+)?", re.IGNORECASE)
 
 DURATION_HINT = 'a duration like 45, "0:45", "45s", "1m" or "1m30s"'
+MAX_SESSION_MS = 24 * 3600 * 1000
+"""No session may last longer than a day: a typo such as 1.0e+9 would otherwise start a build that
+never ends. Every duration a user gives (a hold, a stated total, --duration) is at most this."""
 
 
 def parse_duration_ms(value: object) -> int:
     """Milliseconds from 30, "30", "0:30", "30s", "1m", "1m30s", "1:30" or "1:00:00".
 
-    An int is seconds, which is also what YAML 1.1 makes of an unquoted 1:30 (90).
-    Raises ValueError with a human message when the value is not a duration.
+    A number is seconds, which is also what YAML 1.1 makes of an unquoted 1:30 (90). At least one
+    second and at most a day. Raises ValueError with a human message when the value is not a duration.
     """
-    if isinstance(value, bool):
-        raise ValueError(f"expected {DURATION_HINT}, got {value!r}")
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-        if not math.isfinite(seconds):
-            raise ValueError(f"expected {DURATION_HINT}, got {value!r}")
-    elif isinstance(value, str):
-        seconds = _parse_text(value.strip().lower())
-    else:
-        raise ValueError(f"expected {DURATION_HINT}, got {value!r}")
+    seconds = _seconds(value)
     if seconds < 1:
-        raise ValueError(f"expected a duration of at least one second, got {value!r}")
-    return int(round(seconds * 1000))
+        raise ValueError(f"expected a duration of at least one second, got {as_written(value)}")
+    if seconds * 1000 > MAX_SESSION_MS:
+        raise ValueError(f"expected a duration of at most 24 hours (24:00:00), got {as_written(value)}")
+    return int((seconds * 1000).to_integral_value(ROUND_HALF_EVEN))
 
 
-def _parse_text(text: str) -> float:
-    if re.fullmatch(r"\d+(?:\.\d+)?", text):
-        return float(text)
-    clock = re.fullmatch(r"(\d+):(\d{2})(?::(\d{2}))?", text)
-    if clock:
-        a, b, c = clock.groups()
+def _seconds(value: object) -> Decimal:
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text.startswith("-") and _DURATION.match(text[1:]):
+            return -_parse_text(text[1:], value)
+        if _DATE.fullmatch(text):
+            raise ValueError(f"expected {DURATION_HINT}, got a date ({value.strip()}); write a length instead")
+        return _parse_text(text, value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and Decimal(value).is_finite():
+        return Decimal(value)
+    shown = as_written(value)
+    if isinstance(value, (datetime.date, datetime.time)):  # a YAML timestamp, for a library caller
+        shown = f"{'a time' if isinstance(value, datetime.time) else 'a date'} ({value}); write a length instead"
+    raise ValueError(f"expected {DURATION_HINT}, got {shown}")
+
+
+def _parse_text(text: str, value: str) -> Decimal:
+    found = _DURATION.match(text)
+    if not found:
+        raise ValueError(f"expected {DURATION_HINT}, got {as_written(value)}")
+    seconds, a, b, c, h, m, s = found.groups()
+    if seconds is not None:
+        return Decimal(seconds)
+    if a is not None:
         if c is None:
             return int(a) * 60 + _below_60(b, text)
-        return int(a) * 3600 + _below_60(b, text) * 60 + _below_60(c, text)
-    units = _UNITS.fullmatch(text)
-    if text and units and any(units.groups()):
-        h, m, s = (float(g) if g else 0.0 for g in units.groups())
-        return h * 3600 + m * 60 + s
-    raise ValueError(f'expected {DURATION_HINT}, got "{text}"')
+        return Decimal(int(a) * 3600 + _below_60(b, text) * 60 + _below_60(c, text))
+    return sum((Decimal(g) * unit for g, unit in ((h, 3600), (m, 60), (s, 1)) if g), Decimal(0))
 
 
-def _below_60(digits: str, text: str) -> int:
+def _below_60(digits: str, text: str) -> Decimal:
     value = int(digits)
     if value >= 60:
         raise ValueError(f'expected minutes and seconds below 60 in "{text}"')
-    return value
+    return Decimal(value)
+
+
+def as_written(value: object, limit: int = 40) -> str:
+    """A value as a message shows it: a number bare, text in quotes, nothing as "nothing"; long values
+    are cut and characters a terminal would act on are escaped."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    try:
+        text = value if isinstance(value, str) else str(value)
+    except ValueError:  # an int too long for str()
+        return "a number too long to show"
+    shown = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii", "replace")
+                    for ch in text[:limit].encode("utf-8", "backslashreplace").decode("utf-8"))
+    if len(text) > limit:
+        unit = "digits" if text.isdigit() else "characters"
+        shown += f"... ({len(text)} {unit})"
+    return shown if not isinstance(value, str) or _NUMBER.fullmatch(text.strip()) else f'"{shown}"'
 
 
 def format_clock(ms: int) -> str:
     """"1:30" for 90 000 ms; hours when needed ("1:00:00")."""
-    total = int(round(ms / 1000))
+    total = round(ms / 1000)
     hours, rest = divmod(total, 3600)
     minutes, seconds = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
@@ -65,7 +104,7 @@ def format_clock(ms: int) -> str:
 
 def spoken_length(ms: int) -> str:
     """How a person says a length: "One minute", "Forty-five seconds", "One minute, thirty seconds"."""
-    total = int(round(ms / 1000))
+    total = round(ms / 1000)
     hours, rest = divmod(total, 3600)
     minutes, seconds = divmod(rest, 60)
     parts = [
@@ -78,6 +117,10 @@ def spoken_length(ms: int) -> str:
 
 
 def _count(n: int, unit: str) -> str:
+    from num2words import (
+        num2words,  # imported when first said, so `--help` does not pay for it
+    )
+
     return f"{num2words(n)} {unit}{'' if n == 1 else 's'}"
 
 

@@ -19,7 +19,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from . import interrupts
+from . import atomic
 from .errors import EngineError
 
 
@@ -73,7 +73,7 @@ def run_forked(tasks: Sequence[Callable[[], object]], workers: int, timeout_s: f
             batch = queue.pop()
             # a signal during fork() would be swallowed by its at-fork hooks, and one between
             # fork() and this line would leave a child off the record: hold them until here
-            with interrupts.deferred():
+            with atomic.deferred():
                 try:
                     child = _start(batch, tasks, timeout_s)
                 except OSError as exc:  # out of processes or descriptors
@@ -134,8 +134,8 @@ def _start(batch: list[int], tasks: Sequence[Callable[[], object]], timeout_s: f
         status = 0
         try:
             os.close(r)
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            for sig in atomic.STOPPING:
+                signal.signal(sig, signal.SIG_DFL)
             for i in batch:
                 try:
                     payload = (True, tasks[i]())

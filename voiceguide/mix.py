@@ -9,20 +9,25 @@ of audio in memory.
 """
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from bisect import bisect_left
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator, Mapping
+from functools import partial
+from typing import BinaryIO, Callable, Iterator, Mapping, cast
 
 import numpy as np
 
 from . import forked
+from .atomic import deferred
+from .audio import db_to_gain, gain_to_db, ms_to_samples, to_pcm16
+from .engines.base import Utterance
 from .errors import WorkerError
-from .interrupts import deferred
 from .loudness import KWeighting, integrated_loudness, sums
-from .plan import Kind, Plan, Utterance
+from .mp3 import segment_spans
+from .plan import Plan
 
 TARGET_LUFS = -16.0
 CEILING_DBTP = -1.0
@@ -30,12 +35,6 @@ _MP3_MARGIN_DB = 0.7  # encoding adds overshoot; limit below the ceiling so the 
 _OVERSAMPLE = 4
 CHUNK_S = 10
 _PAD = 64  # samples of context either side of a chunk for the oversampling filter
-SEGMENT_S = 30
-"""Length of the MP3 segments encoded in parallel (cut points depend on the plan only, so the bytes
-do not depend on how many cores encode them)."""
-MP3_FRAME = 1152
-MP3_DELAY = 1105  # LAME's encoder delay (576) plus the decoder's (529)
-_JOIN_GAP = MP3_FRAME + MP3_DELAY
 _GROUP_CHUNKS = 3  # chunks' worth of samples in one measuring task (30 s)
 _MEASURE_TIMEOUT_S = 600.0
 _MAX_GAIN_DB = 40.0  # past this a target is out of reach (the peak codes cover ~50 dB)
@@ -49,6 +48,8 @@ _MEAN_BLOCKS = 10  # then averaged over ~10 ms
 _CONTEXT = 32  # blocks either side that a block's limiter gain depends on (10 + 5, with room to spare)
 CHIME_GAIN_DB = -4.0
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class Levels:
@@ -59,10 +60,6 @@ class Levels:
     gain_db: float
 
 
-def ms_to_samples(ms: int, rate: int) -> int:
-    return ms * rate // 1000
-
-
 class Timeline:
     """The session as a function of time: any span of samples, rendered on demand from the plan."""
 
@@ -71,7 +68,7 @@ class Timeline:
         self.rate = rate
         self.length = ms_to_samples(plan.duration_ms, rate)
         self._clip = clip
-        self._chimes = {k: (v * np.float32(10 ** (chime_gain_db / 20))).astype(np.float32) for k, v in chimes.items()}
+        self._chimes = {k: (v * np.float32(db_to_gain(chime_gain_db))).astype(np.float32) for k, v in chimes.items()}
         self._events = sorted(plan.events, key=lambda e: e.start_ms)
         self._starts = [ms_to_samples(e.start_ms, rate) for e in self._events]
         # generous upper bound of any event's reach, so a span finds its events by start time
@@ -84,7 +81,7 @@ class Timeline:
             event, at = self._events[i], self._starts[i]
             if at >= end:
                 break
-            x = self._clip(event.utterance) if event.kind is Kind.SPEECH else self._chimes[event.sound]
+            x = self._clip(event.utterance) if event.utterance is not None else self._chimes[event.sound]
             lo, hi = max(start, at), min(end, at + len(x), self.length)
             if lo < hi:
                 out[lo - start: hi - start] += x[lo - at: hi - at]
@@ -101,27 +98,11 @@ class Timeline:
             yield start, self.span(start - pad, end + pad)
             start = end
 
-    def segments(self, every_s: int = SEGMENT_S) -> list[tuple[int, int]]:
-        """Spans (start, stop) to encode separately and join: each cut falls in exact silence, on an MP3
-        frame boundary, so the joined MP3 decodes sample for sample where one long encode would.
-
-        An MP3 encoder delays its audio by `MP3_DELAY` samples and ends on a whole frame: a span that
-        stops `_JOIN_GAP` samples before the next span's start fills exactly the frames up to that start
-        (measured with LAME), and the silence it leaves out is the silence the frames decode to.
-        """
+    def segments(self) -> list[tuple[int, int]]:
+        """Spans to encode apart and join (see `mp3.segment_spans`): cuts fall where nothing sounds."""
         busy = sorted((s, s + ms_to_samples(e.duration_ms, self.rate) + self.rate // 100)
                       for s, e in zip(self._starts, self._events))
-        cuts, target = [], every_s * self.rate
-        free_from = 0
-        for lo, hi in busy + [(self.length, self.length)]:
-            cut = -(-(free_from + _JOIN_GAP) // MP3_FRAME) * MP3_FRAME
-            if cut >= target and cut <= lo and cut < self.length - every_s * self.rate // 2:
-                cuts.append(cut)
-                target = cut + every_s * self.rate
-            free_from = max(free_from, hi)
-        starts = [0, *cuts]
-        stops = [c - _JOIN_GAP for c in cuts] + [self.length]
-        return list(zip(starts, stops))
+        return segment_spans(busy, self.length, self.rate)
 
 
 def true_peak_blocks(x: np.ndarray, block: int, pad: int = 0) -> np.ndarray:
@@ -284,85 +265,67 @@ class BlockStore:
             self._file.close()
 
 
-class Leveller:
-    """Finds the gain and limiter curve that bring a timeline to the target loudness and ceiling.
+@dataclass(frozen=True)
+class Gain:
+    """What the gain search settled on."""
+
+    gain_db: float
+    limited: bool
+    """Whether the look-ahead limiter has work to do at this gain."""
+    loudness_lufs: float
+    """The session's loudness at this gain, with the limiter."""
+
+    @property
+    def factor(self) -> np.float32:
+        return np.float32(db_to_gain(self.gain_db))
+
+
+class Measurement:
+    """What looking at a timeline found, for finding its gain and applying it.
 
     Memory stays flat with length: only the energy of each 100 ms is kept in memory, and a one-byte
     peak and a byte of weighted energy per ~1 ms block in temporary files (`BlockStore`); the
     limiter's gains are worked out chunk by chunk from the peaks around it.
-    One look at the session does most of the work: it measures the energy of every 100 ms and the
+    One look at the session (`measure`) does most of the work: the energy of every 100 ms and the
     sample peak of every block. True peaks (4x oversampled) are then measured only where a block,
-    after the gain, comes near the ceiling, and the loudness with the limiter on is worked out
-    from those two (see `_limited_energies`), so finding the gain costs no further pass.
+    after a gain, comes near the ceiling (`ensure_true_peaks`), and the loudness with the limiter
+    on is worked out from those two (`loudness_at`), so finding the gain costs no further pass.
     """
 
-    def __init__(self, timeline: Timeline, target_lufs: float = TARGET_LUFS,
-                 ceiling_dbtp: float = CEILING_DBTP, workers: int = 1, scratch: Path | None = None) -> None:
+    def __init__(self, timeline: Timeline, ceiling_dbtp: float = CEILING_DBTP, workers: int = 1,
+                 scratch: Path | None = None) -> None:
         self.timeline = timeline
         self.block = _BLOCK
         self.workers = workers
         assert (CHUNK_S * timeline.rate) % _BLOCK == 0, "limiter blocks must tile every chunk exactly"
         self._k = KWeighting(timeline.rate)
         self._lead = -(-self._k.memory // self.block) * self.block  # filter memory, whole blocks
-        self.gain_db = 0.0
-        self.limited = False
         blocks = -(-timeline.length // self.block)
         self.peaks = BlockStore(blocks, scratch)
         self._energy = BlockStore(blocks, scratch)  # each block's K-weighted energy (energy_codes)
         self._true_up_to_db = -np.inf  # the gain up to which the peaks that matter are true peaks
-        self.ceiling = 10 ** ((ceiling_dbtp - _MP3_MARGIN_DB) / 20)
-        try:
-            self._find_gain(target_lufs)
-        except BaseException:
-            self.close()
-            raise
-
-    def _find_gain(self, target_lufs: float) -> None:
-        plain = self._first_pass()  # fills self.peaks (sample peaks) and self._energy
-        measured = integrated_loudness(plain, self.timeline.rate)
-        self.silent = not np.isfinite(measured)
-        self.gain_db = 0.0 if self.silent else min(_MAX_GAIN_DB, target_lufs - measured)
-        self.loudness = measured
-        if self.silent:
-            return
-        self._true_peaks(self.gain_db)
-        low, high = -np.inf, np.inf  # gains known to give too little / too much
-        previous: tuple[float, float] | None = None
-        for _ in range(16):  # the limiter lowers loudness a little: raise the gain before it
-            self.loudness = self._loudness(plain, measured)
-            if abs(self.loudness - target_lufs) < 0.02 or (not self.limited and self.loudness >= target_lufs):
-                return
-            if self.loudness < target_lufs:
-                low = self.gain_db
-            else:
-                high = self.gain_db
-            # secant step: once the limiter works, more gain buys less loudness (seen: about 0.5-0.6 dB
-            # per dB on eSpeak speech), so start from that and learn the real slope; a step that
-            # leaves the bracket found so far halves it instead
-            slope = 0.6
-            if previous is not None and self.gain_db != previous[0]:
-                slope = min(1.0, max(0.05, (self.loudness - previous[1]) / (self.gain_db - previous[0])))
-            previous = (self.gain_db, self.loudness)
-            step = min(_MAX_GAIN_DB, self.gain_db + (target_lufs - self.loudness) / slope)
-            if not low < step < high and np.isfinite(low) and np.isfinite(high):
-                step = (low + high) / 2
-            if step == self.gain_db:  # the loudest it can be (a target out of reach at the gain cap)
-                return
-            self.gain_db = float(step)
-            self._true_peaks(self.gain_db)  # more gain: more blocks may come near
-        self.loudness = self._loudness(plain, measured)  # out of tries: the last gain, as it is
+        self.ceiling = db_to_gain(ceiling_dbtp - _MP3_MARGIN_DB)
+        self.plain = np.zeros(0)
+        """Weighted energy of every 100 ms at unity gain."""
+        self.loudness_lufs = float("-inf")
+        """The loudness at unity gain (minus infinity for silence)."""
 
     def close(self) -> None:
         """Drop the peak and energy files (the levelled session can no longer be read)."""
         self.peaks.close()
         self._energy.close()
 
-    def _loudness(self, plain: np.ndarray, measured: float) -> float:
-        """The session's loudness at the current gain, with the limiter where it is needed."""
-        self.limited = self._loudest() * float(self._gain()) > self.ceiling
-        if not self.limited:
-            return measured + self.gain_db
-        return integrated_loudness(self._limited_energies(plain), self.timeline.rate)
+    @property
+    def silent(self) -> bool:
+        return not np.isfinite(self.loudness_lufs)
+
+    def loudness_at(self, gain_db: float) -> tuple[float, bool]:
+        """The session's loudness at a gain, with the limiter where it is needed, and whether it is."""
+        gain = np.float32(db_to_gain(gain_db))
+        limited = self.loudest() * float(gain) > self.ceiling
+        if not limited:
+            return self.loudness_lufs + gain_db, False
+        return integrated_loudness(self._limited_energies(gain), self.timeline.rate), True
 
     def _run(self, tasks: list[Callable[[], object]], keep: Callable[[int, object], None]) -> None:
         """Run measuring tasks in parallel children where the platform forks; the results do not
@@ -386,22 +349,23 @@ class Leveller:
             size += span[1] - span[0]
         return [g for g in groups if g]
 
-    def _first_pass(self) -> np.ndarray:
-        """Weighted energy of every 100 ms at unity gain; fills `self.peaks` with each block's sample
-        peak and `self._energy` with its weighted energy."""
+    def first_pass(self) -> None:
+        """Measure the energy of every 100 ms at unity gain (`plain`, `loudness_lufs`); fill `peaks`
+        with each block's sample peak and the block energies with its weighted energy."""
         step = CHUNK_S * self.timeline.rate
         spans = [(s, min(s + step, self.timeline.length)) for s in range(0, self.timeline.length, step)]
         groups = self._groups(spans)
-        energies: list = [None] * len(groups)
+        energies: list[np.ndarray] = [np.zeros(0)] * len(groups)
 
         def keep(i: int, result: object) -> None:
-            energies[i], peaks, blocks = result  # type: ignore[misc]
+            energies[i], peaks, blocks = cast(tuple[np.ndarray, np.ndarray, np.ndarray], result)
             at = groups[i][0][0] // self.block
             self.peaks[at:at + len(peaks)] = peaks
             self._energy[at:at + len(blocks)] = blocks
 
-        self._run([lambda g=g: self._measure_plain(g) for g in groups], keep)
-        return np.concatenate(energies) if energies else np.zeros(0)
+        self._run([partial(self._measure_plain, g) for g in groups], keep)
+        self.plain = np.concatenate(energies) if energies else np.zeros(0)
+        self.loudness_lufs = integrated_loudness(self.plain, self.timeline.rate)
 
     def _measure_plain(self, spans: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         energies, peaks, blocks = [], [], []
@@ -415,7 +379,7 @@ class Leveller:
             peaks.append(peak_codes(np.pad(core, (0, n * self.block - len(core))).reshape(n, self.block).max(axis=1)))
         return np.concatenate(energies), np.concatenate(peaks), np.concatenate(blocks)
 
-    def _true_peaks(self, gain_db: float) -> None:
+    def ensure_true_peaks(self, gain_db: float) -> None:
         """Replace sample peaks by true peaks (4x oversampled) in the blocks that matter at gains up to
         `gain_db` + 2 dB: those whose neighbourhood (the block and the ones either side) has a sample
         peak within 4 dB of the ceiling (and, the first time, within 4 dB of the loudest block, so
@@ -426,7 +390,7 @@ class Leveller:
             return
         first = self._true_up_to_db == -np.inf
         self._true_up_to_db = gain_db + _TRUE_PEAK_HEADROOM_DB
-        threshold = _code_below(self.ceiling / 10 ** ((self._true_up_to_db + _TRUE_PEAK_MARGIN_DB) / 20))
+        threshold = _code_below(self.ceiling / db_to_gain(self._true_up_to_db + _TRUE_PEAK_MARGIN_DB))
         if first:  # and the loudest blocks, whatever the gain: the true peak the build reports
             threshold = min(threshold, self.peaks.max() - round(_TRUE_PEAK_MARGIN_DB / _PEAK_STEP_DB) - 1)
         runs = self._block_runs(lambda p: _neighbourhood(p) > threshold)
@@ -434,12 +398,15 @@ class Leveller:
         groups = self._groups(spans)
 
         def keep(i: int, result: object) -> None:
-            for (start, _), codes in zip(groups[i], result):  # type: ignore[call-overload]
+            for (start, _), codes in zip(groups[i], cast(list[np.ndarray], result)):
                 at = start // self.block
                 self.peaks[at:at + len(codes)] = np.maximum(self.peaks[at:at + len(codes)], codes)
 
-        self._run([lambda g=g: [peak_codes(true_peak_blocks(self.timeline.span(s - _PAD, e + _PAD), self.block, _PAD))
-                                for s, e in g] for g in groups], keep)
+        self._run([partial(self._true_peak_codes, g) for g in groups], keep)
+
+    def _true_peak_codes(self, spans: list[tuple[int, int]]) -> list[np.ndarray]:
+        return [peak_codes(true_peak_blocks(self.timeline.span(s - _PAD, e + _PAD), self.block, _PAD))
+                for s, e in spans]
 
     def _block_runs(self, select: Callable[[np.ndarray], np.ndarray]) -> list[tuple[int, int]]:
         """(first, stop) of each run of blocks whose peak codes `select` picks (runs less than 250 ms
@@ -455,7 +422,7 @@ class Leveller:
                     runs.append((at + a, at + b))
         return runs
 
-    def _limited_energies(self, plain: np.ndarray) -> np.ndarray:
+    def _limited_energies(self, gain: np.float32) -> np.ndarray:
         """Weighted energy of every 100 ms with the gain and the limiter, without another look at
         the audio: the plain energy times the gain squared, and in each 100 ms the limiter touches,
         times its gain squared averaged over the blocks, each weighted by its own weighted energy.
@@ -463,41 +430,103 @@ class Leveller:
         finished audio it is within 0.001 LU on the seed session at -13, -16 and -20 LUFS, and within
         0.05 LU on peaky test sounds, where the tests check it.)"""
         per_hop = self._k.hop // self.block
-        energies = plain * float(self._gain()) ** 2
+        energies = self.plain * float(gain) ** 2
         step = _SCAN_BLOCKS // per_hop * per_hop
         for lo in range(0, len(energies) * per_hop, step):  # a slice at a time: memory stays flat
             hi = min(len(energies) * per_hop, lo + step)
             around = self.peaks[max(0, lo - _CONTEXT):hi + _CONTEXT]
-            if around.max(initial=0) <= _code_below(self.ceiling / float(self._gain())):
+            if around.max(initial=0) <= _code_below(self.ceiling / float(gain)):
                 continue  # nothing here or near reaches the ceiling: no block's gain is lowered
-            gains = self._limiter(lo, hi).astype(np.float64)
+            gains = self.limiter(lo, hi, gain).astype(np.float64)
             weights = energy_values(self._energy[lo:hi])
             kept = (gains ** 2 * weights).reshape(-1, per_hop).sum(axis=1)
             total = weights.reshape(-1, per_hop).sum(axis=1)
             energies[lo // per_hop:hi // per_hop] *= np.where(total > 0, kept / np.maximum(total, 1e-300), 1.0)
         return energies
 
-    def _loudest(self) -> float:
+    def loudest(self) -> float:
         return float(peak_values(np.array([self.peaks.max(initial=0)]))[0]) if len(self.peaks) else 0.0
 
-    def _gain(self) -> np.float32:
-        return np.float32(10 ** (self.gain_db / 20))
-
-    def _limiter(self, first: int, last: int) -> np.ndarray:
-        """The limiter's gains for blocks [first, last), from the peaks around them (same as for the whole)."""
+    def limiter(self, first: int, last: int, gain: np.float32) -> np.ndarray:
+        """The limiter's gains for blocks [first, last) at a gain, from the peaks around them (the same
+        as for the whole session)."""
         lo, hi = max(0, first - _CONTEXT), min(len(self.peaks), last + _CONTEXT)
-        gains = limiter_gains(peak_values(self.peaks[lo:hi]) * self._gain(), self.ceiling)
+        gains = limiter_gains(peak_values(self.peaks[lo:hi]) * gain, self.ceiling)
         return gains[first - lo: first - lo + (last - first)]
 
+
+
+def measure(timeline: Timeline, ceiling_dbtp: float = CEILING_DBTP, workers: int = 1,
+            scratch: Path | None = None) -> Measurement:
+    """Look at the whole timeline once (in parallel children where the platform forks)."""
+    measurement = Measurement(timeline, ceiling_dbtp, workers, scratch)
+    try:
+        measurement.first_pass()
+    except BaseException:
+        measurement.close()
+        raise
+    return measurement
+
+
+def find_gain(m: Measurement, target_lufs: float) -> Gain:
+    """The gain that brings the measured session to `target_lufs` with the limiter keeping its true
+    peaks under the ceiling (at most +40 dB: a target out of reach gets the loudness it can).
+
+    The limiter lowers loudness a little, so the gain goes past the plain difference: a secant
+    search, measuring true peaks where each gain tried brings blocks near the ceiling.
+    """
+    if m.silent:
+        log.info("the session is silent: no gain")
+        return Gain(0.0, False, m.loudness_lufs)
+    gain_db = min(_MAX_GAIN_DB, target_lufs - m.loudness_lufs)
+    log.info("measured %.2f LUFS before levelling; target %.2f LUFS", m.loudness_lufs, target_lufs)
+    m.ensure_true_peaks(gain_db)
+    low, high = -np.inf, np.inf  # gains known to give too little / too much
+    previous: tuple[float, float] | None = None
+    for _ in range(16):
+        loudness, limited = m.loudness_at(gain_db)
+        log.debug("gain %+.2f dB gives %.2f LUFS%s", gain_db, loudness, " (limited)" if limited else "")
+        if abs(loudness - target_lufs) < 0.02 or (not limited and loudness >= target_lufs):
+            return Gain(gain_db, limited, loudness)
+        if loudness < target_lufs:
+            low = gain_db
+        else:
+            high = gain_db
+        # secant step: once the limiter works, more gain buys less loudness, so start from a typical
+        # slope and learn the real one; a step that leaves the bracket found so far halves it instead
+        slope = 0.6
+        if previous is not None and gain_db != previous[0]:
+            slope = min(1.0, max(0.05, (loudness - previous[1]) / (gain_db - previous[0])))
+        previous = (gain_db, loudness)
+        step = min(_MAX_GAIN_DB, gain_db + (target_lufs - loudness) / slope)
+        if not low < step < high and np.isfinite(low) and np.isfinite(high):
+            step = (low + high) / 2
+        if step == gain_db:  # the loudest it can be (a target out of reach at the gain cap)
+            return Gain(gain_db, limited, loudness)
+        gain_db = float(step)
+        m.ensure_true_peaks(gain_db)  # more gain: more blocks may come near
+    loudness, limited = m.loudness_at(gain_db)  # out of tries: the last gain, as it is
+    return Gain(gain_db, limited, loudness)
+
+
+class LevelledSession:
+    """A measured timeline with its gain applied: the levelled samples, chunk by chunk."""
+
+    def __init__(self, measurement: Measurement, gain: Gain) -> None:
+        self.measurement = measurement
+        self.timeline = measurement.timeline
+        self.gain = gain
+
     def _apply(self, start: int, x: np.ndarray) -> np.ndarray:
-        y = x * self._gain()
-        if not self.limited:
+        m, gain = self.measurement, self.gain.factor
+        y = x * gain
+        if not self.gain.limited:
             return y
-        first = max(0, start // self.block - 1)
-        last = min(len(self.peaks), (start + len(x)) // self.block + 2)
+        first = max(0, start // m.block - 1)
+        last = min(len(m.peaks), (start + len(x)) // m.block + 2)
         if first >= last:
             return y
-        return y * _gain_curve(self._limiter(first, last), first, self.block, start, len(x))
+        return y * _gain_curve(m.limiter(first, last, gain), first, m.block, start, len(x))
 
     def pcm16_chunks(self, first: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
         """The levelled session (or the span [first, stop)) as 16-bit chunks, ready for the encoder."""
@@ -505,11 +534,29 @@ class Leveller:
             yield to_pcm16(self._apply(start, x))
 
     def levels(self) -> Levels:
-        peak = self._loudest() * float(self._gain())
-        if self.limited:
-            peak = min(peak, self.ceiling)
-        peak_db = float(20 * np.log10(max(peak, 1e-12)))
-        return Levels(round(float(self.loudness), 2), round(peak_db, 2), round(float(self.gain_db), 2))
+        m = self.measurement
+        peak = m.loudest() * float(self.gain.factor)
+        if self.gain.limited:
+            peak = min(peak, m.ceiling)
+        peak_db = gain_to_db(peak)
+        return Levels(round(float(self.gain.loudness_lufs), 2), round(peak_db, 2), round(float(self.gain.gain_db), 2))
+
+    def close(self) -> None:
+        self.measurement.close()
+
+
+def level(timeline: Timeline, target_lufs: float = TARGET_LUFS, ceiling_dbtp: float = CEILING_DBTP,
+          workers: int = 1, scratch: Path | None = None) -> LevelledSession:
+    """Measure a timeline and find its gain: the session ready to be rendered (close it after)."""
+    measurement = measure(timeline, ceiling_dbtp, workers, scratch)
+    try:
+        return LevelledSession(measurement, find_gain(measurement, target_lufs))
+    except BaseException:
+        measurement.close()
+        raise
+
+
+
 
 
 def _code_below(value: float) -> int:
@@ -535,8 +582,3 @@ def _mask_runs(mask: np.ndarray, bridge: int = 0) -> list[tuple[int, int]]:
         else:
             runs.append((a, b))
     return runs
-
-
-def to_pcm16(x: np.ndarray) -> np.ndarray:
-    return np.clip(np.round(x * 32767.0), -32768, 32767).astype("<i2")
-

@@ -6,13 +6,15 @@ scheduling rules are tested exactly with a fake one and the real build measures 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from enum import Enum
-from typing import Callable, Iterable
+from enum import Enum, StrEnum
+from itertools import pairwise
 
 from num2words import num2words
 
 from .durations import format_clock, spoken_count, spoken_length
+from .engines.base import Utterance
 from .errors import PlanError
 from .routine import Routine, Sides, sentences
 
@@ -48,13 +50,43 @@ class Detail(str, Enum):
     FULL = "full"  # plus summaries and adjustments
 
 
-@dataclass(frozen=True)
-class Utterance:
-    """Exactly what a speech engine is asked to say (pronunciations applied)."""
+class Role(StrEnum):
+    """What a line or chime is for; the values are what the plan JSON and `voiceguide plan` show.
 
-    text: str
-    rate_percent: int = 100
-    """Speaking rate relative to the session's rate; exercise names are slower."""
+    A StrEnum, unlike the module's other enums, so an f-string shows the value ("next"), not "Role.NEXT".
+    """
+
+    TITLE = "title"
+    OVERVIEW = "overview"  # "Six minutes, seven exercises."
+    TARGETS = "targets"
+    BEGIN = "begin"
+    NAME = "name"
+    LENGTH = "length"
+    SWITCH = "switch"
+    COUNTDOWN = "countdown"
+    NEXT = "next"  # "Next up: ..."
+    SUMMARY = "summary"
+    INSTRUCTION = "instruction"
+    ADJUSTMENT = "adjustment"
+    TIP = "tip"
+    CLOSING = "closing"
+    COMPLETE = "complete"
+    CHIME = "chime"  # the bell opening a section, the soft chime at a side switch
+    FINAL_CHIME = "final chime"
+
+
+class DropCause(StrEnum):
+    """Why a line of the routine is not spoken; `Dropped.reason` says the same in words."""
+
+    DETAIL = "detail"  # the --detail level leaves it out
+    NO_NEXT_UP = "no_next_up"  # --no-next-up leaves it out
+    NO_TIME = "no_time"  # no room in its section beside the lines kept
+    BEFORE_SWITCH = "before_switch"  # it does not fit before the side switch
+
+    @property
+    def for_lack_of_time(self) -> bool:
+        """True when time was short (a longer hold would say it); False when the listener chose to leave it out."""
+        return self in (DropCause.NO_TIME, DropCause.BEFORE_SWITCH)
 
 
 @dataclass(frozen=True)
@@ -67,8 +99,7 @@ class Event:
     priority: Priority
     exercise: int | None
     """Index of the exercise it belongs to; None for the intro and outro."""
-    role: str
-    """What the cue is for: title, name, length, instruction, tip, switch, countdown, chime…"""
+    role: Role
     text: str = ""
     """The words as written, for captions and the plan; empty for chimes."""
     utterance: Utterance | None = None
@@ -94,10 +125,12 @@ class Dropped:
     """A line of the routine that is not spoken, and why."""
 
     text: str
-    role: str
+    role: Role
     exercise: int | None
     priority: Priority
+    cause: DropCause
     reason: str
+    """The cause in words, for people; code branches on `cause`."""
 
 
 @dataclass(frozen=True)
@@ -125,7 +158,7 @@ class Plan:
                     "start_ms": e.start_ms,
                     "end_ms": e.end_ms,
                     "exercise": e.exercise,
-                    "role": e.role,
+                    "role": e.role.value,
                     "priority": e.priority.value,
                     **({"text": e.text} if e.kind is Kind.SPEECH else {"sound": e.sound}),
                 }
@@ -135,7 +168,7 @@ class Plan:
                 {"title": c.title, "start_ms": c.start_ms, "end_ms": c.end_ms} for c in self.chapters
             ],
             "dropped": [
-                {"text": d.text, "role": d.role, "exercise": d.exercise,
+                {"text": d.text, "role": d.role.value, "exercise": d.exercise,
                  "priority": d.priority.value, "reason": d.reason}
                 for d in self.dropped
             ],
@@ -185,6 +218,9 @@ class PlanOptions:
 
 Measure = Callable[[Utterance], int]
 
+MAX_SPOKEN_CHARS = 2000
+"""The longest line the engine is given (after respellings): about two minutes of speech."""
+
 
 def estimated_measure(rate_wpm: int) -> Measure:
     """A stand-in for real speech when only the shape of a plan is wanted (e.g. `voiceguide check`)."""
@@ -208,13 +244,25 @@ def build_plan(routine: Routine, measure: Measure, options: PlanOptions = PlanOp
             measured[u] = ms
         return measured[u]
 
-    say = _Speaker(_respellings(routine, options), options, length)
-    lengths, spoken_total = _known_lengths(routine, options)
-    intro = _intro_cues(routine, say, options, spoken_total) if options.intro else []
+    say = _Speaker(_respellings(routine, options), options, length, routine.source)
+    try:
+        return _lay_out(routine, say, options)
+    except _TotalTooShort as short:
+        raise PlanError(_total_too_short_message(routine, say, options, short.outside_ms)) from None
+
+
+def _lay_out(routine: Routine, say: _Speaker, options: PlanOptions) -> Plan:
+    """build_plan's work with a given speaker, so trial totals reuse its measured lengths."""
+    intro = _intro_cues(routine, say, options, _spoken_total(routine, options)) if options.intro else []
     outro = _outro_cues(routine, say, options)
     intro_ms, outro_ms = _allocate(routine, intro, outro, options)
-    if lengths is None:  # a target total: holds get what the intro and outro leave
-        lengths = exercise_lengths(routine, options, options.total_ms - intro_ms - outro_ms)
+    if options.total_ms is None:
+        lengths = exercise_lengths(routine, options)
+    else:  # a target total: holds get what the intro and outro leave
+        budget_ms = options.total_ms - intro_ms - outro_ms
+        if budget_ms < _least_holds_ms(routine, options):
+            raise _TotalTooShort(intro_ms + outro_ms)
+        lengths = exercise_lengths(routine, options, budget_ms)
 
     events: list[Event] = []
     dropped: list[Dropped] = []
@@ -239,7 +287,7 @@ def build_plan(routine: Routine, measure: Measure, options: PlanOptions = PlanOp
     bell_ms = options.bell_ms if options.chimes else 0
     outro_section = Section("the outro", start, total - bell_ms, None, _chime(start, "bell", None, options))
     _add(events, dropped, _fit(outro_section, outro, options))
-    final = _chime(total - bell_ms, "bell", None, options, role="final chime")
+    final = _chime(total - bell_ms, "bell", None, options, role=Role.FINAL_CHIME)
     if final is not None:
         events.append(final)
     chapters.append(Chapter("Outro", start, total))
@@ -250,6 +298,10 @@ def build_plan(routine: Routine, measure: Measure, options: PlanOptions = PlanOp
 def _add(events: list[Event], dropped: list[Dropped], fitted: tuple[list[Event], list[Dropped]]) -> None:
     events.extend(fitted[0])
     dropped.extend(fitted[1])
+
+
+_LEAST_HOLD_MS = 5000
+"""The shortest a target total may scale one exercise's hold to."""
 
 
 def exercise_lengths(routine: Routine, options: PlanOptions, budget_ms: int | None = None) -> list[int]:
@@ -264,11 +316,12 @@ def exercise_lengths(routine: Routine, options: PlanOptions, budget_ms: int | No
     if budget_ms is None:
         target = round(sum(raw) * options.pace)
     else:
+        least_ms = _least_holds_ms(routine, options)
+        if budget_ms < least_ms:  # build_plan checks first and says which total would do
+            raise PlanError(f"{routine.source}: {len(raw)} exercises need at least {format_clock(least_ms)} "
+                            f"between the intro and outro; ask for a longer --duration")
         target = budget_ms - sum(fixed)
-        if target < 5000 * len(raw):
-            raise PlanError(f"{routine.source}: a total of {format_clock(budget_ms + 0)} leaves too little time "
-                            f"for {len(raw)} exercises after the intro and outro; ask for a longer --duration")
-    return [held + gap for held, gap in zip(_apportion(raw, target), fixed)]
+    return [held + gap for held, gap in zip(_apportion(raw, target), fixed, strict=True)]
 
 
 def _apportion(weights: list[int], total: int) -> list[int]:
@@ -282,15 +335,71 @@ def _apportion(weights: list[int], total: int) -> list[int]:
     return out
 
 
-def _known_lengths(routine: Routine, options: PlanOptions) -> tuple[list[int] | None, int | None]:
-    """Exercise lengths and the session's total, where they are known before any speech is measured."""
-    stated = routine.duration_ms
+def _least_holds_ms(routine: Routine, options: PlanOptions) -> int:
+    """The least time the exercises can be scaled to: the shortest hold each, plus any switch gaps."""
+    gaps = sum(options.switch_gap_ms for e in routine.exercises if options.sides_each and e.sides is Sides.BOTH)
+    return _LEAST_HOLD_MS * len(routine.exercises) + gaps
+
+
+class _TotalTooShort(PlanError):
+    """A target total leaves the holds less than their least; build_plan says which total would fit."""
+
+    def __init__(self, outside_ms: int) -> None:
+        super().__init__(f"the target total leaves too little time beside {outside_ms} ms of intro and outro")
+        self.outside_ms = outside_ms
+
+
+def _total_too_short_message(routine: Routine, say: _Speaker, options: PlanOptions, outside_ms: int) -> str:
+    asked = options.total_ms or 0
+    least = _least_total_ms(routine, say, options)
+    fix = (f"the shortest session that fits is {format_clock(least)}, so ask for at least "
+           f"--duration {format_clock(least)}" if least is not None else "ask for a longer --duration")
+    return (f"{routine.source}: --duration {format_clock(asked)} leaves too little time for "
+            f"{len(routine.exercises)} exercise{'s' * (len(routine.exercises) != 1)} after the intro and outro "
+            f"({format_clock(_whole_seconds_up(outside_ms))}); {fix}")
+
+
+_LONGEST_SEARCHED_MS = 24 * 3_600_000
+
+
+def _least_total_ms(routine: Routine, say: _Speaker, options: PlanOptions) -> int | None:
+    """The shortest whole-second target total the session fits in; None if not even a day does.
+
+    Searched, not computed: the overview says the total and each exercise says its length, so
+    what must be said, and its length, changes with the total.
+    """
+    def fits(total_ms: int) -> bool:
+        try:
+            _lay_out(routine, say, replace(options, total_ms=total_ms))
+        except PlanError:
+            return False
+        return True
+
+    low, high = 0, 1000  # low never fits (nothing does in no time); find a high that does
+    while not fits(high):
+        low, high = high, high * 2
+        if high > _LONGEST_SEARCHED_MS:
+            return None
+    while high - low > 1000:
+        middle = _whole_seconds_up((low + high) // 2)
+        if fits(middle):
+            high = middle
+        else:
+            low = middle
+    return high
+
+
+def _whole_seconds_up(ms: int) -> int:
+    return -(-ms // 1000) * 1000
+
+
+def _spoken_total(routine: Routine, options: PlanOptions) -> int | None:
+    """The session's total where it is known before any speech is measured (the intro says it)."""
     if options.total_ms is not None:
-        return None, options.total_ms  # holds get what intro and outro leave, once those are measured
-    lengths = exercise_lengths(routine, options)
-    if stated is None:
-        return lengths, None
-    return lengths, stated - routine.holds_ms + sum(lengths)
+        return options.total_ms
+    if routine.duration_ms is None:
+        return None
+    return routine.duration_ms - routine.holds_ms + sum(exercise_lengths(routine, options))
 
 
 def utterances(routine: Routine, options: PlanOptions = PlanOptions()) -> list[Utterance]:
@@ -300,10 +409,15 @@ def utterances(routine: Routine, options: PlanOptions = PlanOptions()) -> list[U
     their spoken lengths are left out here (the plan measures them when it gets to them).
     """
     seen: dict[Utterance, None] = {}
-    say = _Speaker(_respellings(routine, options), options, lambda u: seen.setdefault(u) or 1)
-    lengths, total = _known_lengths(routine, options)
-    if lengths is None and routine.duration_ms is not None:
-        lengths = exercise_lengths(routine, options, total - (routine.duration_ms - routine.holds_ms))
+    say = _Speaker(_respellings(routine, options), options, lambda u: seen.setdefault(u) or 1, routine.source)
+    total = _spoken_total(routine, options)
+    lengths: list[int] | None = None
+    if options.total_ms is None:
+        lengths = exercise_lengths(routine, options)
+    elif routine.duration_ms is not None:  # the stated total fixes what the intro and outro get
+        budget_ms = options.total_ms - (routine.duration_ms - routine.holds_ms)
+        if budget_ms >= _least_holds_ms(routine, options):  # else build_plan says which total fits
+            lengths = exercise_lengths(routine, options, budget_ms)
     cues = _intro_cues(routine, say, options, total) if options.intro else []
     cues += _outro_cues(routine, say, options)
     for index, _ in enumerate(routine.exercises):
@@ -320,34 +434,50 @@ class Anchor(str, Enum):
     """How a cue finds its time within its section."""
 
     HEAD = "head"  # one after another from the section's start (name, length)
-    FIXED = "fixed"  # at an exact time (switch sides, countdown)
-    TAIL = "tail"  # as late as possible before a time (next up, "Let's begin.")
+    FIXED = "fixed"  # at an exact time, the cue's `start_ms` (switch sides, countdown)
+    TAIL = "tail"  # as late as possible, ending by the cue's `end_by_ms` (next up, "Routine complete.")
     FLOW = "flow"  # as early as possible, in order (instructions)
     SPREAD = "spread"  # spread over the remaining time, in order (tips)
+
+
+@dataclass(frozen=True)
+class Skip:
+    """Why a cue is left out before any fitting: the listener's choice, not a lack of time."""
+
+    cause: DropCause
+    reason: str
 
 
 @dataclass(frozen=True)
 class Cue:
     """A line that may be spoken, with where it wants to be and how much it matters."""
 
-    role: str
+    role: Role
     text: str
     utterance: Utterance
     duration_ms: int
     priority: Priority
     anchor: Anchor
-    at_ms: int = 0
-    """FIXED: start time; TAIL: the time it must end by, 0 for the section's end (absolute ms)."""
+    start_ms: int | None = None
+    """FIXED cues only, and they need it: when the line starts (absolute ms)."""
+    end_by_ms: int | None = None
+    """TAIL cues only: when the line must end by (absolute ms); None for the section's end."""
     before_ms: int | None = None
     """FLOW: must end before this time (absolute), e.g. instructions before a side switch."""
     order: int = 0
     """Position among the section's cues; later cues of equal priority are dropped first."""
     extra_events: tuple[Event, ...] = ()
     """Chimes that go with the cue (the soft chime at a side switch)."""
-    skip_reason: str = ""
-    """Set when the detail level leaves the cue out."""
+    skip: Skip | None = None
+    """Set when an option (the detail level, --no-next-up) leaves the cue out."""
     repeat: bool = False
     """A line said a second time where there is room; not reported when left out."""
+
+    def __post_init__(self) -> None:
+        if (self.start_ms is not None) != (self.anchor is Anchor.FIXED):
+            raise ValueError(f"{self.role} cue: start_ms is for FIXED cues, and they need it")
+        if self.end_by_ms is not None and self.anchor is not Anchor.TAIL:
+            raise ValueError(f"{self.role} cue: end_by_ms is for TAIL cues only")
 
 
 @dataclass(frozen=True)
@@ -367,22 +497,37 @@ class _Speaker:
     """Makes cues from routine text: applies pronunciations, measures, keeps order."""
 
     def __init__(self, pronounce: Iterable[tuple[str, str]], options: PlanOptions,
-                 length: Callable[[Utterance], int]) -> None:
+                 length: Callable[[Utterance], int], source: str = "<routine>") -> None:
         self._rules = [(re.compile(rf"(?<!\w){re.escape(w)}(?!\w)", re.IGNORECASE), said) for w, said in pronounce]
         self._options = options
+        self._source = source
         self._length = length
         self._order = 0
 
-    def cue(self, role: str, text: str, priority: Priority, anchor: Anchor, *, at_ms: int = 0,
-            rate_percent: int = 100, skip_reason: str = "", **kw) -> Cue:
+    def cue(self, role: Role, text: str, priority: Priority, anchor: Anchor, *, start_ms: int | None = None,
+            end_by_ms: int | None = None, before_ms: int | None = None, rate_percent: int = 100,
+            skip: Skip | None = None, extra_events: tuple[Event, ...] = (), repeat: bool = False) -> Cue:
         spoken = text
         for pattern, said in self._rules:
-            spoken = pattern.sub(lambda _, said=said: said, spoken)  # a function: backslashes stay literal
+            spoken = pattern.sub(_literally(said), spoken)
+            if len(spoken) > MAX_SPOKEN_CHARS:  # checked as it grows: respellings can feed each other
+                raise PlanError(f'{self._source}: the line "{_shortened(text)}" becomes more than '
+                                f"{MAX_SPOKEN_CHARS} characters once its words are respelled (`pronounce`); "
+                                "a line is spoken whole, so shorten it or its respellings")
         utterance = Utterance(spoken, rate_percent)
         self._order += 1
-        duration = 0 if skip_reason else self._length(utterance)
-        return Cue(role, text, utterance, duration, priority, anchor, at_ms=at_ms, order=self._order,
-                   skip_reason=skip_reason, **kw)
+        duration = 0 if skip else self._length(utterance)
+        return Cue(role, text, utterance, duration, priority, anchor, start_ms=start_ms, end_by_ms=end_by_ms,
+                   before_ms=before_ms, order=self._order, extra_events=extra_events, skip=skip, repeat=repeat)
+
+
+def _shortened(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _literally(said: str) -> Callable[[re.Match[str]], str]:
+    """A replacement function, so backslashes in a respelling stay literal (a string would be a template)."""
+    return lambda _: said
 
 
 def _respellings(routine: Routine, options: PlanOptions) -> list[tuple[str, str]]:
@@ -390,11 +535,11 @@ def _respellings(routine: Routine, options: PlanOptions) -> list[tuple[str, str]
     return list(routine.pronounce) + [(w, said) for w, said in options.lexicon if w.lower() not in own]
 
 
-def _detail_skip(options: PlanOptions, needs: Detail) -> str:
+def _detail_skip(options: PlanOptions, needs: Detail) -> Skip | None:
     levels = [Detail.BRIEF, Detail.STANDARD, Detail.FULL]
     if levels.index(options.detail) >= levels.index(needs):
-        return ""
-    return f"detail {options.detail.value} leaves it out (spoken with --detail {needs.value})"
+        return None
+    return Skip(DropCause.DETAIL, f"detail {options.detail.value} leaves it out (spoken with --detail {needs.value})")
 
 
 def _intro_cues(routine: Routine, say: _Speaker, options: PlanOptions, total_ms: int | None) -> list[Cue]:
@@ -403,25 +548,25 @@ def _intro_cues(routine: Routine, say: _Speaker, options: PlanOptions, total_ms:
     overview = ", ".join(p for p in (length, spoken_count(count, "exercise")) if p) + "."
     overview = overview[0].upper() + overview[1:]
     cues = [
-        say.cue("title", f"{routine.title}.", Priority.MUST, Anchor.HEAD,
+        say.cue(Role.TITLE, f"{routine.title}.", Priority.MUST, Anchor.HEAD,
                 rate_percent=options.name_rate_percent),
-        say.cue("overview", overview, Priority.MUST, Anchor.HEAD),
+        say.cue(Role.OVERVIEW, overview, Priority.MUST, Anchor.HEAD),
     ]
     for i, sentence in enumerate(sentences(routine.targets)):
         if i == 0:
-            cues.append(say.cue("targets", sentence, Priority.HIGH, Anchor.FLOW,
-                                skip_reason=_detail_skip(options, Detail.STANDARD)))
+            cues.append(say.cue(Role.TARGETS, sentence, Priority.HIGH, Anchor.FLOW,
+                                skip=_detail_skip(options, Detail.STANDARD)))
         else:
-            cues.append(say.cue("targets", sentence, Priority.LOW, Anchor.FLOW,
-                                skip_reason=_detail_skip(options, Detail.FULL)))
-    cues.append(say.cue("begin", BEGIN_TEXT, Priority.MUST, Anchor.FLOW))
+            cues.append(say.cue(Role.TARGETS, sentence, Priority.LOW, Anchor.FLOW,
+                                skip=_detail_skip(options, Detail.FULL)))
+    cues.append(say.cue(Role.BEGIN, BEGIN_TEXT, Priority.MUST, Anchor.FLOW))
     return cues
 
 
 def _outro_cues(routine: Routine, say: _Speaker, options: PlanOptions) -> list[Cue]:
-    cues = [say.cue("closing", s, Priority.HIGH, Anchor.FLOW, skip_reason=_detail_skip(options, Detail.STANDARD))
+    cues = [say.cue(Role.CLOSING, s, Priority.HIGH, Anchor.FLOW, skip=_detail_skip(options, Detail.STANDARD))
             for s in sentences(routine.closing.text)]
-    cues.append(say.cue("complete", COMPLETE_TEXT, Priority.MUST, Anchor.TAIL))
+    cues.append(say.cue(Role.COMPLETE, COMPLETE_TEXT, Priority.MUST, Anchor.TAIL))
     return cues
 
 
@@ -435,47 +580,47 @@ def _exercise_cues(routine: Routine, index: int, start: int, length_ms: int, say
     said_length = (f"{spoken_length((length_ms - options.switch_gap_ms) // 2)} each side." if each
                    else f"{spoken_length(length_ms)}.")
     cues = [
-        say.cue("name", f"{exercise.name}.", Priority.MUST, Anchor.HEAD, rate_percent=options.name_rate_percent),
-        say.cue("length", said_length, Priority.MUST, Anchor.HEAD),
+        say.cue(Role.NAME, f"{exercise.name}.", Priority.MUST, Anchor.HEAD, rate_percent=options.name_rate_percent),
+        say.cue(Role.LENGTH, said_length, Priority.MUST, Anchor.HEAD),
     ]
     switch_at = None
     if exercise.sides is Sides.BOTH:
         middle = start + length_ms // 2
         switch_at = middle
         soft = _chime(middle, "soft", index, options)
-        cues.append(say.cue("switch", SWITCH_TEXT, Priority.MUST, Anchor.FIXED,
-                            at_ms=middle + options.soft_lead_ms, extra_events=(soft,) if soft else ()))
+        cues.append(say.cue(Role.SWITCH, SWITCH_TEXT, Priority.MUST, Anchor.FIXED,
+                            start_ms=middle + options.soft_lead_ms, extra_events=(soft,) if soft else ()))
     countdown_start = end - options.countdown * 1000
     for n in range(options.countdown, 0, -1):
         number = num2words(n).capitalize()
-        cues.append(say.cue("countdown", f"{number}.", Priority.MUST, Anchor.FIXED, at_ms=end - n * 1000))
+        cues.append(say.cue(Role.COUNTDOWN, f"{number}.", Priority.MUST, Anchor.FIXED, start_ms=end - n * 1000))
     if following is not None:
-        next_by = countdown_start - options.gap_ms if options.countdown else 0
-        no_next = "" if options.next_up else "--no-next-up leaves it out"
-        cues.append(say.cue("next", f"Next up: {following.name}.", Priority.MEDIUM, Anchor.TAIL,
-                            at_ms=next_by, skip_reason=standard or no_next))
+        next_by = countdown_start - options.gap_ms if options.countdown else None
+        no_next = None if options.next_up else Skip(DropCause.NO_NEXT_UP, "--no-next-up leaves it out")
+        cues.append(say.cue(Role.NEXT, f"Next up: {following.name}.", Priority.MEDIUM, Anchor.TAIL,
+                            end_by_ms=next_by, skip=standard or no_next))
     if exercise.summary:
-        cues.append(say.cue("summary", exercise.summary, Priority.LOW, Anchor.FLOW, skip_reason=full,
+        cues.append(say.cue(Role.SUMMARY, exercise.summary, Priority.LOW, Anchor.FLOW, skip=full,
                             before_ms=switch_at))
     for text in exercise.instructions:
-        cues.append(say.cue("instruction", text, Priority.HIGH, Anchor.FLOW, skip_reason=standard,
+        cues.append(say.cue(Role.INSTRUCTION, text, Priority.HIGH, Anchor.FLOW, skip=standard,
                             before_ms=switch_at))
     for text in exercise.adjustments:
-        cues.append(say.cue("adjustment", text, Priority.LOW, Anchor.SPREAD, skip_reason=full))
+        cues.append(say.cue(Role.ADJUSTMENT, text, Priority.LOW, Anchor.SPREAD, skip=full))
     for text in exercise.tips:
-        cues.append(say.cue("tip", text, Priority.MEDIUM, Anchor.SPREAD, skip_reason=standard))
+        cues.append(say.cue(Role.TIP, text, Priority.MEDIUM, Anchor.SPREAD, skip=standard))
     if options.detail is Detail.FULL:  # long holds hear their tips again, where there is room
         for text in exercise.tips:
-            cues.append(say.cue("tip", text, Priority.LOW, Anchor.SPREAD, repeat=True))
+            cues.append(say.cue(Role.TIP, text, Priority.LOW, Anchor.SPREAD, repeat=True))
     return cues
 
 
-def _chime(at_ms: int, sound: str, exercise: int | None, options: PlanOptions,
-           role: str = "chime") -> Event | None:
+def _chime(start_ms: int, sound: str, exercise: int | None, options: PlanOptions,
+           role: Role = Role.CHIME) -> Event | None:
     if not options.chimes:
         return None
     duration = options.bell_ms if sound == "bell" else options.soft_ms
-    return Event(Kind.CHIME, at_ms, duration, Priority.MUST, exercise, role, sound=sound)
+    return Event(Kind.CHIME, start_ms, duration, Priority.MUST, exercise, role, sound=sound)
 
 
 # --- intro and outro share what the stated total leaves -------------------------------------------
@@ -513,7 +658,7 @@ def _allocate(routine: Routine, intro: list[Cue], outro: list[Cue], options: Pla
 
 def _section_need(cues: list[Cue], options: PlanOptions, priorities: set[Priority]) -> int:
     """Time for the given cues said one after another after the opening bell."""
-    spoken = [c.duration_ms for c in cues if c.priority in priorities and not c.skip_reason]
+    spoken = [c.duration_ms for c in cues if c.priority in priorities and c.skip is None]
     if not spoken:
         return options.bell_ms
     return options.bell_lead_ms + sum(spoken) + options.gap_ms * (len(spoken) - 1)
@@ -524,9 +669,9 @@ def _section_need(cues: list[Cue], options: PlanOptions, priorities: set[Priorit
 
 def _fit(section: Section, cues: list[Cue], options: PlanOptions) -> tuple[list[Event], list[Dropped]]:
     """Place the section's cues; drop lowest priority first until the rest fit, then re-add what fits."""
-    dropped = [Dropped(c.text, c.role, section.exercise, c.priority, c.skip_reason)
-               for c in cues if c.skip_reason]
-    wanted = [c for c in cues if not c.skip_reason]
+    dropped = [Dropped(c.text, c.role, section.exercise, c.priority, c.skip.cause, c.skip.reason)
+               for c in cues if c.skip is not None]
+    wanted = [c for c in cues if c.skip is None]
     musts = [c for c in wanted if c.priority is Priority.MUST]
     if _place(section, musts, options) is None:
         raise PlanError(_must_message(section, musts, options))
@@ -541,7 +686,7 @@ def _fit(section: Section, cues: list[Cue], options: PlanOptions) -> tuple[list[
         placed = _place(section, keep, options)
     for cue in sorted(removed, key=lambda c: (c.priority.rank, c.order)):
         # steps are said in order or not at all: a later step never returns after an earlier one left
-        if cue.anchor is Anchor.FLOW and any(r.order < cue.order and r.role == cue.role for r in removed
+        if cue.anchor is Anchor.FLOW and any(r.order < cue.order and r.role is cue.role for r in removed
                                              if r not in keep):
             attempt = None
         else:
@@ -550,17 +695,20 @@ def _fit(section: Section, cues: list[Cue], options: PlanOptions) -> tuple[list[
         if attempt is not None:
             keep, placed = trial, attempt
         elif not cue.repeat:
-            dropped.append(Dropped(cue.text, cue.role, section.exercise, cue.priority, _why_dropped(section, cue)))
+            dropped.append(_dropped(section, cue))
     dropped.sort(key=lambda d: [c.text for c in cues].index(d.text))
     return placed, dropped
 
 
-def _why_dropped(section: Section, cue: Cue) -> str:
+def _dropped(section: Section, cue: Cue) -> Dropped:
+    """A cue that did not fit, with why."""
     if cue.before_ms is not None:
-        return (f"does not fit before the side switch at {format_clock(cue.before_ms - section.start_ms)} "
-                f"into {section.label}; it needs {cue.duration_ms / 1000:.1f} s")
-    return (f"no room in {section.label} ({format_clock(section.end_ms - section.start_ms)}) beside the lines "
-            f"kept; it needs {cue.duration_ms / 1000:.1f} s")
+        return Dropped(cue.text, cue.role, section.exercise, cue.priority, DropCause.BEFORE_SWITCH,
+                       f"does not fit before the side switch at {format_clock(cue.before_ms - section.start_ms)} "
+                       f"into {section.label}; it needs {cue.duration_ms / 1000:.1f} s")
+    return Dropped(cue.text, cue.role, section.exercise, cue.priority, DropCause.NO_TIME,
+                   f"no room in {section.label} ({format_clock(section.end_ms - section.start_ms)}) beside the "
+                   f"lines kept; it needs {cue.duration_ms / 1000:.1f} s")
 
 
 def _must_message(section: Section, musts: list[Cue], options: PlanOptions) -> str:
@@ -632,19 +780,19 @@ def _place(section: Section, cues: list[Cue], options: PlanOptions) -> list[Even
     line.busy.append((section.end_ms - options.chime_clear_ms, section.end_ms + gap))
     times: dict[int, int] = {}
 
-    fixed = sorted((c for c in cues if c.anchor is Anchor.FIXED), key=lambda c: c.at_ms)
-    for cue in fixed:
+    fixed = _fixed_starts(cues)
+    for fixed_at, cue in fixed:
         for chime in cue.extra_events:
             chimes.append(chime)
-            line.block_chime(chime.start_ms, cue.at_ms - chime.start_ms)
-    if not _fixed_apart(fixed, gap) or not all(line.fits(c.at_ms, c.duration_ms) for c in fixed):
+            line.block_chime(chime.start_ms, fixed_at - chime.start_ms)
+    if not _fixed_apart(fixed, gap) or not all(line.fits(f, c.duration_ms) for f, c in fixed):
         return None
-    for cue in fixed:
-        times[cue.order] = cue.at_ms
-        line.block_speech(cue.at_ms, cue.at_ms + cue.duration_ms)
+    for fixed_at, cue in fixed:
+        times[cue.order] = fixed_at
+        line.block_speech(fixed_at, fixed_at + cue.duration_ms)
 
     cursor = section.start_ms + options.bell_lead_ms
-    head_limit = min([c.at_ms - gap for c in fixed] + [section.end_ms])
+    head_limit = min([f - gap for f, _ in fixed] + [section.end_ms])
     for cue in (c for c in cues if c.anchor is Anchor.HEAD):
         at = line.earliest(cursor, cue.duration_ms, head_limit)
         if at is None:
@@ -655,8 +803,8 @@ def _place(section: Section, cues: list[Cue], options: PlanOptions) -> list[Even
 
     tail_starts = []
     for cue in (c for c in cues if c.anchor is Anchor.TAIL):
-        end_by = cue.at_ms if cue.at_ms else section.end_ms - options.chime_clear_ms
-        floor = max([cursor] + [c.at_ms + c.duration_ms + gap for c in fixed if c.at_ms + c.duration_ms <= end_by])
+        end_by = cue.end_by_ms if cue.end_by_ms is not None else section.end_ms - options.chime_clear_ms
+        floor = max([cursor] + [f + c.duration_ms + gap for f, c in fixed if f + c.duration_ms <= end_by])
         at = line.latest(end_by, cue.duration_ms, floor)
         if at is None:
             return None
@@ -686,11 +834,16 @@ def _place(section: Section, cues: list[Cue], options: PlanOptions) -> list[Even
     return events
 
 
-def _fixed_apart(fixed: list[Cue], gap_ms: int) -> bool:
+def _fixed_starts(cues: list[Cue]) -> list[tuple[int, Cue]]:
+    """The FIXED cues (those with a start) with their starts, earliest first."""
+    return sorted(((c.start_ms, c) for c in cues if c.start_ms is not None), key=lambda pair: pair[0])
+
+
+def _fixed_apart(fixed: list[tuple[int, Cue]], gap_ms: int) -> bool:
     """Fixed cues keep the usual gap from each other, except countdown numbers (one a second)."""
-    for a, b in zip(fixed, fixed[1:]):
-        need = 0 if a.role == b.role == "countdown" else gap_ms
-        if b.at_ms < a.at_ms + a.duration_ms + need:
+    for (a_at, a), (b_at, b) in pairwise(fixed):
+        need = 0 if a.role is b.role is Role.COUNTDOWN else gap_ms
+        if b_at < a_at + a.duration_ms + need:
             return False
     return True
 

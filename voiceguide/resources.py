@@ -40,7 +40,7 @@ def shipped_routines() -> dict[str, Path]:
 def find_routine(ref: str) -> Path:
     """A routine path as given, or the shipped routine of that name."""
     path = Path(ref)
-    if path.is_file():
+    if path.exists() and not path.is_dir():  # a device or FIFO too: load_routine says what it is
         return path
     shipped = shipped_routines()
     name = path.stem if path.suffix in (".yaml", ".yml") else ref

@@ -1,11 +1,12 @@
 """Named stages of a build: logged, and a place where a test can hold the build to act at a known point.
 
-A test that must interrupt a build "while it is encoding" cannot wait for the clock: on a busy
-machine the moment it guessed comes before or after. With `VOICEGUIDE_TEST_PAUSE_AT=stage` (or
-`stage#N` for its N-th occurrence) the build stops there, says so on stderr and waits for a signal.
-SIGKILL ends it there; Ctrl-C or SIGTERM is then handled exactly as if it had arrived at that
-stage: where the build stops on it, it stops from here, and where it ignores it (once the files
-are in place), the build goes on.
+A test that must interrupt a build "while it is encoding", or fill its disk once the speech is
+done, cannot wait for the clock: on a busy machine the moment it guessed comes before or after.
+With `VOICEGUIDE_TEST_PAUSE_AT=stage` (or `stage#N` for its N-th occurrence) the build stops
+there, says so on stderr and waits for a signal. SIGKILL ends it there; a stopping signal (Ctrl-C,
+SIGTERM, SIGHUP, SIGQUIT) is handled exactly as if it had arrived at that stage: where the build
+stops on it, it stops from here, and where it ignores it (once the files are in place), it goes on;
+SIGUSR1 lets it go on.
 """
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import os
 import signal
 import sys
 import threading
+
+from .atomic import STOPPING
 
 PAUSE_ENV = "VOICEGUIDE_TEST_PAUSE_AT"
 
@@ -36,21 +39,22 @@ def reached(stage: str) -> None:
 
 
 def _pause(wanted: str) -> None:
-    """Say where the build is held, wait for Ctrl-C or SIGTERM, then let the build's handler act on it.
+    """Say where the build is held, wait for a signal, then let the build's own handler act on it.
 
     The signals are blocked before the line is written, so one sent the moment the line is read
     cannot slip in before the wait starts (as it could with signal.pause()).
     """
     if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "sigtimedwait"):
         return  # only the main thread handles signals; no POSIX signal waiting on Windows
-    stopping = {signal.SIGINT, signal.SIGTERM}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, stopping)
+    waited = {*STOPPING, signal.SIGUSR1}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, waited)
     try:
         sys.stderr.write(f"voiceguide: paused at {wanted}\n")
         sys.stderr.flush()
         got = None
         while got is None:
-            got = signal.sigtimedwait(stopping, 1.0)
+            got = signal.sigtimedwait(waited, 1.0)
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-    signal.raise_signal(got.si_signo)
+    if got.si_signo != signal.SIGUSR1:
+        signal.raise_signal(got.si_signo)

@@ -1,101 +1,37 @@
-"""Speech engines behind one small interface, found by name in a registry."""
+"""Speech engines by name: the registry, choosing a voice, and speaking a batch of lines."""
 from __future__ import annotations
 
 import difflib
+import math
 import os
-import threading
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable, Protocol, Sequence
+from typing import Callable, Sequence
 
+from .engines.base import Engine, OnSpoken, SpeechJob
 from .errors import EngineError
 
-
-@dataclass(frozen=True)
-class VoiceInfo:
-    """A voice an engine offers, as `voiceguide voices` lists it."""
-
-    id: str
-    name: str
-    language: str = ""
-
-
-@dataclass(frozen=True)
-class SpeechJob:
-    """One clip to speak into a WAV file."""
-
-    text: str
-    voice: str
-    rate_wpm: int
-    wav_path: Path
+DEFAULT_ENGINE_TIMEOUT_S = 60.0
 
 
 def engine_timeout_s() -> float:
-    """How long one clip may take before the engine is taken to be hung (`VOICEGUIDE_ENGINE_TIMEOUT`)."""
+    """How long one clip may take before the engine is taken to be hung (`VOICEGUIDE_ENGINE_TIMEOUT`,
+    seconds, 0.1 to one day)."""
+    raw = os.environ.get("VOICEGUIDE_ENGINE_TIMEOUT")
+    if raw is None or not raw.strip():
+        return DEFAULT_ENGINE_TIMEOUT_S
     try:
-        return max(0.1, float(os.environ.get("VOICEGUIDE_ENGINE_TIMEOUT", "60")))
+        value = float(raw)
     except ValueError:
-        return 60.0
+        value = math.nan
+    if not math.isfinite(value) or not 0.1 <= value <= 86400:
+        raise EngineError(f"VOICEGUIDE_ENGINE_TIMEOUT={raw!r}: expected seconds from 0.1 to 86400 "
+                          "(how long one line may take to speak); unset it for the default of 60")
+    return value
 
 
-class Engine(Protocol):
-    """What the build needs from a text-to-speech engine."""
-
-    name: str
-
-    def version(self) -> str:
-        """Engine and library versions; part of the clip cache key, so an upgrade re-synthesises."""
-        ...
-
-    def voices(self) -> list[VoiceInfo]:
-        ...
-
-    def default_voice(self) -> str:
-        ...
-
-    def synthesize(self, text: str, voice: str, rate_wpm: int, wav_path: Path) -> None:
-        """Write `text` spoken by `voice` at `rate_wpm` words per minute to a WAV file."""
-        ...
-
-
-def synthesize_all(engine: Engine, jobs: Sequence[SpeechJob], workers: int,
-                   on_done: Callable[[int], None]) -> None:
-    """Speak every job; engines that can work in parallel (`synthesize_many`) do, others one by one.
-    Either way a clip that takes longer than `engine_timeout_s()` stops the build with an EngineError."""
-    timeout = engine_timeout_s()
-    many = getattr(engine, "synthesize_many", None)
-    if many is not None:
-        many(jobs, workers, on_done, timeout_s=timeout)
-        return
-    for i, job in enumerate(jobs):
-        try:
-            with_timeout(lambda: engine.synthesize(job.text, job.voice, job.rate_wpm, job.wav_path), timeout,
-                          f'{engine.name} did not finish speaking within {timeout:g} s: "{job.text}"')
-        except EngineError:
-            raise
-        except Exception as exc:  # an engine's own failure, whatever its type: name the line
-            raise EngineError(f'{engine.name} failed while speaking "{job.text}": {exc or type(exc).__name__}') from None
-        on_done(i)
-
-
-def with_timeout(call: Callable[[], None], timeout_s: float, message: str) -> None:
-    """Run `call` in a daemon thread so a hung engine cannot hold the build (or its exit) forever."""
-    outcome: list[BaseException | None] = []
-
-    def run() -> None:
-        try:
-            call()
-            outcome.append(None)
-        except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread
-            outcome.append(exc)
-
-    worker = threading.Thread(target=run, daemon=True)
-    worker.start()
-    worker.join(timeout_s)
-    if not outcome:
-        raise EngineError(message)
-    if outcome[0] is not None:
-        raise outcome[0]
+def speak_all(engine: Engine, jobs: Sequence[SpeechJob], workers: int, on_spoken: OnSpoken) -> None:
+    """Speak every job (in parallel where the engine can); a line that takes longer than
+    `engine_timeout_s()` or fails stops the build with an EngineError naming it."""
+    engine.synthesize_many(jobs, workers, on_spoken, engine_timeout_s())
 
 
 _REGISTRY: dict[str, Callable[[], Engine]] = {}
@@ -126,9 +62,9 @@ def resolve_voice(engine: Engine, query: str | None) -> str:
     """A voice id from an id or a unique part of a voice's name (None: the engine's default)."""
     if not query:
         return engine.default_voice()
-    resolve = getattr(engine, "resolve", None)
-    if resolve is not None and (found := resolve(query)):
-        return found
+    given = engine.resolve_voice(query)
+    if given:
+        return given
     voices = engine.voices()
     q = query.lower()
     exact = [
@@ -137,9 +73,9 @@ def resolve_voice(engine: Engine, query: str | None) -> str:
         [v for v in voices if v.language.lower() == q],
         [v for v in voices if v.name.lower() == q],
     ]
-    for found in exact:
-        if len(found) == 1:
-            return found[0].id
+    for same in exact:
+        if len(same) == 1:
+            return same[0].id
     matches = [v for v in voices if q in v.name.lower() or q in v.id.lower()]
     if len(matches) == 1:
         return matches[0].id

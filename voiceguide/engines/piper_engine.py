@@ -6,19 +6,21 @@ The speaking rate maps to Piper's length scale.
 """
 from __future__ import annotations
 
+import io
 import threading
-import wave
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
+from ..audio import Audio, open_wave, read_wav_bytes
 from ..errors import EngineError
-from ..voice import VoiceInfo
+from .base import Engine, VoiceInfo
 
 INSTALL_HINT = "pip install 'voiceguide[neural]'"
 NOMINAL_WPM = 150
 """The rate this engine calls its voice's own speed (length scale as the voice ships it)."""
 
-_loaded: dict[str, object] = {}
+_loaded: dict[str, Any] = {}
 _lock = threading.Lock()
 
 
@@ -34,7 +36,7 @@ def _packaged_voices() -> dict[str, Path]:
     return found
 
 
-class PiperEngine:
+class PiperEngine(Engine):
     """Speech from Piper voices; each voice model is loaded once per process."""
 
     name = "piper"
@@ -62,7 +64,7 @@ class PiperEngine:
                               f"{INSTALL_HINT} (it brings en_US-joe-medium) or give --voice PATH.onnx")
         return next(iter(voices))
 
-    def resolve(self, query: str) -> str | None:
+    def resolve_voice(self, query: str) -> str | None:
         """A path to an .onnx voice is a voice too."""
         if query.endswith(".onnx"):
             path = Path(query).expanduser()
@@ -73,7 +75,7 @@ class PiperEngine:
             return str(path.resolve())
         return None
 
-    def _voice(self, voice: str):
+    def _voice(self, voice: str) -> Any:
         with _lock:
             if voice not in _loaded:
                 from piper import PiperVoice
@@ -81,17 +83,27 @@ class PiperEngine:
                 path = _packaged_voices().get(voice) or Path(voice)
                 if not path.is_file():
                     raise EngineError(f'unknown Piper voice "{voice}"; see `voiceguide voices --engine piper`')
-                _loaded[voice] = PiperVoice.load(str(path))
+                try:
+                    _loaded[voice] = PiperVoice.load(str(path))
+                except Exception as exc:  # noqa: BLE001 - onnxruntime, json and Piper's own errors vary
+                    what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                    raise EngineError(f"{path}: not a usable Piper voice ({what}); a voice is an .onnx model "
+                                      f"with its .onnx.json config beside it, made for Piper") from None
             return _loaded[voice]
 
-    def synthesize(self, text: str, voice: str, rate_wpm: int, wav_path: Path) -> None:
+    def synthesize(self, text: str, voice: str, rate: int) -> Audio:
         from piper import SynthesisConfig
 
         model = self._voice(voice)
         base = model.config.length_scale or 1.0
-        config = SynthesisConfig(length_scale=base * NOMINAL_WPM / rate_wpm)
+        config = SynthesisConfig(length_scale=base * NOMINAL_WPM / rate)
+        buffer = io.BytesIO()
         try:
-            with wave.open(str(wav_path), "wb") as out:
+            with open_wave(buffer, "wb") as out:
                 model.synthesize_wav(text, out, syn_config=config)
         except Exception as exc:  # onnxruntime and phonemizer errors vary
             raise EngineError(f'Piper failed to speak "{text}": {exc}') from None
+        got = read_wav_bytes(buffer.getvalue())
+        if not isinstance(got, Audio):
+            raise EngineError(f'Piper wrote audio that is not 16-bit mono for "{text}"')
+        return got

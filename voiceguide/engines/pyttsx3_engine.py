@@ -17,18 +17,20 @@ import ctypes
 import io
 import os
 import sys
+import tempfile
 import threading
 import time
 import wave
 from importlib import metadata
 from pathlib import Path
+from typing import Any, Sequence
 
-from typing import Callable, Sequence
-
-from ..cache import is_complete_wav
-from ..errors import EngineError
-from ..voice import SpeechJob, VoiceInfo, with_timeout
 from .. import forked
+from ..audio import Audio, is_complete_wav
+from ..errors import EngineError
+from .base import Engine, OnSpoken, SpeechJob, VoiceInfo, read_driver_wav
+
+_DEFAULT_VOICES = ("gmw/en-us", "en-us", "gmw/en")
 
 _TIMEOUT_S = 60.0
 _lock = threading.Lock()
@@ -88,7 +90,7 @@ class _LocalSpeaker:
         self._finished = threading.Event()
         self._engine.connect("finished-utterance", self._on_finished)
 
-    def _on_finished(self, name=None, completed=True) -> None:
+    def _on_finished(self, name: object = None, completed: bool = True) -> None:
         self._finished.set()
 
     def version(self) -> str:
@@ -110,18 +112,20 @@ class _LocalSpeaker:
     def default_voice(self) -> str:
         if self._espeak:
             ids = {v.id for v in self.voices()}
-            for preferred in ("gmw/en-us", "en-us", "gmw/en"):
+            for preferred in _DEFAULT_VOICES:
                 if preferred in ids:
                     return preferred
         return str(self._engine.getProperty("voice"))
 
-    def synthesize(self, text: str, voice: str, rate_wpm: int, wav_path: Path) -> None:
-        with _lock:
+    def synthesize(self, text: str, voice: str, rate: int) -> Audio:
+        with _lock, tempfile.TemporaryDirectory(prefix="voiceguide-") as folder:
             self._set("voice", voice)
-            self._set("rate", rate_wpm)
+            self._set("rate", rate)
+            wav_path = Path(folder) / "clip.wav"
             self._save(text, wav_path)
+            return read_driver_wav(wav_path, "pyttsx3", text)
 
-    def _set(self, name: str, value) -> None:
+    def _set(self, name: str, value: Any) -> None:
         self._engine.setProperty(name, value)
         if self._espeak:
             from pyttsx3.drivers import _espeak
@@ -175,28 +179,24 @@ class _SyncEspeak:
             language = v.languages[1:].decode("utf-8", errors="ignore") if v.languages else ""
             self.voices.append(VoiceInfo(v.identifier.decode("utf-8").lower(), v.name.decode("utf-8"), language))
 
-    def _collect(self, wav, numsamples, events) -> int:
+    def _collect(self, wav: Any, numsamples: int, events: Any) -> int:
         if numsamples > 0:
             self._samples.append(ctypes.string_at(wav, numsamples * 2))
         return 0
 
-    def speak(self, job: SpeechJob) -> None:
-        """Speak one clip into a WAV file (in a forked child: never in the process that started eSpeak)."""
+    def speak(self, job: SpeechJob) -> Audio:
+        """Speak one line (in a forked child: never in the process that started eSpeak)."""
         e = self._espeak
         if e.SetVoiceByName(job.voice.encode("utf-8")) != e.EE_OK:
             raise EngineError(f'eSpeak NG has no voice "{job.voice}"; see `voiceguide voices`')
-        e.SetParameter(e.RATE, int(job.rate_wpm), 0)
+        e.SetParameter(e.RATE, int(job.rate), 0)
         self._samples = []
         if e.Synth(job.text.encode("utf-8"), flags=e.ENDPAUSE | e.CHARS_UTF8) != e.EE_OK:
             raise EngineError(f'eSpeak NG could not speak "{job.text}"')
-        with wave.open(str(job.wav_path), "wb") as out:
-            out.setnchannels(1)
-            out.setsampwidth(2)
-            out.setframerate(self.sample_rate)
-            out.writeframes(b"".join(self._samples))
+        return Audio.from_bytes(b"".join(self._samples), self.sample_rate)
 
 
-class Pyttsx3Engine:
+class Pyttsx3Engine(Engine):
     """The engine the build sees; on Linux each clip is spoken by a forked child of a started eSpeak."""
 
     name = "pyttsx3"
@@ -210,48 +210,50 @@ class Pyttsx3Engine:
             self._local = _LocalSpeaker()
 
     def version(self) -> str:
-        return self._sync.version if self._sync else self._local.version()
+        if self._sync is not None:
+            return self._sync.version
+        assert self._local is not None
+        return self._local.version()
 
     def voices(self) -> list[VoiceInfo]:
-        return list(self._sync.voices) if self._sync else self._local.voices()
+        if self._sync is not None:
+            return list(self._sync.voices)
+        assert self._local is not None
+        return self._local.voices()
 
     def default_voice(self) -> str:
-        if self._sync:
+        if self._sync is not None:
             ids = {v.id for v in self._sync.voices}
-            return next((p for p in ("gmw/en-us", "en-us", "gmw/en") if p in ids), self._sync.voices[0].id)
+            return next((p for p in _DEFAULT_VOICES if p in ids), self._sync.voices[0].id)
+        assert self._local is not None
         return self._local.default_voice()
 
     def rate_hint(self, wpm: int) -> int:
-        """Where rate calibration starts (it then measures): eSpeak NG's voices speak about 11 %
-        faster than the rate they are set to (seen: 135 gives 150 words a minute in en-us)."""
+        """Where rate calibration starts (it then measures): eSpeak NG's voices speak faster than
+        the rate they are set to."""
         return round(wpm * 0.9) if self._sync else wpm
 
-    def synthesize(self, text: str, voice: str, rate_wpm: int, wav_path: Path) -> None:
-        self.synthesize_many([SpeechJob(text, voice, rate_wpm, Path(wav_path))], 1, lambda i: None)
-
-    def synthesize_many(self, jobs: Sequence[SpeechJob], workers: int, on_done: Callable[[int], None],
-                        timeout_s: float = _TIMEOUT_S) -> None:
-        """Speak every job (in parallel children on Linux); `on_done(i)` as each WAV is ready."""
+    def synthesize(self, text: str, voice: str, rate: int) -> Audio:
         if self._local is not None:
-            for i, job in enumerate(jobs):
-                local = self._local
-                try:
-                    with_timeout(lambda: local.synthesize(job.text, job.voice, job.rate_wpm, job.wav_path),
-                                 timeout_s, f'pyttsx3 did not finish speaking within {timeout_s:g} s: "{job.text}"')
-                except EngineError:
-                    raise
-                except Exception as exc:  # the platform driver's own errors vary
-                    raise EngineError(f'pyttsx3 failed while speaking "{job.text}": {exc}') from None
-                on_done(i)
-            return
+            return self._local.synthesize(text, voice, rate)
+        spoken: list[Audio] = []
+        self.synthesize_many([SpeechJob(text, voice, rate)], 1, lambda i, audio: spoken.append(audio), _TIMEOUT_S)
+        return spoken[0]
+
+    def synthesize_many(self, jobs: Sequence[SpeechJob], workers: int, on_spoken: OnSpoken,
+                        timeout_s: float) -> None:
+        """Speak every job (in parallel children on Linux); `on_spoken(i, audio)` as each is ready."""
         sync = self._sync
+        if sync is None:
+            super().synthesize_many(jobs, workers, on_spoken, timeout_s)
+            return
         tasks = [lambda job=job: sync.speak(job) for job in jobs]
-        forked.run_forked(tasks, workers, timeout_s, lambda i, _: on_done(i),
+        forked.run_forked(tasks, workers, timeout_s, lambda i, audio: on_spoken(i, audio),  # type: ignore[arg-type]
                           lambda i: f'the speech engine, speaking "{jobs[i].text}"')
 
 
 def _wait_for_wav(path: Path, text: str) -> None:
-    """Return once `path` is a complete WAV with audio in it (the same check the clip cache makes)."""
+    """Return once `path` is a complete WAV with audio in it (pyttsx3 may return before it is)."""
     deadline = time.monotonic() + 5.0
     while time.monotonic() < deadline:
         if is_complete_wav(path):
@@ -259,3 +261,4 @@ def _wait_for_wav(path: Path, text: str) -> None:
         time.sleep(0.01)
     what = "no file was written" if not path.exists() else "the WAV is incomplete or has no audio"
     raise EngineError(f'pyttsx3 wrote no usable WAV for "{text}" ({what})')
+

@@ -1,0 +1,81 @@
+"""Find the engine rate setting that makes speech come out at the asked words per minute.
+
+Engines' own rate numbers are not what a listener measures (eSpeak at "150" says noticeably more
+words a minute; Piper has a length scale), so a few sentences are spoken, measured, and the
+setting corrected; the result is remembered in the cache.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from typing import Callable, Sequence
+
+from .atomic import write_atomic
+from .audio import SAMPLE_RATE, Audio
+from .cache import ClipCache, cache_errors, clip_key
+from .engines.base import Engine, SpeechJob
+
+# Lines of the kind a session speaks (from the seed routine), used only to measure an engine's real
+# speaking rate: instructions and tips of several lengths, with and without commas.
+CALIBRATION_TEXT = (
+    "Stand with feet wide and toes pointing forward.",
+    "Raise the arm opposite your front leg overhead while the other hand rests on your hip.",
+    "Keep the core engaged so the stretch stays supportive, not saggy.",
+    "Sit with legs extended and hands planted behind you for support.",
+    "Hold the foot, ankle, or shin while breathing into the stretch, then switch sides.",
+    "Keep your hips, knees, and ankles in one line.",
+    "Lie on your back with knees bent and feet on the floor.",
+    "Let gravity do the work; no need to force the rotation.",
+)
+_ROUNDS = 4
+_CLOSE_ENOUGH = 0.02
+MIN_RATE = 20
+
+log = logging.getLogger(__name__)
+
+Speak = Callable[[Sequence[SpeechJob], Callable[[int, Audio], None]], None]
+"""Speaks jobs, calling back with each one's audio (with the build's retries and checks)."""
+Length = Callable[[Audio], int]
+"""Samples a clip lasts once prepared for the mix (silence trimmed, at the session rate)."""
+
+
+def words_per_minute(words: int, samples: int, rate: int = SAMPLE_RATE) -> float:
+    return words / (samples / rate / 60)
+
+
+class RateCalibration:
+    """The engine setting for a voice and a words-per-minute target, measured once and remembered."""
+
+    def __init__(self, engine: Engine, engine_version: str, voice: str, cache: ClipCache) -> None:
+        self._engine = engine
+        self._version = engine_version
+        self._voice = voice
+        self._cache = cache
+
+    def native_rate(self, wpm: int, speak: Speak, length: Length) -> int:
+        """The engine's own rate setting whose speech measures `wpm` words a minute."""
+        key = clip_key(self._engine.name, self._version, self._voice, wpm, "\n".join(CALIBRATION_TEXT))
+        record = self._cache.root / "rates" / f"{key}.json"
+        try:
+            native = int(json.loads(record.read_text())["native"])
+            log.debug("%s %s: rate setting %d for %d words a minute, as measured before", self._engine.name,
+                      self._voice, native, wpm)
+            return native
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        words = sum(len(t.split()) for t in CALIBRATION_TEXT)
+        native = max(MIN_RATE, int(self._engine.rate_hint(wpm)))  # a good first guess saves a round
+        measured = float(wpm)
+        for _ in range(_ROUNDS):
+            lengths: dict[int, int] = {}
+            speak([SpeechJob(t, self._voice, native) for t in CALIBRATION_TEXT],
+                  lambda i, audio: lengths.__setitem__(i, length(audio)))
+            measured = words_per_minute(words, sum(lengths.values()))
+            log.info("calibrating %s %s: rate setting %d speaks %.1f words a minute (asked: %d)",
+                     self._engine.name, self._voice, native, measured, wpm)
+            if abs(measured - wpm) <= _CLOSE_ENOUGH * wpm:
+                break
+            native = max(MIN_RATE, round(native * wpm / measured))
+        with cache_errors(self._cache.root):
+            write_atomic(record, json.dumps({"wpm": wpm, "native": native, "measured": round(measured, 1)}).encode())
+        return native
