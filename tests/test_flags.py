@@ -321,13 +321,12 @@ def test_every_option_has_a_flag_an_example_and_its_default_in_help():
 
 def test_defaults_are_defined_once_in_the_table():
     from voiceguide.build import BuildOptions, build_options
-    from voiceguide.export import DEFAULT_BITRATE_KBPS
     from voiceguide.options import OPTIONS, Settings, defaults
     from voiceguide.speech import VoiceSettings
 
     default = {name: o.default for name, o in OPTIONS.items()}
     assert VoiceSettings().rate_wpm == default["rate"] == 150 and VoiceSettings().engine == default["engine"]
-    assert DEFAULT_BITRATE_KBPS == default["bitrate"] == 96
+    assert BuildOptions().bitrate_kbps == default["bitrate"] == 96
     assert (BuildOptions().chime, BuildOptions().volume) == (default["chime"], default["volume"])
     built = build_options(Settings())
     assert built == BuildOptions(plan=built.plan)  # the table's defaults are what a bare build gets

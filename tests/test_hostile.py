@@ -116,8 +116,8 @@ def test_replacing_together_replaces_every_file_and_keeps_no_spare(tmp_path):
 
 
 @pytest.mark.parametrize("where, message", [
-    ("/dev/null/s.mp3", "error: /dev/null: is not a folder, so the output cannot go in /dev/null; choose another "
-                        "place with -o"),
+    ("/dev/null/s.mp3", "error: /dev/null: is not a folder, so the output folder /dev/null cannot be made; choose "
+                        "another place with -o"),
     ("/proc/s.mp3", "error: /proc: files cannot be written in this folder ("),
 ])
 def test_an_output_place_that_cannot_take_files_is_refused_before_the_work(tmp_path, tiny, where, message):

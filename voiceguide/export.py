@@ -79,8 +79,8 @@ def check_writable(mp3_path: Path) -> None:
     for above in [folder, *folder.parents]:
         if above.exists():
             if not above.is_dir():
-                raise OutputError(f"{above}: is not a folder, so the output cannot go in {folder}; choose "
-                                  "another place with -o")
+                raise OutputError(f"{above}: is not a folder, so the output folder {folder} cannot be made; "
+                                  "choose another place with -o")
             break
     try:
         folder.mkdir(parents=True, exist_ok=True)
