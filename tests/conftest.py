@@ -7,6 +7,7 @@ import os
 import select
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,22 +56,46 @@ class BuiltSession:
     samples: np.ndarray
     rate: int
     cache_dir: Path
+    """The cache the build filled: every clip of the seed, its rate record and its stored mix."""
+    stderr: str
+
+
+def build_seed(mp3: Path, cache: Path, *args: str) -> subprocess.CompletedProcess:
+    """`voiceguide build` of the seed routine into `mp3` with its own clip cache, as a user runs it."""
+    env = {**os.environ, "VOICEGUIDE_CACHE_DIR": str(cache)}
+    return subprocess.run([sys.executable, "-m", "voiceguide", "build", str(SEED), "-o", str(mp3), *args],
+                          capture_output=True, text=True, env=env, cwd=mp3.parent, timeout=300, check=False)
 
 
 @pytest.fixture(scope="session")
 def seed_session(tmp_path_factory) -> BuiltSession:
+    """The seed session built through the command line into an empty cache (shared by the whole suite:
+    one cold build of the seed is the reference for every test that rebuilds it)."""
     import soundfile
-
-    from voiceguide.build import build_session
-    from voiceguide.cache import ClipCache
 
     folder = tmp_path_factory.mktemp("session")
     cache_dir = tmp_path_factory.mktemp("clip-cache")
     mp3 = folder / "lower-back-relief.mp3"
-    build_session(load_routine(SEED), mp3, cache=ClipCache(cache_dir))
+    result = build_seed(mp3, cache_dir)
+    assert result.returncode == 0, result.stderr
     samples, rate = soundfile.read(str(mp3), dtype="float32", always_2d=False)
     plan = json.loads(mp3.with_suffix(".json").read_text())
-    return BuiltSession(mp3, plan, samples, rate, cache_dir)
+    return BuiltSession(mp3, plan, samples, rate, cache_dir, result.stderr)
+
+
+@dataclass(frozen=True)
+class Rebuild:
+    mp3: Path
+    stderr: str
+
+
+@pytest.fixture(scope="session")
+def seed_rebuilt(seed_session, tmp_path_factory) -> Rebuild:
+    """The same build again from the cache the first one filled: an unchanged rebuild."""
+    mp3 = tmp_path_factory.mktemp("rebuilt") / "lower-back-relief.mp3"
+    result = build_seed(mp3, seed_session.cache_dir)
+    assert result.returncode == 0, result.stderr
+    return Rebuild(mp3, result.stderr)
 
 
 PAUSE_ENV = "VOICEGUIDE_TEST_PAUSE_AT"

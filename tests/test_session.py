@@ -2,13 +2,9 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
-
-from conftest import ROOT
+from conftest import build_seed
 
 FRAME_S = 0.05
 
@@ -166,18 +162,12 @@ def test_plan_json_shape(seed_session):
         assert d["text"] and d["reason"]
 
 
-def _cli_build(out, cache_dir):
-    env = {**os.environ, "VOICEGUIDE_CACHE_DIR": str(cache_dir)}
-    subprocess.run([sys.executable, "-m", "voiceguide", "build", "lower-back-relief", "-o", str(out), "-q"],
-                   check=True, env=env, cwd=ROOT, capture_output=True)
-    return out.read_bytes()
-
-
-def test_builds_are_byte_identical(tmp_path, seed_session):
+def test_builds_are_byte_identical(tmp_path, seed_session, seed_rebuilt):
     """Two cold builds (each its own empty cache, its own process), and a warm rebuild, give the same bytes."""
-    a = _cli_build(tmp_path / "a.mp3", tmp_path / "cache-a")
-    b = _cli_build(tmp_path / "b.mp3", tmp_path / "cache-b")
-    assert a == b
-    c = _cli_build(tmp_path / "c.mp3", tmp_path / "cache-a")
-    assert c == a
-    assert json.loads((tmp_path / "a.json").read_text()) == json.loads((tmp_path / "c.json").read_text())
+    b = tmp_path / "b.mp3"
+    result = build_seed(b, tmp_path / "cache-b", "-q")
+    assert result.returncode == 0, result.stderr
+    a = seed_session.mp3.read_bytes()
+    assert a == b.read_bytes()
+    assert seed_rebuilt.mp3.read_bytes() == a
+    assert json.loads(seed_rebuilt.mp3.with_suffix(".json").read_text()) == seed_session.plan
