@@ -224,7 +224,8 @@ def _paused(args: list[str], stage: str, env_extra: dict | None = None) -> subpr
     """`voiceguide ARGS`, held at `stage` (voiceguide/stages.py) until it is sent a signal."""
     env = {**os.environ, **(env_extra or {}), PAUSE_ENV: stage}
     proc = subprocess.Popen([sys.executable, "-m", "voiceguide", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=_default_signals)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            preexec_fn=_default_signals)  # noqa: PLW1509 - the test starts no threads
     wait_for_stage(proc, stage)
     return proc
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 
 import numpy as np
 import pytest
@@ -78,7 +79,7 @@ def test_segment_cuts_depend_on_the_plan_only():
     tones = {Utterance(f"line {i}"): _tone(i % 7) for i in range(200)}
     spans = Timeline(plan, tones.__getitem__, {}, RATE).segments()
     assert spans[0][0] == 0 and spans[-1][1] == 605_000 * RATE // 1000
-    for (s1, e1), (s2, _) in zip(spans, spans[1:]):
+    for (s1, e1), (s2, _) in itertools.pairwise(spans):
         assert s2 % 1152 == 0 and s2 - e1 == 1152 + MP3_DELAY
         # no line sounds in the left-out samples
         assert not any(s * RATE // 1000 < s2 and (s + 300) * RATE // 1000 > e1 for s in range(1000, 600_000, 5_000))

@@ -21,13 +21,12 @@ import subprocess
 import sys
 import time
 import wave
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import pytest
 import yaml
-
 from conftest import PAUSE_ENV, SEED, finish, go_on, wait_for_stage
 
 PY = sys.executable
@@ -155,7 +154,7 @@ def mounted_tmpfs(folder: Path, size: int) -> None:
         pytest.skip("no mount command")
     folder.mkdir(parents=True, exist_ok=True)
     result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(folder)],
-                            capture_output=True, text=True)
+                            capture_output=True, text=True, check=False)
     if result.returncode:
         pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()}")
 
@@ -172,8 +171,8 @@ def tmpfs(tmp_path):
 
     yield mount
     for folder in reversed(mounted):
-        if subprocess.run(["umount", str(folder)], capture_output=True).returncode:
-            subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+        if subprocess.run(["umount", str(folder)], capture_output=True, check=False).returncode:
+            subprocess.run(["umount", "-l", str(folder)], capture_output=True, check=False)
 
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -236,7 +235,7 @@ def fakes(tmp_path_factory) -> Fakes:
     out = folder / "reference" / "s.mp3"
     result = subprocess.run([PY, "-c", LAUNCH, "build", str(drill), "--engine", "fake-good", "-o", str(out)],
                             capture_output=True, text=True, timeout=120, cwd=folder,
-                            env=_env(folder, folder / "reference-cache", PYTHONPATH=_with_fakes()))
+                            env=_env(folder, folder / "reference-cache", PYTHONPATH=_with_fakes()), check=False)
     assert result.returncode == 0, result.stderr
     return Fakes(folder, drill, read_outputs(out), folder / "reference-cache")
 
@@ -269,7 +268,7 @@ def run_fake(fakes: Fakes, folder: Path, engine: str, cache: Path | None = None,
     start = time.monotonic()
     result = subprocess.run([PY, "-c", LAUNCH, "build", str(fakes.drill), "--engine", engine, "-o", str(mp3)],
                             capture_output=True, text=True, timeout=120, cwd=folder,
-                            env=_env(folder, cache or folder / "cache", **extra))
+                            env=_env(folder, cache or folder / "cache", **extra), check=False)
     seconds = time.monotonic() - start
     calls = [line.split("\t", 1) for line in log.read_text().splitlines()] if log.exists() else []
     spoke = [int(pid) for pid, text in calls if text == TARGET]
@@ -423,7 +422,7 @@ def test_damaged_cache_entries_are_spoken_again_to_the_same_bytes(seed, tmp_path
         record.write_text('{"native": ')
     mp3 = tmp_path / "out" / "s.mp3"
     result = subprocess.run([*MODULE_CLI, "build", str(SEED), "-o", str(mp3)], capture_output=True, text=True,
-                            timeout=300, cwd=tmp_path, env=_env(tmp_path, cache))
+                            timeout=300, cwd=tmp_path, env=_env(tmp_path, cache), check=False)
     assert result.returncode == 0, result.stderr
     no_traceback(result.stderr)
     assert "7 clips spoken" in result.stderr, result.stderr
@@ -543,7 +542,7 @@ def test_read_only_mount_fails_before_speaking(tmp_path, tmpfs):
                          (disk / "new" / "s.mp3", f"error: {disk / 'new'}: cannot create the output folder")):
         cache = tmp_path / f"cache-{target.parent.name}"
         result = subprocess.run([*MODULE_CLI, "build", str(SEED), "-o", str(target)], capture_output=True,
-                                text=True, timeout=120, cwd=tmp_path, env=_env(tmp_path, cache))
+                                text=True, timeout=120, cwd=tmp_path, env=_env(tmp_path, cache), check=False)
         assert result.returncode == 2, result.stderr
         no_traceback(result.stderr)
         assert says in result.stderr, result.stderr
@@ -568,13 +567,15 @@ def test_folder_without_write_permission_fails_before_speaking(tmp_path):
     put(folder / "s.mp3", PREVIOUS)
     folder.chmod(0o555)
     try:
-        probe = subprocess.run([*prefix, PY, "-c", f"open({str(folder / 'probe')!r}, 'w')"], capture_output=True)
+        probe = subprocess.run([*prefix, PY, "-c", f"open({str(folder / 'probe')!r}, 'w')"], capture_output=True,
+                               check=False)
         if probe.returncode == 0:
             (folder / "probe").unlink()
             pytest.skip("this process can write into a 0555 folder even without CAP_DAC_OVERRIDE")
         cache = tmp_path / "cache"
         result = subprocess.run([*prefix, *MODULE_CLI, "build", str(SEED), "-o", str(folder / "s.mp3")],
-                                capture_output=True, text=True, timeout=120, cwd=tmp_path, env=_env(tmp_path, cache))
+                                capture_output=True, text=True, timeout=120, cwd=tmp_path, env=_env(tmp_path, cache),
+                                check=False)
         assert result.returncode == 2, result.stderr
         no_traceback(result.stderr)
         assert f"error: {folder}: the output folder is not writable" in result.stderr
@@ -676,8 +677,9 @@ def test_kills_at_every_stage_keep_the_previous_build_or_replace_it_whole(seed, 
         marker = f"{tmp_path.name}-{k}"
         temps_before = set(cache_problems(cache))
         proc = subprocess.Popen([*USER_CLI, "build", str(SEED), "-o", str(mp3)], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, cwd=run, preexec_fn=_default_signals,
-                                env=_env(run, cache, VG_FAULT_RUN=marker, **{PAUSE_ENV: at}))
+                                stderr=subprocess.PIPE, cwd=run,
+                                env=_env(run, cache, VG_FAULT_RUN=marker, **{PAUSE_ENV: at}),
+                                preexec_fn=_default_signals)  # noqa: PLW1509 - the test starts no threads
         err = wait_for_stage(proc, at)  # raises if the build ended without reaching it
         proc.send_signal(sig)
         code, rest = finish(proc)
@@ -691,7 +693,7 @@ def test_kills_at_every_stage_keep_the_previous_build_or_replace_it_whole(seed, 
                f"orphans={len(orphans)}")
         table.append(row)
 
-        def problem(what: str) -> None:
+        def problem(what: str, row: str = row, err: str = err) -> None:
             problems.append(f"{row}: {what}\n    stderr: {err.strip()[-400:]!r}")
 
         in_place = STAGES.index(stage) >= IN_PLACE
@@ -721,7 +723,7 @@ def test_kills_at_every_stage_keep_the_previous_build_or_replace_it_whole(seed, 
     # the cache that killed builds half-filled (and possibly left temporary files in) still gives the same bytes
     final = tmp_path / "final" / "s.mp3"
     result = subprocess.run([*MODULE_CLI, "build", str(SEED), "-o", str(final)], capture_output=True, text=True,
-                            timeout=300, cwd=tmp_path, env=_env(tmp_path / "final", partial))
+                            timeout=300, cwd=tmp_path, env=_env(tmp_path / "final", partial), check=False)
     if result.returncode != 0 or outputs(final) != seed.cold:
         problems.append(f"a build from the cache the killed builds filled differs (exit {result.returncode}): "
                         f"{result.stderr[-300:]}")
@@ -763,7 +765,7 @@ def test_a_ctrl_c_while_the_resampler_loads_is_acted_on_once_it_has_loaded(tmp_p
               "except KeyboardInterrupt:\n"
               "    print('interrupted; soxr loaded:', hasattr(sys.modules.get('soxr'), 'resample'))\n")
     result = subprocess.run([PY, "-c", launch], capture_output=True, text=True, timeout=120, cwd=tmp_path,
-                            preexec_fn=_default_signals)
+                            preexec_fn=_default_signals, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "interrupted; soxr loaded: True\n", result.stdout + result.stderr
 
@@ -814,14 +816,14 @@ def test_four_concurrent_builds_sharing_one_cache_match_builds_run_one_at_a_time
     alone = tmp_path / "alone"
     for stem in routines:
         result = subprocess.run(command(stem, alone), capture_output=True, text=True, timeout=300, cwd=tmp_path,
-                                env=_env(tmp_path / f"tmp-alone-{stem}", tmp_path / f"cache-{stem}"))
+                                env=_env(tmp_path / f"tmp-alone-{stem}", tmp_path / f"cache-{stem}"), check=False)
         assert result.returncode == 0, f"{stem}: {result.stderr}"
     # one after another against a second shared cache
     in_turn = tmp_path / "in-turn"
     second = tmp_path / "second-cache"
     for stem in routines:
         result = subprocess.run(command(stem, in_turn), capture_output=True, text=True, timeout=300, cwd=tmp_path,
-                                env=_env(tmp_path / f"tmp-turn-{stem}", second))
+                                env=_env(tmp_path / f"tmp-turn-{stem}", second), check=False)
         assert result.returncode == 0, f"{stem}: {result.stderr}"
     for stem in routines:
         a, b, c = (outputs(folder / f"{stem}.mp3") for folder in (together, alone, in_turn))
@@ -869,7 +871,8 @@ def test_a_worker_that_dies_while_mixing_is_a_clean_error(tmp_path):
     routine.write_text("title: Short\nexercises:\n  - name: Reach Up\n    duration: 40\n")
     mp3 = tmp_path / "out" / "s.mp3"
     result = subprocess.run([PY, "-c", launch, "build", str(routine), "-o", str(mp3), "-j", "2"],
-                            capture_output=True, text=True, timeout=300, cwd=tmp_path, env=_env(tmp_path, tmp_path / "c"))
+                            capture_output=True, text=True, timeout=300, cwd=tmp_path, env=_env(tmp_path, tmp_path / "c"),
+                            check=False)
     assert result.returncode == 2, result.stderr
     no_traceback(result.stderr)
     assert "measuring the mix" in result.stderr and "crashed (signal 9)" in result.stderr

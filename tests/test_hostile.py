@@ -72,17 +72,23 @@ def test_a_target_that_is_a_folder_fails_before_any_speech_and_replaces_nothing(
     assert sorted(p.name for p in mp3.parent.iterdir()) == ["s.json", "s.mp3", "s.vtt"]
 
 
-def test_a_swap_that_fails_part_way_puts_back_what_was_swapped(tmp_path, monkeypatch):
-    """All three new files are written; the third cannot be moved into place: the first two are put back,
-    byte for byte, and no temporary file is left."""
-    mp3 = tmp_path / "s.mp3"
-    put_previous(mp3)
+def _new_files(mp3: Path) -> list[atomic.PendingFile]:
+    """A new MP3, captions and plan written beside `mp3`, ready to be swapped in."""
     pending = []
     for suffix in (".mp3", ".vtt", ".json"):
         file = atomic.PendingFile(mp3.with_suffix(suffix))
         with file.open() as out:
             out.write(b"new " + suffix.encode())
         pending.append(file)
+    return pending
+
+
+def test_a_swap_that_fails_part_way_puts_back_what_was_swapped(tmp_path, monkeypatch):
+    """All three new files are written; the third cannot be moved into place: the first two are put back,
+    byte for byte, and no temporary file is left."""
+    mp3 = tmp_path / "s.mp3"
+    put_previous(mp3)
+    pending = _new_files(mp3)
     real_replace = os.replace
 
     def fail_on_json(src, dst, **kw):
@@ -102,12 +108,7 @@ def test_a_swap_that_fails_part_way_puts_back_what_was_swapped(tmp_path, monkeyp
 def test_replacing_together_replaces_every_file_and_keeps_no_spare(tmp_path):
     mp3 = tmp_path / "s.mp3"
     put_previous(mp3)
-    pending = []
-    for suffix in (".mp3", ".vtt", ".json"):
-        file = atomic.PendingFile(mp3.with_suffix(suffix))
-        with file.open() as out:
-            out.write(b"new " + suffix.encode())
-        pending.append(file)
+    pending = _new_files(mp3)
     done = []
     atomic.replace_together(pending, lambda: done.append(sorted(p.name for p in tmp_path.iterdir())))
     assert done == [["s.json", "s.mp3", "s.vtt"]]
@@ -244,3 +245,111 @@ def test_captions_escape_what_would_end_or_change_a_cue():
 
     assert vtt_text("Hips --> knees & <b>toes</b>") == "Hips --&gt; knees &amp; &lt;b&gt;toes&lt;/b&gt;"
     assert vtt_text("one\n\ntwo") == "one two"
+
+
+def test_an_option_the_routine_sets_wrongly_is_named_at_its_line_by_check_plan_and_build(tmp_path):
+    routine = tmp_path / "opt.yaml"
+    routine.write_text("title: T\noptions:\n  voice: klingon-opera\n  chime: nope.wav\nexercises:\n"
+                       "  - name: A\n    duration: 30\n")
+    cache = tmp_path / "cache"
+    for command in (["check"], ["plan"], ["build", "-o", str(tmp_path / "out" / "s.mp3")]):
+        error = clean_error(run(*command[:1], str(routine), *command[1:], cwd=tmp_path,
+                                env={"VOICEGUIDE_CACHE_DIR": str(cache)}))
+        assert error.startswith(f'error: {routine}:3:10: options.voice: no pyttsx3 voice matches "klingon-opera"')
+    error = clean_error(run("plan", str(routine), "--voice", "en-gb", cwd=tmp_path,
+                            env={"VOICEGUIDE_CACHE_DIR": str(cache)}))
+    assert error.startswith(f'error: {routine}:4:10: options.chime: chime "nope.wav": not a shipped chime')
+    error = clean_error(run("plan", str(routine), "--voice", "en-gb", "--chime", "nope.wav", cwd=tmp_path,
+                            env={"VOICEGUIDE_CACHE_DIR": str(cache)}))
+    assert error.startswith('error: chime "nope.wav": not a shipped chime')  # a flag is not a line of the file
+    assert not cache.exists() and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("args", [["schema"], ["routines"], ["--help"], ["plan", "--help"]])
+def test_output_that_cannot_be_written_is_a_clean_error(tmp_path, args):
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([sys.executable, "-m", "voiceguide", *args], stdout=full, stderr=subprocess.PIPE,
+                                text=True, cwd=tmp_path, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == ("error: could not write the output (No space left on device); write it somewhere "
+                             "with room, e.g. a file on another disk\n")
+
+
+def test_an_error_that_cannot_be_written_still_exits_2(tmp_path):
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([sys.executable, "-m", "voiceguide", "check", str(tmp_path / "missing.yaml")],
+                                stdout=subprocess.PIPE, stderr=full, cwd=tmp_path, timeout=120)
+    assert result.returncode == 2
+
+
+LAUNCH_INTERRUPTED_IMPORT = (
+    "import sys\n"
+    "class Stop:\n"
+    "    def find_spec(self, name, path=None, target=None):\n"
+    "        if name == 'voiceguide.cli':\n"
+    "            raise KeyboardInterrupt\n"
+    "sys.meta_path.insert(0, Stop())\n"
+    "from voiceguide.entry import main\n"
+    "main()\n")
+
+
+def test_ctrl_c_while_the_command_is_still_starting_is_not_a_traceback(tmp_path):
+    """Ctrl-C before the command line is even imported (the first tenth of a second)."""
+    result = subprocess.run([sys.executable, "-c", LAUNCH_INTERRUPTED_IMPORT, "build", "x"], capture_output=True,
+                            text=True, cwd=tmp_path, timeout=120)
+    assert result.returncode == 130
+    assert result.stderr == "interrupted; nothing was written (any previous output is as it was)\n"
+
+
+def test_text_from_engines_reaches_the_terminal_without_escape_sequences():
+    from voiceguide.cli import _printable
+
+    assert _printable("Voice \x1b]0;pwned\x07 \x9b31m") == "Voice \\x1b]0;pwned\\x07 \\x9b31m"
+
+
+def test_verbose_says_what_the_build_decides(tmp_path, tiny):
+    result = run("plan", str(tiny), "-v", cwd=tmp_path, env={"VOICEGUIDE_CACHE_DIR": str(tmp_path / "cache")})
+    assert result.returncode == 0, result.stderr
+    assert "voiceguide.calibration: calibrating pyttsx3" in result.stderr
+    assert "voiceguide.speech: speaking " in result.stderr
+    quiet = run("plan", str(tiny), "-q", cwd=tmp_path, env={"VOICEGUIDE_CACHE_DIR": str(tmp_path / "cache")})
+    assert quiet.stderr == ""
+
+
+def _system_espeak() -> bool:
+    import ctypes.util
+
+    return ctypes.util.find_library("espeak-ng") is not None
+
+
+ESPEAK_VERSION = ("import ctypes, sys\nlib = ctypes.CDLL(sys.argv[1])\nlib.espeak_Info.restype = ctypes.c_char_p\n"
+                  "print(lib.espeak_Info(None).decode())\n")
+
+
+def _espeak_version(library: str) -> str:
+    """The version a libespeak-ng reports, asked in a process of its own."""
+    result = subprocess.run([sys.executable, "-c", ESPEAK_VERSION, library], capture_output=True, text=True,
+                            check=True, timeout=60)
+    return result.stdout.strip()
+
+
+@pytest.mark.skipif(not _system_espeak(), reason="no system libespeak-ng here (.ci/run installs one)")
+def test_the_installed_espeak_is_used_even_beside_a_system_one(tmp_path, tiny):
+    """The same routine gives the same bytes on every machine: the eSpeak NG from the espeakng-loader wheel,
+    not whatever version the system has, unless VOICEGUIDE_ESPEAK=system asks for that one."""
+    import ctypes.util
+    import json
+
+    import espeakng_loader
+
+    expected = {"": _espeak_version(espeakng_loader.get_library_path()),
+                "system": _espeak_version(str(ctypes.util.find_library("espeak-ng")))}
+    if expected[""] == expected["system"]:
+        pytest.skip(f"the system's eSpeak NG is the wheel's version ({expected['']}): nothing to tell apart")
+    for choice, version in expected.items():
+        out = tmp_path / f"out-{choice or 'wheel'}" / "s.mp3"
+        result = run("build", str(tiny), "-o", str(out), "-q", cwd=tmp_path,
+                     env={"VOICEGUIDE_ESPEAK": choice, "VOICEGUIDE_CACHE_DIR": str(tmp_path / "cache")})
+        assert result.returncode == 0, result.stderr
+        engine = json.loads(out.with_suffix(".json").read_text())["made_with"]["engine"]
+        assert engine.endswith(f"espeak-ng {version})"), (choice, engine, expected)

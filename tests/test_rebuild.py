@@ -2,16 +2,16 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
 from voiceguide.build import BuildOptions, Reporter, build_options, build_session
 from voiceguide.cache import ClipCache
-from voiceguide.routine import load_routine
 from voiceguide.options import Settings
+from voiceguide.routine import load_routine
 
 ROUTINE = """\
 title: Rebuild Drill
@@ -43,9 +43,9 @@ class First:
     stages: list[str]
 
 
-def _build(routine: Path, cache: Path, out: Path, options: BuildOptions = BuildOptions()) -> tuple[bytes, list[str]]:
+def _build(routine: Path, cache: Path, out: Path, options: BuildOptions | None = None) -> tuple[bytes, list[str]]:
     stages = _Stages()
-    build_session(load_routine(routine), out, options, stages, ClipCache(cache))
+    build_session(load_routine(routine), out, options or BuildOptions(), stages, ClipCache(cache))
     return out.read_bytes(), stages.seen
 
 
@@ -58,7 +58,7 @@ def first(tmp_path_factory) -> First:
     return First(routine, folder / "cache", mp3, stages)
 
 
-def _rebuild(first: First, tmp_path: Path, options: BuildOptions = BuildOptions(),
+def _rebuild(first: First, tmp_path: Path, options: BuildOptions | None = None,
              damage: Callable[[Path], None] = lambda cache: None) -> tuple[bytes, list[str]]:
     """The drill built again into tmp_path from a copy of the first build's cache (damaged as asked)."""
     cache = tmp_path / "cache"

@@ -1,6 +1,7 @@
 """The seed session the program really builds, decoded by libsndfile and measured like a listener would."""
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -47,7 +48,7 @@ def test_chapters_and_tags(seed_session, seed):
     for chapter, exercise in zip(ordered[1:-1], seed.exercises):
         assert abs((chapter.end_time - chapter.start_time) - exercise.duration_ms) <= 10
     assert ordered[0].start_time == 0 and ordered[-1].end_time == 360_000
-    for a, b in zip(ordered, ordered[1:]):
+    for a, b in itertools.pairwise(ordered):
         assert a.end_time == b.start_time
     assert [c["title"] for c in seed_session.plan["chapters"]] == titles
 
@@ -74,7 +75,7 @@ def test_speech_starts_where_planned(seed_session):
     plan = seed_session.plan
     events = sorted(plan["events"], key=lambda e: e["start_ms"])
     checked = 0
-    for prev, e in zip(events, events[1:]):
+    for prev, e in itertools.pairwise(events):
         if e["kind"] != "speech" or e["start_ms"] - prev["end_ms"] < 500 or prev["kind"] != "speech":
             continue
         before = _db(_span(seed_session, e["start_ms"] - 250, e["start_ms"] - 50))
@@ -87,7 +88,7 @@ def test_speech_starts_where_planned(seed_session):
 def test_lines_never_overlap_or_cross_an_exercise_end(seed_session):
     plan = seed_session.plan
     speech = sorted((e for e in plan["events"] if e["kind"] == "speech"), key=lambda e: e["start_ms"])
-    for a, b in zip(speech, speech[1:]):
+    for a, b in itertools.pairwise(speech):
         assert a["end_ms"] <= b["start_ms"]
     exercise_chapters = plan["chapters"][1:-1]
     for e in speech:

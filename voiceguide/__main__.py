@@ -1,4 +1,4 @@
 """`python -m voiceguide` runs the command line."""
-from .cli import main
+from .entry import main
 
 main()

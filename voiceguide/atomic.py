@@ -12,10 +12,11 @@ import signal
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import BinaryIO, Callable, Iterator
+from typing import BinaryIO
 
 STOPPING = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT") if hasattr(signal, name))
 """Signals that stop a build cleanly (SIGHUP: the terminal was closed; SIGQUIT: Ctrl-\\)."""

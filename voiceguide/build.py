@@ -8,9 +8,10 @@ import os
 import re
 import shutil
 import unicodedata
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, BinaryIO, Callable
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -18,7 +19,7 @@ from .atomic import deferred
 from .audio import SAMPLE_RATE, samples_to_ms
 from .cache import ClipCache, SessionStore
 from .chimes import load_chimes
-from .errors import OutputError, PlanError
+from .errors import OutputError, PlanError, VoiceguideError
 from .export import check_writable, plan_json, write_session
 from .memory import release_free_memory
 from .mix import TARGET_LUFS, LevelledSession, Levels, Timeline, level
@@ -30,7 +31,7 @@ from .routine import Routine
 from .space import require_free
 from .speech import SpokenClips, VoiceSettings
 from .stages import reached
-from .voice import get_engine
+from .voice import get_engine, resolve_voice
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +40,8 @@ log = logging.getLogger(__name__)
 class BuildOptions:
     """Everything a build can be asked for besides the routine itself."""
 
-    plan: PlanOptions = PlanOptions()
-    voice: VoiceSettings = VoiceSettings()
+    plan: PlanOptions = field(default_factory=PlanOptions)
+    voice: VoiceSettings = field(default_factory=VoiceSettings)
     bitrate_kbps: int = default("bitrate")
     chime: str = default("chime")
     """A shipped chime's name, a sound file, or none."""
@@ -116,6 +117,27 @@ def slug(title: str) -> str:
 
 
 _RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
+
+
+def check_choices(options: BuildOptions, place: Callable[[str], str | None] = lambda name: None) -> None:
+    """What can be checked without speaking: the engine starts, the voice is one of its voices, the chime
+    reads. A problem with a value the routine set names the routine's line (`place(option)`)."""
+    def placed(name: str, exc: VoiceguideError) -> VoiceguideError:
+        where = place(name)
+        return VoiceguideError(f"{where}: options.{name}: {exc}") if where else exc
+
+    try:
+        engine = get_engine(options.voice.engine)
+    except VoiceguideError as exc:
+        raise placed("engine", exc) from None
+    try:
+        resolve_voice(engine, options.voice.voice)
+    except VoiceguideError as exc:
+        raise placed("voice", exc) from None
+    try:
+        load_chimes(options.chime)
+    except VoiceguideError as exc:
+        raise placed("chime", exc) from None
 
 
 def plan_options_for(options: PlanOptions, chimes: dict[str, np.ndarray]) -> PlanOptions:

@@ -40,8 +40,8 @@ class ClipCache:
 
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            probe = tempfile.NamedTemporaryFile(dir=self.root, prefix=temp_prefix())
-            probe.close()
+            with tempfile.NamedTemporaryFile(dir=self.root, prefix=temp_prefix()):
+                pass
         except OSError as exc:
             raise VoiceguideError(f"{self.root}: the speech cache folder is not usable ({exc.strerror or exc}); "
                                   "set VOICEGUIDE_CACHE_DIR to a writable folder") from None

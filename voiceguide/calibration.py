@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 
 from .atomic import write_atomic
 from .audio import SAMPLE_RATE, Audio
@@ -43,6 +44,10 @@ def words_per_minute(words: int, samples: int, rate: int = SAMPLE_RATE) -> float
     return words / (samples / rate / 60)
 
 
+def _note(lengths: dict[int, int], length: Length, i: int, audio: Audio) -> None:
+    lengths[i] = length(audio)
+
+
 class RateCalibration:
     """The engine setting for a voice and a words-per-minute target, measured once and remembered."""
 
@@ -68,8 +73,7 @@ class RateCalibration:
         measured = float(wpm)
         for _ in range(_ROUNDS):
             lengths: dict[int, int] = {}
-            speak([SpeechJob(t, self._voice, native) for t in CALIBRATION_TEXT],
-                  lambda i, audio: lengths.__setitem__(i, length(audio)))
+            speak([SpeechJob(t, self._voice, native) for t in CALIBRATION_TEXT], partial(_note, lengths, length))
             measured = words_per_minute(words, sum(lengths.values()))
             log.info("calibrating %s %s: rate setting %d speaks %.1f words a minute (asked: %d)",
                      self._engine.name, self._voice, native, measured, wpm)

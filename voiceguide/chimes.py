@@ -5,9 +5,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .audio import SAMPLE_RATE, db_to_gain, resample
 from .errors import VoiceguideError
 from .resources import chimes_dir
-from .audio import SAMPLE_RATE, db_to_gain, resample
 
 MAX_CHIME_S = 4.0
 """A longer sound file is cut here (with a fade), so a chime never covers the next words."""

@@ -1,11 +1,13 @@
 """The command line: parse flags, call the library, show progress on stderr. No logic of its own."""
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any, cast
 
 import click
@@ -23,7 +25,7 @@ EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 
 
-def _load(routine_ref: str):
+def _load(routine_ref: str) -> Routine:
     from .resources import find_routine
     from .routine import load_routine
 
@@ -65,6 +67,20 @@ def _session_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
+def _set_verbosity(ctx: click.Context, param: click.Parameter, count: int) -> None:
+    """-v shows what the build decides (gain, rates, cache), -vv every step; on stderr, beside progress."""
+    if count:
+        import logging
+
+        logging.basicConfig(level=logging.DEBUG if count > 1 else logging.INFO, stream=sys.stderr,
+                            format="%(name)s: %(message)s")
+
+
+def _verbose(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("-v", "--verbose", count=True, expose_value=False, callback=_set_verbosity,
+                        is_eager=True, help="Say what the build decides and why (-vv: every step).")(f)
+
+
 def _options_for(routine: Routine, flags: dict[str, Any]) -> BuildOptions:
     from .build import build_options
     from .routine import check_length
@@ -72,6 +88,13 @@ def _options_for(routine: Routine, flags: dict[str, Any]) -> BuildOptions:
     settings = Settings(flags).over(routine.options)
     check_length(routine, settings)
     return build_options(settings)
+
+
+def _check_choices(routine: Routine, options: BuildOptions, flags: dict[str, Any]) -> None:
+    """The engine, voice and chime exist, before any work; a bad one set in the routine is named at its line."""
+    from .build import check_choices
+
+    check_choices(options, lambda name: None if flags.get(name) is not None else routine.option_place(name))
 
 
 class _Reporter:
@@ -131,8 +154,9 @@ def cli() -> None:
 @click.option("-j", "--jobs", type=click.IntRange(1, 256), default=None, metavar="N",
               help="Processes that speak and encode at once (default: one per CPU core). Example: -j 1")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
+@_verbose
 @_session_options
-def build(routines: tuple[str, ...], output: Path | None, jobs: int | None, quiet: bool, **flags) -> None:
+def build(routines: tuple[str, ...], output: Path | None, jobs: int | None, quiet: bool, **flags: Any) -> None:
     """Build the MP3 session for each ROUTINE (a .yaml path, a folder of them, or a shipped routine's name).
 
     \b
@@ -156,7 +180,8 @@ def build(routines: tuple[str, ...], output: Path | None, jobs: int | None, quie
     for path in paths:
         try:
             parsed = load_routine(path)
-            _options_for(parsed, flags)  # with the flags: a session too long, before any is built
+            # with the flags: a session too long, an unknown voice, a missing chime, before any is built
+            _check_choices(parsed, _options_for(parsed, flags), flags)
             loaded.append(parsed)
         except VoiceguideError as exc:
             problems.append(str(exc))
@@ -183,7 +208,7 @@ def build(routines: tuple[str, ...], output: Path | None, jobs: int | None, quie
                               "written):\n  " + "\n  ".join(failed))
 
 
-def _build_one(parsed, routine: str, out: Path, jobs: int | None, quiet: bool, flags: dict,
+def _build_one(parsed: Routine, routine: str, out: Path, jobs: int | None, quiet: bool, flags: dict[str, Any],
                last: bool = True) -> None:
     from .build import build_session
 
@@ -208,8 +233,9 @@ def _build_one(parsed, routine: str, out: Path, jobs: int | None, quiet: bool, f
 @click.argument("routine")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (as written beside the MP3).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
+@_verbose
 @_session_options
-def plan(routine: str, as_json: bool, quiet: bool, **flags) -> None:
+def plan(routine: str, as_json: bool, quiet: bool, **flags: Any) -> None:
     """Show the timed script for ROUTINE: every line, chime and what was dropped. Makes no MP3.
 
     Speech is synthesised (or taken from the cache) to measure it, so times are exact.
@@ -227,6 +253,7 @@ def plan(routine: str, as_json: bool, quiet: bool, **flags) -> None:
 
     parsed = _load(routine)
     options = _options_for(parsed, flags)
+    _check_choices(parsed, options, flags)
     the_plan, clips, _ = speak_plan(parsed, options, cast("Reporter", _Reporter(quiet)))
     if as_json:
         click.echo(plan_json(the_plan, made_with(options, clips)), nl=False)
@@ -237,7 +264,7 @@ def plan(routine: str, as_json: bool, quiet: bool, **flags) -> None:
     for e in the_plan.events:
         if e.kind.value == "chime" and e.start_ms in chapters:
             click.echo(f"\n{_clock(e.start_ms)}  == {chapters.pop(e.start_ms)} ==")
-        what = e.text if e.text else f"({e.sound} chime)"
+        what = _printable(e.text) if e.text else f"({e.sound} chime)"
         line = f"{_clock(e.start_ms)}  {(e.end_ms - e.start_ms) / 1000:4.1f}s  {e.role:<11} {what}"
         click.echo(line if len(line) <= width else line[: width - 3] + "...")
     if the_plan.dropped:
@@ -245,7 +272,12 @@ def plan(routine: str, as_json: bool, quiet: bool, **flags) -> None:
         click.echo(f"\nNot spoken ({len(the_plan.dropped)}):")
         for d in the_plan.dropped:
             where = names[d.exercise] if d.exercise is not None else "intro/outro"
-            click.echo(f"  [{where}] {d.role}: {d.text}\n      {d.reason}")
+            click.echo(f"  [{_printable(where)}] {d.role}: {_printable(d.text)}\n      {_printable(d.reason)}")
+
+
+def _printable(text: str) -> str:
+    """Text as it may reach a terminal: control characters (escape sequences among them) shown as \\xNN."""
+    return "".join(c if c.isprintable() or c == " " else f"\\x{ord(c):02x}" for c in text)
 
 
 def _clock(ms: int) -> str:
@@ -258,6 +290,7 @@ def _clock(ms: int) -> str:
 
 @cli.command()
 @click.argument("routine")
+@_verbose
 def check(routine: str) -> None:
     """Validate ROUTINE; every problem is listed as file:line:column.
 
@@ -270,6 +303,7 @@ def check(routine: str) -> None:
 
     parsed = _load(routine)
     options = _options_for(parsed, {})
+    _check_choices(parsed, options, {})
     # lay the session out with estimated speech lengths: catches holds too short for their cues
     shape = build_plan(parsed, estimated_measure(options.voice.rate_wpm), options.plan)
     total = format_clock(shape.duration_ms)
@@ -303,7 +337,7 @@ def voices(engine: str | None) -> None:
             continue
         for v in listed:
             mark = "*" if v.id == default else " "
-            click.echo(f"{mark} {name:<8} {v.id:<24} {v.language:<8} {v.name}")
+            click.echo(_printable(f"{mark} {name:<8} {v.id:<24} {v.language:<8} {v.name}"))
         click.echo(f"({name}: {eng.version()}; * marks the default voice)", err=True)
 
 
@@ -358,26 +392,59 @@ def main(argv: list[str] | None = None) -> None:
 def _run(argv: list[str] | None) -> None:
     try:
         status = cli.main(args=argv, prog_name="voiceguide", standalone_mode=False)
+        sys.stdout.flush()  # output that cannot be written fails here, where it can be reported
     except VoiceguideError as exc:
-        click.echo(f"error: {exc}", err=True)
+        _say(f"error: {exc}")
         sys.exit(EXIT_USER_ERROR)
     except (click.exceptions.Abort, KeyboardInterrupt):
         if _written:  # a batch: say what is already done
             done = ", ".join(str(p) for p in _written)
-            click.echo(f"interrupted; written before that: {done}; the session being built was not written "
-                       "(its previous output is as it was)", err=True)
+            _say(f"interrupted; written before that: {done}; the session being built was not written "
+                 "(its previous output is as it was)")
         else:
-            click.echo("interrupted; nothing was written (any previous output is as it was)", err=True)
+            _say("interrupted; nothing was written (any previous output is as it was)")
         sys.exit(EXIT_INTERRUPTED)
     except BrokenPipeError:  # e.g. `voiceguide plan ... | head`: the reader has what it wanted
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _drop(sys.stdout)
         sys.exit(0)
+    except OSError as exc:
+        if not _is_output_error(exc):
+            raise
+        _drop(sys.stdout)
+        _say(f"error: could not write the output ({exc.strerror or exc}); write it somewhere with room, "
+             "e.g. a file on another disk")
+        sys.exit(EXIT_USER_ERROR)
     except click.ClickException as exc:
-        exc.show()
+        try:
+            exc.show()
+        except OSError:
+            _drop(sys.stderr)
         sys.exit(EXIT_USER_ERROR)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     sys.exit(status if isinstance(status, int) else 0)
+
+
+def _is_output_error(exc: OSError) -> bool:
+    """A failure to write stdout (a full disk, a closed terminal), as opposed to the program's own files."""
+    return exc.filename is None and exc.errno in (errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG, errno.EBADF)
+
+
+def _say(message: str) -> None:
+    """One line on stderr; if even that cannot be written, the exit status still tells."""
+    try:
+        click.echo(message, err=True)
+        sys.stderr.flush()
+    except OSError:
+        _drop(sys.stderr)
+
+
+def _drop(stream: Any) -> None:
+    """Point a stream that cannot be written at /dev/null, so the interpreter's last flush does not fail."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 _finished = False
@@ -385,7 +452,7 @@ _finished = False
 _written: list[Path] = []
 
 
-def _raise_interrupt(signum, frame) -> None:
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     if not _finished:
         raise KeyboardInterrupt
 

@@ -3,10 +3,17 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO, Callable
+from typing import Any, BinaryIO
 
-from .atomic import NotARegularFile, PendingFile, check_targets, remove_stale, replace_together
+from .atomic import (
+    NotARegularFile,
+    PendingFile,
+    check_targets,
+    remove_stale,
+    replace_together,
+)
 from .errors import OutputError
 from .plan import Plan
 from .stages import reached

@@ -16,8 +16,8 @@ import signal
 import struct
 import time
 import warnings
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 from . import atomic
 from .errors import EngineError
@@ -157,7 +157,8 @@ def _start(batch: list[int], tasks: Sequence[Callable[[], object]], timeout_s: f
     return _Child(batch, pid, r, time.monotonic() + timeout_s, bytearray())
 
 
-def _results(child: _Child, describe: Callable[[int], str], error: Callable[[str], Exception]):
+def _results(child: _Child, describe: Callable[[int], str],
+             error: Callable[[str], Exception]) -> Iterator[object]:
     """The complete results in the child's pipe so far (a failed task raises here)."""
     while len(child.data) >= _HEADER.size:
         (size,) = _HEADER.unpack_from(child.data)

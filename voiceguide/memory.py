@@ -11,6 +11,7 @@ import ctypes
 import ctypes.util
 import functools
 import sys
+from collections.abc import Callable
 
 
 def release_free_memory() -> None:
@@ -21,7 +22,7 @@ def release_free_memory() -> None:
 
 
 @functools.cache
-def _malloc_trim():
+def _malloc_trim() -> Callable[[int], int] | None:
     if not sys.platform.startswith("linux"):
         return None
     for name in ("libc.so.6", ctypes.util.find_library("c")):  # find_library runs ldconfig: last

@@ -13,10 +13,11 @@ import logging
 import os
 import tempfile
 from bisect import bisect_left
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from functools import partial
-from typing import BinaryIO, Callable, Iterator, Mapping, cast
+from pathlib import Path
+from typing import BinaryIO, cast
 
 import numpy as np
 
@@ -215,7 +216,7 @@ class BlockStore:
         self._file: BinaryIO | None = None
         try:
             if hasattr(os, "pread"):  # positioned reads and writes: not on Windows
-                self._file = tempfile.TemporaryFile(dir=folder)
+                self._file = tempfile.TemporaryFile(dir=folder)  # noqa: SIM115 - closed by close()
                 self._file.truncate(n)  # sparse: reads as zeros until written
         except OSError:
             self.close()

@@ -6,7 +6,8 @@ segments are joined; every sample decodes where one long encode would put it (se
 from __future__ import annotations
 
 import io
-from typing import Callable, Iterable, Iterator, Protocol
+from collections.abc import Callable, Iterable, Iterator
+from typing import Protocol
 
 import numpy as np
 

@@ -16,7 +16,7 @@ from num2words import num2words
 from .durations import format_clock, spoken_count, spoken_length
 from .engines.base import Utterance
 from .errors import PlanError
-from .routine import Routine, Sides, sentences
+from .routine import Exercise, Routine, Sides, sentences
 
 
 class Kind(str, Enum):
@@ -571,7 +571,7 @@ def _outro_cues(routine: Routine, say: _Speaker, options: PlanOptions) -> list[C
 
 
 def _exercise_cues(routine: Routine, index: int, start: int, length_ms: int, say: _Speaker,
-                   options: PlanOptions, following) -> list[Cue]:
+                   options: PlanOptions, following: Exercise | None) -> list[Cue]:
     exercise = routine.exercises[index]
     end = start + length_ms
     standard = _detail_skip(options, Detail.STANDARD)

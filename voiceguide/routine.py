@@ -73,6 +73,12 @@ class Routine:
     source: str = "<routine>"
     duration_line: int = 0
     """Where the stated duration is (1-based), for messages; 0 when not stated."""
+    option_places: tuple[tuple[str, str], ...] = ()
+    """(option name, "file:line:column") of each option the routine sets, for messages about its value."""
+
+    def option_place(self, name: str) -> str | None:
+        """Where the routine sets option `name` ("file:line:column"), or None when it does not."""
+        return dict(self.option_places).get(name)
 
     @property
     def holds_ms(self) -> int:
@@ -187,6 +193,7 @@ def _refuse_bombs(text: str, source: str) -> None:
     aliases = depth = 0
     for event in yaml.parse(text, Loader=yaml.SafeLoader):
         mark = event.start_mark
+        assert mark is not None  # the parser marks every event it makes
         if isinstance(event, yaml.AliasEvent):
             aliases += 1
             if aliases > MAX_ALIASES:
@@ -229,7 +236,8 @@ def sentences(text: str) -> list[str]:
 
 _STR = "tag:yaml.org,2002:str"
 _NULL = "tag:yaml.org,2002:null"
-_IMPLICIT_TAGS = {yaml.MappingNode: "tag:yaml.org,2002:map", yaml.SequenceNode: "tag:yaml.org,2002:seq"}
+_IMPLICIT_TAGS: dict[type[yaml.Node], str] = {yaml.MappingNode: "tag:yaml.org,2002:map",
+                                               yaml.SequenceNode: "tag:yaml.org,2002:seq"}
 
 
 class _Reader:
@@ -239,6 +247,7 @@ class _Reader:
     def __init__(self, source: str) -> None:
         self.source = source
         self.problems: list[str] = []
+        self.option_places: list[tuple[str, str]] = []
         self._resolver = yaml.resolver.Resolver()
 
     def _problem(self, node: yaml.Node | None, where: str, message: str) -> None:
@@ -413,6 +422,8 @@ class _Reader:
             return Settings()
         values = {}
         for key, value_node in fields.items():
+            mark = value_node.start_mark
+            self.option_places.append((key, f"{self.source}:{mark.line + 1}:{mark.column + 1}"))
             ok, raw = self._scalar(value_node, f"options.{key}", "a single value")
             if not ok:
                 continue
@@ -451,6 +462,7 @@ class _Reader:
             options=self._options(fields.get("options")),
             source=self.source,
             duration_line=fields["duration"].start_mark.line + 1 if "duration" in fields else 0,
+            option_places=tuple(self.option_places),
         )
 
     def _exercises(self, node: yaml.Node | None) -> tuple[Exercise, ...]:

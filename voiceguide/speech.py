@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence
+from functools import partial
 
 import numpy as np
 
@@ -50,19 +51,8 @@ def speak_checked(engine: Engine, jobs: Sequence[SpeechJob], workers: int, on_re
     for attempt in range(2):
         done: set[int] = set()
         bad: dict[int, str] = {}
-
-        def check(k: int, audio: Audio) -> None:
-            i = pending[k]
-            problem = audio_problem(audio)
-            if problem:
-                bad[i] = problem
-            else:
-                done.add(i)
-                on_ready(i, audio)
-                reached("clip spoken")
-
         try:
-            speak_all(engine, [jobs[i] for i in pending], workers, check)
+            speak_all(engine, [jobs[i] for i in pending], workers, partial(_check, pending, done, bad, on_ready))
         except EngineError:
             if attempt:
                 raise
@@ -73,6 +63,19 @@ def speak_checked(engine: Engine, jobs: Sequence[SpeechJob], workers: int, on_re
             i = pending[0]
             raise EngineError(f'{engine.name} returned an unusable clip twice '
                               f'({bad.get(i, "no clip")}) for "{jobs[i].text}"')
+
+
+def _check(pending: list[int], done: set[int], bad: dict[int, str], on_ready: OnReady, k: int,
+           audio: Audio) -> None:
+    """One spoken clip of a round (`k`-th of the jobs still pending): good ones go on, others are noted."""
+    i = pending[k]
+    problem = audio_problem(audio)
+    if problem:
+        bad[i] = problem
+    else:
+        done.add(i)
+        on_ready(i, audio)
+        reached("clip spoken")
 
 
 def audio_problem(audio: Audio) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import difflib
 import math
 import os
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from .engines.base import Engine, OnSpoken, SpeechJob
 from .errors import EngineError
@@ -35,11 +35,14 @@ def speak_all(engine: Engine, jobs: Sequence[SpeechJob], workers: int, on_spoken
 
 
 _REGISTRY: dict[str, Callable[[], Engine]] = {}
+_STARTED: dict[str, Engine] = {}
+"""Engines are started once per process: eSpeak NG started a second time silences the first."""
 
 
 def register_engine(name: str, factory: Callable[[], Engine]) -> None:
     """Make an engine available by name; the built-in engines register the same way."""
     _REGISTRY[name] = factory
+    _STARTED.pop(name, None)
 
 
 def engine_names() -> list[str]:
@@ -55,7 +58,9 @@ def get_engine(name: str) -> Engine:
         close = difflib.get_close_matches(name, _REGISTRY, n=1)
         hint = f' Did you mean "{close[0]}"?' if close else ""
         raise EngineError(f'unknown speech engine "{name}"; known engines: {", ".join(sorted(_REGISTRY))}.{hint}')
-    return factory()
+    if name not in _STARTED:
+        _STARTED[name] = factory()
+    return _STARTED[name]
 
 
 def resolve_voice(engine: Engine, query: str | None) -> str:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, ClassVar, Sequence
+from typing import ClassVar
 
 import numpy as np
 
@@ -95,7 +96,7 @@ def speak_with_timeout(engine: Engine, job: SpeechJob, timeout_s: float) -> Audi
                             f'{engine.name} did not finish speaking within {timeout_s:g} s: "{job.text}"')
     except EngineError:
         raise
-    except Exception as exc:  # an engine's own failure, whatever its type: name the line
+    except Exception as exc:  # noqa: BLE001 - an engine's own failure, whatever its type: name the line
         raise EngineError(f'{engine.name} failed while speaking "{job.text}": {exc or type(exc).__name__}') from None
 
 

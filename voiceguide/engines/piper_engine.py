@@ -101,7 +101,7 @@ class PiperEngine(Engine):
         try:
             with open_wave(buffer, "wb") as out:
                 model.synthesize_wav(text, out, syn_config=config)
-        except Exception as exc:  # onnxruntime and phonemizer errors vary
+        except Exception as exc:  # noqa: BLE001 - onnxruntime and phonemizer errors vary
             raise EngineError(f'Piper failed to speak "{text}": {exc}') from None
         got = read_wav_bytes(buffer.getvalue())
         if not isinstance(got, Audio):

@@ -20,10 +20,10 @@ import sys
 import tempfile
 import threading
 import time
-import wave
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from .. import forked
 from ..audio import Audio, is_complete_wav
@@ -38,27 +38,35 @@ _engine = None
 
 
 def _prepare_espeak() -> None:
-    """On Linux without a system libespeak-ng, load the one the espeakng-loader wheel ships."""
+    """On Linux, load the eSpeak NG that the espeakng-loader wheel ships, so a routine gives the same
+    bytes on every machine whatever eSpeak the system has; `VOICEGUIDE_ESPEAK=system` asks for the
+    system's own libespeak-ng instead."""
     if not sys.platform.startswith("linux"):
         return
-    try:
-        ctypes.CDLL("libespeak-ng.so.1")
-        return
-    except OSError:
-        pass
+    choice = os.environ.get("VOICEGUIDE_ESPEAK", "").strip().lower()
+    if choice not in ("", "wheel", "system"):
+        raise EngineError(f"VOICEGUIDE_ESPEAK={choice!r}: expected system (the system's libespeak-ng) or wheel "
+                          "(the one installed with voiceguide, the default)")
     try:
         import espeakng_loader
     except ImportError:
-        raise EngineError("no eSpeak NG library found; install it with `pip install espeakng-loader` "
-                          "or your system's espeak-ng package") from None
-    # pyttsx3 then opens "libespeak-ng.so.1", and the loader finds this copy by its soname. It is
-    # loaded RTLD_LOCAL on purpose: with RTLD_GLOBAL its symbols override those of the eSpeak NG
-    # that piper-tts bundles, and Piper crashes in the same process (seen: a segfault).
+        espeakng_loader = None
+    if choice == "system" or espeakng_loader is None:
+        try:
+            ctypes.CDLL("libespeak-ng.so.1")
+            return
+        except OSError:
+            raise EngineError("no eSpeak NG library found; install it with `pip install espeakng-loader` "
+                              "(or your system's espeak-ng package and VOICEGUIDE_ESPEAK=system)") from None
+    # Loaded first, this copy is the one pyttsx3's later dlopen("libespeak-ng.so.1") gets (the same
+    # soname), even with a system copy installed. It is loaded RTLD_LOCAL on purpose: with RTLD_GLOBAL
+    # its symbols override those of the eSpeak NG that piper-tts bundles, and Piper crashes in the
+    # same process (seen: a segfault).
     ctypes.CDLL(espeakng_loader.get_library_path())
     os.environ["ESPEAK_DATA_PATH"] = str(Path(espeakng_loader.get_data_path()).parent)
 
 
-def _shared_engine():
+def _shared_engine() -> Any:
     """The process's single pyttsx3 engine (eSpeak cannot be initialised twice)."""
     global _engine
     if _engine is None:
@@ -73,7 +81,7 @@ def _shared_engine():
                 _engine.runAndWait()
         except EngineError:
             raise
-        except Exception as exc:  # the driver's own errors vary by platform
+        except Exception as exc:  # noqa: BLE001 - the driver's own errors vary by platform
             raise EngineError(f"pyttsx3 could not start a speech engine: {exc}. On Linux, "
                               "`pip install espeakng-loader`; on Windows and macOS the system voices "
                               "are used") from None
