@@ -313,9 +313,12 @@ def seed(seed_session, seed_rebuilt) -> SeedBuilds:
                       outputs(seed_rebuilt.mp3), seed_session.stderr, seed_rebuilt.stderr)
 
 
-def copy_cache(seed: SeedBuilds, to: Path, stored_mix: bool = True) -> Path:
-    """A cache as the seed builds left it (without the stored mix: only the clips and rate record)."""
-    shutil.copytree(seed.cache, to, ignore=None if stored_mix else shutil.ignore_patterns("sessions"))
+def copy_cache(seed: SeedBuilds, to: Path, stored_mix: bool = True, linked: bool = False) -> Path:
+    """A cache as the seed builds left it (without the stored mix: only the clips and rate record).
+    `linked`: hard links to the same files, for builds alone (voiceguide replaces cache files, never
+    writes into them), never for a test that damages them."""
+    shutil.copytree(seed.cache, to, ignore=None if stored_mix else shutil.ignore_patterns("sessions"),
+                    copy_function=os.link if linked else shutil.copy2)
     return to
 
 
@@ -669,7 +672,7 @@ def test_kills_at_every_stage_keep_the_previous_build_or_replace_it_whole(seed, 
         put(mp3, previous)
         cache = {"cold": run / "cache", "partial": partial, "clips": run / "cache", "warm": run / "cache"}[state]
         if state in ("clips", "warm"):
-            copy_cache(seed, cache, stored_mix=state == "warm")
+            copy_cache(seed, cache, stored_mix=state == "warm", linked=True)
         if _occurrences(stage, cache, seed) == 0:  # the half-filled cache came to hold every clip
             state, cache = "cold", run / "cache"
         nth = rng.randint(1, _occurrences(stage, cache, seed))
@@ -870,9 +873,8 @@ def test_a_worker_that_dies_while_mixing_is_a_clean_error(tmp_path):
     routine = tmp_path / "r.yaml"
     routine.write_text("title: Short\nexercises:\n  - name: Reach Up\n    duration: 40\n")
     mp3 = tmp_path / "out" / "s.mp3"
-    result = subprocess.run([PY, "-c", launch, "build", str(routine), "-o", str(mp3), "-j", "2"],
-                            capture_output=True, text=True, timeout=300, cwd=tmp_path, env=_env(tmp_path, tmp_path / "c"),
-                            check=False)
+    result = subprocess.run([PY, "-c", launch, "build", str(routine), "-o", str(mp3), "-j", "2"], capture_output=True,
+                            text=True, timeout=300, cwd=tmp_path, env=_env(tmp_path, tmp_path / "c"), check=False)
     assert result.returncode == 2, result.stderr
     no_traceback(result.stderr)
     assert "measuring the mix" in result.stderr and "crashed (signal 9)" in result.stderr
