@@ -103,6 +103,13 @@ PAUSE_ENV = "VOICEGUIDE_TEST_PAUSE_AT"
 PAUSED = "voiceguide: paused at "
 
 
+def default_signals() -> None:
+    """In a child before exec: Ctrl-C and SIGTERM as a terminal delivers them (a test runner started in
+    the background may have left SIGINT ignored, and Python would then keep ignoring it)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def go_on(proc: subprocess.Popen) -> None:
     """Let a build held at a stage go on (SIGUSR1)."""
     proc.send_signal(signal.SIGUSR1)

@@ -10,7 +10,7 @@ import zipfile
 
 import pytest
 from click.testing import CliRunner
-from conftest import PAUSE_ENV, ROOT, finish, wait_for_stage
+from conftest import PAUSE_ENV, ROOT, default_signals, finish, wait_for_stage
 
 from voiceguide.cli import cli, main
 
@@ -225,16 +225,9 @@ def _paused(args: list[str], stage: str, env_extra: dict | None = None) -> subpr
     env = {**os.environ, **(env_extra or {}), PAUSE_ENV: stage}
     proc = subprocess.Popen([sys.executable, "-m", "voiceguide", *args], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            preexec_fn=_default_signals)  # noqa: PLW1509 - the test starts no threads
+                            preexec_fn=default_signals)  # noqa: PLW1509 - the test starts no threads
     wait_for_stage(proc, stage)
     return proc
-
-
-def _default_signals() -> None:
-    """Ctrl-C and SIGTERM as a terminal delivers them (a runner started in the background may have left
-    SIGINT ignored, and Python would keep ignoring it)."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def test_check_lays_the_session_out(tmp_path):

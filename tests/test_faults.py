@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import PAUSE_ENV, SEED, finish, go_on, wait_for_stage
+from conftest import PAUSE_ENV, SEED, default_signals, finish, go_on, wait_for_stage
 
 PY = sys.executable
 MODULE_CLI = [PY, "-m", "voiceguide"]
@@ -74,13 +74,6 @@ def _env(folder: Path, cache: Path, **extra) -> dict[str, str]:
     env.update(VOICEGUIDE_CACHE_DIR=str(cache), TMPDIR=str(tmpdir))
     env.update({k: str(v) for k, v in extra.items()})
     return env
-
-
-def _default_signals() -> None:
-    """In the child before exec: SIGINT and SIGTERM as a terminal would deliver them (a test runner
-    started in the background may have left SIGINT ignored, and Python would then keep ignoring it)."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def names(folder: Path) -> list[str]:
@@ -682,7 +675,7 @@ def test_kills_at_every_stage_keep_the_previous_build_or_replace_it_whole(seed, 
         proc = subprocess.Popen([*USER_CLI, "build", str(SEED), "-o", str(mp3)], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, cwd=run,
                                 env=_env(run, cache, VG_FAULT_RUN=marker, **{PAUSE_ENV: at}),
-                                preexec_fn=_default_signals)  # noqa: PLW1509 - the test starts no threads
+                                preexec_fn=default_signals)  # noqa: PLW1509 - the test starts no threads
         err = wait_for_stage(proc, at)  # raises if the build ended without reaching it
         proc.send_signal(sig)
         code, rest = finish(proc)
@@ -768,7 +761,7 @@ def test_a_ctrl_c_while_the_resampler_loads_is_acted_on_once_it_has_loaded(tmp_p
               "except KeyboardInterrupt:\n"
               "    print('interrupted; soxr loaded:', hasattr(sys.modules.get('soxr'), 'resample'))\n")
     result = subprocess.run([PY, "-c", launch], capture_output=True, text=True, timeout=120, cwd=tmp_path,
-                            preexec_fn=_default_signals, check=False)
+                            preexec_fn=default_signals, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "interrupted; soxr loaded: True\n", result.stdout + result.stderr
 

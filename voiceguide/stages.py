@@ -15,6 +15,8 @@ import os
 import signal
 import sys
 import threading
+import time
+from types import FrameType
 
 from .atomic import STOPPING
 
@@ -41,20 +43,26 @@ def reached(stage: str) -> None:
 def _pause(wanted: str) -> None:
     """Say where the build is held, wait for a signal, then let the build's own handler act on it.
 
-    The signals are blocked before the line is written, so one sent the moment the line is read
-    cannot slip in before the wait starts (as it could with signal.pause()).
+    Handlers that only note the signal are in place before the line is written, so one sent the
+    moment the line is read is not missed. (Blocking the signals instead would not do: numpy's
+    BLAS threads leave them unblocked, and the kernel hands a signal to any thread that takes it.)
     """
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "sigtimedwait"):
-        return  # only the main thread handles signals; no POSIX signal waiting on Windows
-    waited = {*STOPPING, signal.SIGUSR1}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, waited)
+    if threading.current_thread() is not threading.main_thread():
+        return  # only the main thread can change handlers
+    got: list[int] = []
+
+    def note(signum: int, frame: FrameType | None) -> None:
+        got.append(signum)
+
+    waited = [*STOPPING, *([signal.SIGUSR1] if hasattr(signal, "SIGUSR1") else [])]
+    previous = {sig: signal.signal(sig, note) for sig in waited}
     try:
         sys.stderr.write(f"voiceguide: paused at {wanted}\n")
         sys.stderr.flush()
-        got = None
-        while got is None:
-            got = signal.sigtimedwait(waited, 1.0)
+        while not got:  # a signal another thread took is noted here within the sleep
+            time.sleep(0.05)
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-    if got.si_signo != signal.SIGUSR1:
-        signal.raise_signal(got.si_signo)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if got[0] in STOPPING:
+        signal.raise_signal(got[0])
