@@ -6,12 +6,11 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import zipfile
 
 import pytest
 from click.testing import CliRunner
-from conftest import ROOT
+from conftest import PAUSE_ENV, ROOT, default_signals, finish, wait_for_stage
 
 from voiceguide.cli import cli, main
 
@@ -204,23 +203,33 @@ def test_wheel_ships_routines_and_chimes_and_runs_from_anywhere(tmp_path):
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_interrupted_build_exits_130_and_keeps_previous_output(tmp_path, signum):
+    """Ctrl-C or SIGTERM while clips are being spoken into an empty cache."""
     out = tmp_path / "s.mp3"
     out.write_bytes(b"previous good build")
-    env = {**os.environ, "VOICEGUIDE_CACHE_DIR": str(tmp_path / "cold-cache")}
-    proc = subprocess.Popen([sys.executable, "-m", "voiceguide", "build", "lower-back-relief", "-o", str(out)],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while not (tmp_path / "cold-cache").exists() and time.monotonic() < deadline:
-        time.sleep(0.05)  # wait until it is speaking
-    time.sleep(0.5)
+    proc = _paused_build(out, tmp_path / "cold-cache", "clip spoken#5")
     proc.send_signal(signum)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
+    code, err = finish(proc)
+    assert code == 130, err
     assert "interrupted; nothing was written" in err and "Traceback" not in err
     assert out.read_bytes() == b"previous good build"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cold-cache", "s.mp3"]
-    leftovers = [p for p in (tmp_path / "cold-cache").rglob("*") if p.name.startswith(".tmp-")]
+    leftovers = list((tmp_path / "cold-cache").rglob(".*"))  # temporary files: their names start with a dot
     assert leftovers == []
+
+
+def _paused_build(out, cache, stage: str) -> subprocess.Popen:
+    """`voiceguide build lower-back-relief -o out` with its own cache, held at `stage`."""
+    return _paused(["build", "lower-back-relief", "-o", str(out)], stage, {"VOICEGUIDE_CACHE_DIR": str(cache)})
+
+
+def _paused(args: list[str], stage: str, env_extra: dict | None = None) -> subprocess.Popen:
+    """`voiceguide ARGS`, held at `stage` (voiceguide/stages.py) until it is sent a signal."""
+    env = {**os.environ, **(env_extra or {}), PAUSE_ENV: stage}
+    proc = subprocess.Popen([sys.executable, "-m", "voiceguide", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            preexec_fn=default_signals)  # noqa: PLW1509 - the test starts no threads
+    wait_for_stage(proc, stage)
+    return proc
 
 
 def test_check_lays_the_session_out(tmp_path):
@@ -259,70 +268,45 @@ def test_plan_piped_into_head_exits_quietly():
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_while_encoding_keeps_previous_output(tmp_path, seed_session, signum):
-    """Killed after speaking, while the MP3 is being written beside the old one."""
+    """Interrupted after speaking, while the MP3 is being written beside the old one."""
     out = tmp_path / "s.mp3"
     for suffix in (".mp3", ".vtt", ".json"):
         out.with_suffix(suffix).write_text(f"previous {suffix}")
     clips = tmp_path.parent / f"{tmp_path.name}-clips"  # the seed's clips, without its stored mixes
     shutil.copytree(seed_session.cache_dir, clips, ignore=shutil.ignore_patterns("sessions"))
-    env = {**os.environ, "VOICEGUIDE_CACHE_DIR": str(clips)}
-    proc = subprocess.Popen([sys.executable, "-m", "voiceguide", "build", "lower-back-relief", "-o", str(out)],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    seen = []
-    for line in proc.stderr:
-        seen.append(line)
-        if line.startswith("Mixing and encoding MP3"):
-            time.sleep(0.3)  # inside the encode: the temporary MP3 is being written
-            proc.send_signal(signum)
-            break
-    rest = proc.stderr.read()
-    proc.wait(timeout=60)
-    assert proc.returncode == 130, "".join(seen) + rest
-    assert "interrupted" in rest and "Traceback" not in rest
+    proc = _paused_build(out, clips, "encoding segment#2")
+    proc.send_signal(signum)
+    code, err = finish(proc)
+    assert code == 130, err
+    assert "interrupted" in err and "Traceback" not in err
     for suffix in (".mp3", ".vtt", ".json"):
         assert out.with_suffix(suffix).read_text() == f"previous {suffix}"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.json", "s.mp3", "s.vtt"]
 
 
-_LAUNCH = """
-import os, signal, sys
-import voiceguide.build as b
-real, calls = b.build_session, []
-def wrapped(*args, **kwargs):
-    calls.append(1)
-    if os.environ.get("KILL_BEFORE_CALL") == str(len(calls)):
-        os.kill(os.getpid(), signal.SIGINT)
-    result = real(*args, **kwargs)
-    if os.environ.get("KILL_AFTER_CALL") == str(len(calls)):
-        os.kill(os.getpid(), signal.SIGTERM)
-    return result
-b.build_session = wrapped
-from voiceguide.cli import main
-main(sys.argv[1:])
-"""
-
-
 def _routine_file(folder, title):
-    path = folder / f"{title.lower()}.yaml"
+    path = folder / f"{title.lower().replace(' ', '-')}.yaml"
     path.write_text(f"title: {title}\nexercises:\n  - name: Reach Up\n    duration: 20\n")
     return path
 
 
-def test_a_signal_after_the_files_are_in_place_changes_nothing(tmp_path):
-    routine = _routine_file(tmp_path, "Late")
-    result = subprocess.run([sys.executable, "-c", _LAUNCH, "build", str(routine), "-o", str(tmp_path / "o" / "l.mp3")],
-                            capture_output=True, text=True, cwd=ROOT, timeout=300,
-                            env={**os.environ, "KILL_AFTER_CALL": "1"}, check=False)
-    assert result.returncode == 0, result.stderr
-    assert "Wrote" in result.stderr and "interrupted" not in result.stderr
+@pytest.mark.parametrize("stage, signum", [("files in place", signal.SIGINT), ("stored", signal.SIGTERM)])
+def test_a_signal_after_the_files_are_in_place_changes_nothing(tmp_path, stage, signum):
+    """Once the new files are in place there is nothing left to stop: the build goes on and exits 0."""
+    routine = _routine_file(tmp_path, f"Late {signal.Signals(signum).name}")  # a mix no other build stored
+    proc = _paused(["build", str(routine), "-o", str(tmp_path / "o" / "l.mp3")], stage)
+    proc.send_signal(signum)
+    code, err = finish(proc)
+    assert code == 0, err
+    assert "Wrote" in err and "interrupted" not in err and "Traceback" not in err
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["l.json", "l.mp3", "l.vtt"]
 
 
 def test_interrupting_a_batch_says_what_was_already_written(tmp_path):
     first, second = _routine_file(tmp_path, "First"), _routine_file(tmp_path, "Second")
-    result = subprocess.run([sys.executable, "-c", _LAUNCH, "build", str(first), str(second), "-o", str(tmp_path / "lib")],
-                            capture_output=True, text=True, cwd=ROOT, timeout=300,
-                            env={**os.environ, "KILL_BEFORE_CALL": "2"}, check=False)
-    assert result.returncode == 130, result.stderr
-    assert f"written before that: {tmp_path / 'lib' / 'first.mp3'}" in result.stderr
+    proc = _paused(["build", str(first), str(second), "-o", str(tmp_path / "lib")], "engine started#2")
+    proc.send_signal(signal.SIGINT)
+    code, err = finish(proc)
+    assert code == 130, err
+    assert f"written before that: {tmp_path / 'lib' / 'first.mp3'}" in err and "Traceback" not in err
     assert sorted(p.name for p in (tmp_path / "lib").iterdir()) == ["first.json", "first.mp3", "first.vtt"]

@@ -71,13 +71,21 @@ def _levelled(workers: int):
     return mix.level(mix.Timeline(plan, sounds.__getitem__, {}, 44100), workers=workers)
 
 
-def test_levelling_reaches_the_target_under_the_ceiling_as_measured_from_outside():
+@pytest.fixture(scope="module")
+def levelled_alone():
+    """Peaky test sounds levelled by this process alone (shared by the tests that only read it)."""
+    session = _levelled(workers=1)
+    yield session
+    session.close()
+
+
+def test_levelling_reaches_the_target_under_the_ceiling_as_measured_from_outside(levelled_alone):
     """The shortcuts (true peaks only near the ceiling, the limited loudness worked out rather than
     measured again) give what pyloudnorm and a 4x oversampled peak find on the finished samples."""
     import pyloudnorm
     from scipy.signal import resample_poly
 
-    leveller = _levelled(workers=1)
+    leveller = levelled_alone
     assert leveller.gain.limited  # the clicks are far above the speech: the limiter has work to do
     out = np.concatenate(list(leveller.pcm16_chunks())).astype(np.float64) / 32768
     measured = pyloudnorm.Meter(44100).integrated_loudness(out)
@@ -85,24 +93,22 @@ def test_levelling_reaches_the_target_under_the_ceiling_as_measured_from_outside
     assert abs(measured - mix.TARGET_LUFS) < 0.2
     peak = float(np.abs(resample_poly(out, 4, 1)).max())
     assert 20 * np.log10(peak) <= mix.CEILING_DBTP - 0.5  # under the ceiling, with the MP3 margin mostly kept
-    leveller.close()
 
 
-def test_levelling_is_the_same_however_many_workers():
-    one, two = _levelled(workers=1), _levelled(workers=2)
+def test_levelling_is_the_same_however_many_workers(levelled_alone):
+    one, two = levelled_alone, _levelled(workers=2)
     assert one.levels() == two.levels()
     assert np.array_equal(one.measurement.peaks[:], two.measurement.peaks[:])
     assert all(np.array_equal(a, b) for a, b in zip(one.pcm16_chunks(), two.pcm16_chunks()))
-    one.close()
     two.close()
 
 
-def test_a_target_out_of_reach_stops_at_the_gain_cap_and_says_how_loud_it_is():
+def test_a_target_out_of_reach_stops_at_the_gain_cap_and_says_how_loud_it_is(levelled_alone):
     """Far louder than the limiter allows: the gain stops at its cap instead of running away, and
     the loudness reported is what the finished audio measures."""
     import pyloudnorm
 
-    leveller = mix.level(_levelled(workers=1).timeline, target_lufs=-3.0)
+    leveller = mix.level(levelled_alone.timeline, target_lufs=-3.0)
     assert leveller.gain.gain_db <= 40.0 and leveller.gain.limited
     out = np.concatenate(list(leveller.pcm16_chunks())).astype(np.float64) / 32768
     measured = pyloudnorm.Meter(44100).integrated_loudness(out)

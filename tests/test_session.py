@@ -1,14 +1,11 @@
 """The seed session the program really builds, decoded by libsndfile and measured like a listener would."""
 from __future__ import annotations
 
+import itertools
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
-
-from conftest import ROOT
+from conftest import build_seed
 
 FRAME_S = 0.05
 
@@ -52,7 +49,7 @@ def test_chapters_and_tags(seed_session, seed):
     for chapter, exercise, planned in zip(ordered[1:-1], seed.exercises, seed_session.plan["chapters"][1:-1]):
         assert abs((chapter.end_time - chapter.start_time) - exercise.duration_ms - planned["setup_ms"]) <= 10
     assert ordered[0].start_time == 0 and ordered[-1].end_time == 400_000
-    for a, b in zip(ordered, ordered[1:]):
+    for a, b in itertools.pairwise(ordered):
         assert a.end_time == b.start_time
     assert [c["title"] for c in seed_session.plan["chapters"]] == titles
 
@@ -79,7 +76,7 @@ def test_speech_starts_where_planned(seed_session):
     plan = seed_session.plan
     events = sorted(plan["events"], key=lambda e: e["start_ms"])
     checked = 0
-    for prev, e in zip(events, events[1:]):
+    for prev, e in itertools.pairwise(events):
         if e["kind"] != "speech" or e["start_ms"] - prev["end_ms"] < 500 or prev["kind"] != "speech":
             continue
         before = _db(_span(seed_session, e["start_ms"] - 250, e["start_ms"] - 50))
@@ -92,7 +89,7 @@ def test_speech_starts_where_planned(seed_session):
 def test_lines_never_overlap_or_cross_an_exercise_end(seed_session):
     plan = seed_session.plan
     speech = sorted((e for e in plan["events"] if e["kind"] == "speech"), key=lambda e: e["start_ms"])
-    for a, b in zip(speech, speech[1:]):
+    for a, b in itertools.pairwise(speech):
         assert a["end_ms"] <= b["start_ms"]
     exercise_chapters = plan["chapters"][1:-1]
     for e in speech:
@@ -167,18 +164,12 @@ def test_plan_json_shape(seed_session):
         assert d["text"] and d["reason"]
 
 
-def _cli_build(out, cache_dir):
-    env = {**os.environ, "VOICEGUIDE_CACHE_DIR": str(cache_dir)}
-    subprocess.run([sys.executable, "-m", "voiceguide", "build", "lower-back-relief", "-o", str(out), "-q"],
-                   check=True, env=env, cwd=ROOT, capture_output=True)
-    return out.read_bytes()
-
-
-def test_builds_are_byte_identical(tmp_path, seed_session):
+def test_builds_are_byte_identical(tmp_path, seed_session, seed_rebuilt):
     """Two cold builds (each its own empty cache, its own process), and a warm rebuild, give the same bytes."""
-    a = _cli_build(tmp_path / "a.mp3", tmp_path / "cache-a")
-    b = _cli_build(tmp_path / "b.mp3", tmp_path / "cache-b")
-    assert a == b
-    c = _cli_build(tmp_path / "c.mp3", tmp_path / "cache-a")
-    assert c == a
-    assert json.loads((tmp_path / "a.json").read_text()) == json.loads((tmp_path / "c.json").read_text())
+    b = tmp_path / "b.mp3"
+    result = build_seed(b, tmp_path / "cache-b", "-q")
+    assert result.returncode == 0, result.stderr
+    a = seed_session.mp3.read_bytes()
+    assert a == b.read_bytes()
+    assert seed_rebuilt.mp3.read_bytes() == a
+    assert json.loads(seed_rebuilt.mp3.with_suffix(".json").read_text()) == seed_session.plan

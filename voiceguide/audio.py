@@ -82,7 +82,8 @@ def resample(samples: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.nd
     """float32 samples at `target` Hz (soxr's high quality)."""
     if rate == target:
         return samples.astype(np.float32)
-    import soxr
+    with deferred():  # a Ctrl-C while soxr's native module loads crashes Python (SIGSEGV, or abort)
+        import soxr
 
     return soxr.resample(samples.astype(np.float32), rate, target, quality="HQ").astype(np.float32)
 

@@ -32,6 +32,7 @@ from .resources import default_lexicon
 from .routine import Routine
 from .space import require_free
 from .speech import SpokenClips, VoiceSettings
+from .stages import reached
 from .voice import get_engine, resolve_voice
 
 log = logging.getLogger(__name__)
@@ -242,9 +243,11 @@ def speak_plan(routine: Routine, options: BuildOptions, reporter: Reporter, cach
     reporter.stage(f"Starting the {options.voice.engine} speech engine")
     clips = SpokenClips(get_engine(options.voice.engine), options.voice, cache, workers or os.cpu_count() or 1)
     clips.open()
+    reached("engine started")
     wanted = utterances(routine, plan_options)
     clips.prepare(wanted, reporter.speaking(len(wanted)))
     reporter.done_speaking()
+    reached("speaking done")
     return build_plan(routine, clips.measure, plan_options), clips, chimes
 
 
@@ -316,6 +319,7 @@ def build_session(routine: Routine, out: Path, options: BuildOptions = BuildOpti
     cache = cache or ClipCache()
     check_space(routine, options, out, cache.root)
     plan, clips, chimes = speak_plan(routine, options, reporter, cache, workers)
+    reached("planned")
     release_free_memory()  # before the workers that measure and encode are forked
     made = made_with(options, clips, routine.source)
     earlier = earlier_made_with(out)
@@ -348,6 +352,7 @@ def build_session(routine: Routine, out: Path, options: BuildOptions = BuildOpti
         return BuildResult(plan, tuple(files), Levels(**meta["levels"]), clips.synthesized, clips.cached)
     reporter.stage("Levelling")
     levelled = level(timeline, options.target_lufs, workers=workers, scratch=clips.cache.root)
+    reached("measured")
     try:
         release_free_memory()
         reporter.stage("Mixing and encoding MP3")
@@ -399,6 +404,7 @@ def _encode_and_store(levelled: LevelledSession, spans: list[tuple[int, int]], b
         if spare and tee is not None and tee.spare_ok:
             try:
                 store.put(key, spare, {"levels": asdict(levelled.levels())})
+                reached("stored")
             except OSError:
                 pass
     finally:

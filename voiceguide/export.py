@@ -20,6 +20,7 @@ from .atomic import (
 )
 from .errors import OutputError
 from .plan import Plan
+from .stages import reached
 
 if TYPE_CHECKING:
     from mutagen.id3 import ID3
@@ -297,7 +298,9 @@ def write_session(mp3_path: Path, write_mp3: Callable[[BinaryIO], None], plan: P
                 out.write(webvtt(plan).encode("utf-8"))
             with data.open() as out:
                 out.write(plan_json(plan, made_with).encode("utf-8"))
+        reached("files ready")
         replace_together(pending, on_written, remove=stale_parts(folder, parts) if split else ())
+        reached("files in place")
         done = True
     except OSError as exc:
         raise OutputError(_write_problem(exc, mp3_path)) from None

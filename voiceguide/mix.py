@@ -22,6 +22,7 @@ from typing import BinaryIO, cast
 import numpy as np
 
 from . import forked
+from .atomic import deferred
 from .audio import db_to_gain, gain_to_db, ms_to_samples, to_pcm16
 from .engines.base import Utterance
 from .errors import WorkerError
@@ -108,7 +109,8 @@ class Timeline:
 
 def true_peak_blocks(x: np.ndarray, block: int, pad: int = 0) -> np.ndarray:
     """True peak (BS.1770: 4x oversampled) of each `block` samples of x[pad:len(x)-pad]."""
-    import soxr
+    with deferred():  # a Ctrl-C while soxr's native module loads crashes Python (SIGSEGV, or abort)
+        import soxr
 
     core = len(x) - 2 * pad
     n = -(-core // block)

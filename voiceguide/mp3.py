@@ -16,6 +16,7 @@ import numpy as np
 from . import forked
 from .audio import SAMPLE_RATE
 from .errors import WorkerError
+from .stages import reached
 
 SEGMENT_S = 30
 """Length of the segments encoded in parallel (cut points depend on the plan only, so the bytes
@@ -161,6 +162,7 @@ def encode_segments(render: Render, spans: list[tuple[int, int]], out: Sink, bit
 
     if workers <= 1 or len(spans) == 1 or not forked.available():
         for span in spans:
+            reached("encoding segment")
             out.write(encode(span))
         return
     ready: dict[int, bytes] = {}
@@ -168,6 +170,7 @@ def encode_segments(render: Render, spans: list[tuple[int, int]], out: Sink, bit
 
     def keep(i: int, data: object) -> None:
         nonlocal written
+        reached("encoding segment")
         assert isinstance(data, bytes)
         ready[i] = data
         while written in ready:

@@ -15,6 +15,7 @@ from .clip_memory import RecentClips
 from .engines.base import Engine, SpeechJob, Utterance
 from .errors import EngineError
 from .options import default
+from .stages import reached
 from .voice import resolve_voice, speak_all
 
 _SILENCE_DBFS = -50.0
@@ -74,6 +75,7 @@ def _check(pending: list[int], done: set[int], bad: dict[int, str], on_ready: On
     else:
         done.add(i)
         on_ready(i, audio)
+        reached("clip spoken")
 
 
 def audio_problem(audio: Audio) -> str | None:
