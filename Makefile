@@ -19,8 +19,10 @@ $(BIN)/.installed: pyproject.toml
 build: $(BIN)/.installed
 	$(BIN)/voiceguide build $(ROUTINE)
 
-## test: run the whole test suite
+## test: lint, type-check, then run the whole test suite
 test: $(BIN)/.installed
+	$(BIN)/ruff check voiceguide tests bench scripts
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 clean:

@@ -5,12 +5,11 @@ import os
 import time
 
 import pytest
+from conftest import SEED, fake_measure
 
 from voiceguide import export
 from voiceguide.plan import build_plan
 from voiceguide.routine import load_routine
-
-from conftest import SEED, fake_measure
 
 
 @pytest.mark.parametrize("unnamed", [True, False], ids=["O_TMPFILE", "named-temporary-files"])

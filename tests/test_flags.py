@@ -253,12 +253,13 @@ def test_piper_engine_builds_offline_at_the_asked_rate(tmp_path, shared_cache, s
 def test_missing_piper_extra_says_how_to_install(monkeypatch):
     import sys
 
+    from voiceguide import voice
     from voiceguide.errors import EngineError
-    from voiceguide.voice import get_engine
 
     monkeypatch.setitem(sys.modules, "piper", None)
+    monkeypatch.setattr(voice, "_STARTED", {})  # as in a process that has not started piper yet
     with pytest.raises(EngineError, match=r"pip install 'voiceguide\[neural\]'"):
-        get_engine("piper")
+        voice.get_engine("piper")
 
 
 # The option table: one row per option; everything else is derived from it.

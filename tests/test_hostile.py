@@ -2,6 +2,7 @@
 never a traceback, never a runaway, and the previous session byte-identical after every failure."""
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import subprocess
@@ -26,7 +27,8 @@ exercises:
 
 def run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     full = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "voiceguide", *args], capture_output=True, text=True, cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "voiceguide", *args],
+                          check=False, capture_output=True, text=True, cwd=cwd,
                           env=full, timeout=300)
 
 
@@ -117,8 +119,8 @@ def test_replacing_together_replaces_every_file_and_keeps_no_spare(tmp_path):
 
 
 @pytest.mark.parametrize("where, message", [
-    ("/dev/null/s.mp3", "error: /dev/null: is not a folder, so the output folder /dev/null cannot be made; choose "
-                        "another place with -o"),
+    ("/dev/null/s.mp3", ("error: /dev/null: is not a folder, so the output folder /dev/null cannot be made; choose "
+                        "another place with -o")),
     ("/proc/s.mp3", "error: /proc: files cannot be written in this folder ("),
 ])
 def test_an_output_place_that_cannot_take_files_is_refused_before_the_work(tmp_path, tiny, where, message):
@@ -174,6 +176,7 @@ def test_a_ten_hour_file_as_the_chime_is_read_only_as_far_as_a_chime_needs(tmp_p
     rss = {}
     for name, chime in (("short", short_wav), ("long", long_wav)):
         result = subprocess.run([sys.executable, "-c", LAUNCH_RSS, "plan", str(tiny), "--chime", str(chime), "-q"],
+                                check=False,
                                 capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
         assert result.returncode == 0, result.stderr
         rss[name] = int(result.stderr.split("maxrss_kb")[-1])
@@ -188,7 +191,7 @@ def test_a_shipped_soft_chime_name_is_not_a_chime(tmp_path, tiny):
 
 def test_respellings_that_feed_each_other_are_stopped_before_they_grow(tmp_path):
     words = ["aa", "bb", "cc", "dd", "ee", "ff", "gg"]
-    lines = "\n".join(f'  {a}: "{" ".join([b] * 10)}"' for a, b in zip(words, words[1:]))
+    lines = "\n".join(f'  {a}: "{" ".join([b] * 10)}"' for a, b in itertools.pairwise(words))
     routine = tmp_path / "grow.yaml"
     routine.write_text(f"title: Grow\npronounce:\n{lines}\nexercises:\n  - name: aa\n    duration: 30\n")
     for command in ("check", "plan"):
@@ -226,7 +229,8 @@ def test_a_disk_too_full_for_the_session_is_refused_before_anything_is_spoken(tm
         pytest.skip("needs root to mount a small tmpfs")
     small = tmp_path / "small"
     small.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(small)], capture_output=True).returncode:
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(small)],
+                      check=False, capture_output=True).returncode:
         pytest.skip("cannot mount a tmpfs here")
     try:
         long_routine = tmp_path / "long.yaml"
@@ -237,7 +241,7 @@ def test_a_disk_too_full_for_the_session_is_refused_before_anything_is_spoken(tm
         assert error.startswith(f"error: {small}: this session needs about ") and "is free there" in error
         assert not cache.exists() and list(small.iterdir()) == []
     finally:
-        subprocess.run(["umount", "-l", str(small)], capture_output=True)
+        subprocess.run(["umount", "-l", str(small)], check=False, capture_output=True)
 
 
 def test_captions_escape_what_would_end_or_change_a_cue():
@@ -268,7 +272,8 @@ def test_an_option_the_routine_sets_wrongly_is_named_at_its_line_by_check_plan_a
 @pytest.mark.parametrize("args", [["schema"], ["routines"], ["--help"], ["plan", "--help"]])
 def test_output_that_cannot_be_written_is_a_clean_error(tmp_path, args):
     with open("/dev/full", "w") as full:
-        result = subprocess.run([sys.executable, "-m", "voiceguide", *args], stdout=full, stderr=subprocess.PIPE,
+        result = subprocess.run([sys.executable, "-m", "voiceguide", *args],
+                                check=False, stdout=full, stderr=subprocess.PIPE,
                                 text=True, cwd=tmp_path, timeout=120)
     assert result.returncode == 2, result.stderr
     assert result.stderr == ("error: could not write the output (No space left on device); write it somewhere "
@@ -278,6 +283,7 @@ def test_output_that_cannot_be_written_is_a_clean_error(tmp_path, args):
 def test_an_error_that_cannot_be_written_still_exits_2(tmp_path):
     with open("/dev/full", "w") as full:
         result = subprocess.run([sys.executable, "-m", "voiceguide", "check", str(tmp_path / "missing.yaml")],
+                                check=False,
                                 stdout=subprocess.PIPE, stderr=full, cwd=tmp_path, timeout=120)
     assert result.returncode == 2
 
@@ -295,7 +301,8 @@ LAUNCH_INTERRUPTED_IMPORT = (
 
 def test_ctrl_c_while_the_command_is_still_starting_is_not_a_traceback(tmp_path):
     """Ctrl-C before the command line is even imported (the first tenth of a second)."""
-    result = subprocess.run([sys.executable, "-c", LAUNCH_INTERRUPTED_IMPORT, "build", "x"], capture_output=True,
+    result = subprocess.run([sys.executable, "-c", LAUNCH_INTERRUPTED_IMPORT, "build", "x"],
+                            check=False, capture_output=True,
                             text=True, cwd=tmp_path, timeout=120)
     assert result.returncode == 130
     assert result.stderr == "interrupted; nothing was written (any previous output is as it was)\n"

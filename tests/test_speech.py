@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import numpy as np
-
 import pytest
 
 from voiceguide.audio import SAMPLE_RATE, Audio, is_complete_wav, samples_to_ms
