@@ -40,7 +40,7 @@ def test_no_infinite_or_sub_second_holds(value):
 
 
 def test_slug_keeps_accented_letters_readable():
-    from voiceguide.build import slug
+    from voiceguide.names import slug
 
     assert slug("Étirement du matin") == "etirement-du-matin"
     assert slug("../../etc/evil") == "etc-evil"

@@ -107,7 +107,7 @@ def test_one_bell_per_boundary_and_the_final_chime(plan):
     final = plan.duration_ms - OPTIONS.bell_ms
     assert bells == boundaries + [final]
     holds = [(e.start_ms, e.sound, e.exercise) for e in plan.events if e.role is Role.HOLD]
-    assert holds == [(c.hold_start_ms, "soft", i) for i, c in enumerate(plan.chapters[1:-1]) if c.setup_ms]
+    assert holds == [(c.hold_start_ms, "bell-soft", i) for i, c in enumerate(plan.chapters[1:-1]) if c.setup_ms]
 
 
 def test_each_exercise_opens_with_name_then_length(plan, seed):

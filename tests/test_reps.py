@@ -53,7 +53,7 @@ def _cues(plan, index: int) -> list[tuple[int, str, str]]:
     t0 = plan.chapters[index].hold_start_ms
     return [(e.start_ms - t0, e.role.value, e.text or e.sound) for e in plan.events
             if e.exercise == index and e.role in (Role.REP, Role.RELAX, Role.SWITCH) or
-            (e.exercise == index and e.kind is Kind.CHIME and e.sound == "soft")]
+            (e.exercise == index and e.kind is Kind.CHIME and e.sound == "bell-soft")]
 
 
 def test_each_rep_is_counted_at_its_start_and_relaxed_at_its_end():
@@ -80,7 +80,7 @@ def test_both_sides_do_every_rep_on_one_then_switch_in_a_longer_relax():
     assert slide.setup_ms == 1200 + 538 + 700 + 2600 + 2000  # no instructions: name, length, settle
     assert slide.end_ms - slide.hold_start_ms == 2 * 2 * 11_000 + 5000
     assert _cues(plan, 1) == [(0, "rep", "One."), (3000, "relax", RELAX_TEXT), (11_000, "rep", LAST_REP_TEXT),
-                              (14_000, "chime", "soft"), (14_400, "switch", SWITCH_TEXT),
+                              (14_000, "chime", "bell-soft"), (14_400, "switch", SWITCH_TEXT),
                               (27_000, "rep", "One."), (30_000, "relax", RELAX_TEXT),
                               (38_000, "rep", LAST_REP_TEXT), (41_000, "relax", RELAX_TEXT)]
     assert "Two reps of three seconds, each side." in {e.text for e in plan.speech}

@@ -5,10 +5,8 @@ import hashlib
 import logging
 import math
 import os
-import re
 import shlex
 import shutil
-import unicodedata
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -26,6 +24,7 @@ from .export import Split, check_writable, earlier_made_with, plan_json, write_s
 from .memory import release_free_memory
 from .mix import TARGET_LUFS, LevelledSession, Levels, Timeline, level
 from .mp3 import NoCut, encode_segments
+from .names import slug
 from .options import OPTIONS, Option, OptionKind, Settings, default, defaults
 from .plan import Detail, Plan, PlanOptions, Setup, build_plan, estimated_measure, utterances
 from .resources import default_lexicon
@@ -190,18 +189,6 @@ def batch_outputs(routines: list[Routine], folder: Path) -> list[Path]:
                               f"({out.name}); give one of them another title, or build them separately with -o")
         seen[out] = routine
     return outputs
-
-
-def slug(title: str) -> str:
-    """A safe file stem from a title: lower-case words joined by hyphens."""
-    plain = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
-    stem = re.sub(r"[^a-z0-9]+", "-", plain.lower()).strip("-")[:80].strip("-")
-    if stem in _RESERVED:  # names Windows will not create, whatever the extension
-        stem += "-session"
-    return stem or "session"
-
-
-_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
 
 
 def check_choices(options: BuildOptions, place: Callable[[str], str | None] = lambda name: None) -> None:

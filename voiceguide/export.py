@@ -19,6 +19,7 @@ from .atomic import (
     replace_together,
 )
 from .errors import OutputError
+from .names import slug
 from .plan import Plan
 from .stages import reached
 
@@ -198,8 +199,6 @@ class Split:
 
 def part_files(mp3_path: Path, plan: Plan) -> list[Path]:
     """The chapter files of a session: 01-intro.mp3, 02-wide-leg-bend.mp3, ... in its split folder."""
-    from .build import slug
-
     width = max(2, len(str(len(plan.chapters))))
     folder = split_folder(mp3_path)
     return [folder / f"{n:0{width}d}-{slug(c.title)}.mp3" for n, c in enumerate(plan.chapters, 1)]
