@@ -360,3 +360,68 @@ def test_the_installed_espeak_is_used_even_beside_a_system_one(tmp_path, tiny):
         assert result.returncode == 0, result.stderr
         engine = json.loads(out.with_suffix(".json").read_text())["made_with"]["engine"]
         assert engine.endswith(f"espeak-ng {version})"), (choice, engine, expected)
+
+
+KILLED_MID_SWAP = """\
+import os, signal, sys
+from pathlib import Path
+from voiceguide import atomic
+mp3 = Path(sys.argv[1])
+pending = []
+for suffix in (".mp3", ".vtt", ".json"):
+    file = atomic.PendingFile(mp3.with_suffix(suffix))
+    with file.open() as out:
+        out.write(b"new " + suffix.encode())
+    pending.append(file)
+real_replace, moved = os.replace, []
+def replace_then_die(src, dst, **kw):
+    real_replace(src, dst, **kw)
+    if not str(dst).endswith(".swap.json"):
+        moved.append(dst)
+        if len(moved) == 2:  # two of three new files in place: the worst moment to die
+            os.kill(os.getpid(), signal.SIGKILL)
+atomic.os.replace = replace_then_die
+atomic.replace_together(pending)
+"""
+
+
+def test_a_build_killed_in_the_middle_of_its_swap_is_rolled_back_by_the_next(tmp_path, tiny):
+    """SIGKILL between the second and third file moving into place leaves a mixed folder for a moment: the
+    next build into that folder first puts the previous session back whole (from the swap's journal)."""
+    mp3 = tmp_path / "out" / "s.mp3"
+    put_previous(mp3)
+    killed = subprocess.run([sys.executable, "-c", KILLED_MID_SWAP, str(mp3)], check=False, capture_output=True,
+                            timeout=60)
+    assert killed.returncode == -9
+    assert mp3.read_bytes() == b"new .mp3" and mp3.with_suffix(".json").read_bytes() == PREVIOUS[".json"]
+    atomic.recover_swaps(mp3.parent)
+    assert previous_intact(mp3)
+    assert sorted(p.name for p in mp3.parent.iterdir()) == ["s.json", "s.mp3", "s.vtt"]
+
+
+def test_a_warm_rebuild_needs_room_only_for_what_it_writes(seed_session, tmp_path):
+    """Every clip already cached: the cache's disk needs room for the levelling files and the stored mix,
+    not for speech it will not speak again (a nearly full cache disk must not refuse it)."""
+    from conftest import SEED, build_seed
+
+    from voiceguide.build import build_options, space_needed
+    from voiceguide.options import Settings
+    from voiceguide.routine import load_routine
+
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("needs root to mount a small tmpfs")
+    used = sum(p.stat().st_size for p in seed_session.cache_dir.rglob("*") if p.is_file())
+    need = space_needed(load_routine(SEED), build_options(Settings()))
+    assert need is not None
+    size = used + need.cache + 3 * 1024 * 1024  # the check's 1 MB margin, file system overhead, and no more
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(cache)], check=False,
+                      capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        shutil.copytree(seed_session.cache_dir, cache, dirs_exist_ok=True)
+        result = build_seed(tmp_path / "out.mp3", cache, "--volume", "0.9", "-q")  # mixed again, nothing spoken
+        assert result.returncode == 0, result.stderr
+    finally:
+        subprocess.run(["umount", "-l", str(cache)], check=False, capture_output=True)

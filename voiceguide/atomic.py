@@ -6,6 +6,7 @@ on them at once would leave a temporary file off the record or a session half-re
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -208,46 +209,88 @@ def replace_together(pending: list[PendingFile], on_done: Callable[[], None] | N
 
     The old files are kept (hard-linked under a temporary name) until every new one is in; if a
     swap fails part-way, those already swapped or removed are put back, and the error is raised.
-    Stopping signals are ignored for the few milliseconds this takes; `on_done()` runs inside that window.
+    A journal beside the first target lists them while the swap runs, so a build killed outright in
+    that moment is rolled back by the next one (`recover_swaps`). Stopping signals are ignored for
+    the few milliseconds this takes; `on_done()` runs inside that window.
     """
     check_targets([p.target for p in pending])
     for file in pending:
         file.sync()
-    spares: list[Path] = []  # second names of the old files, removed at the end whatever happens
-    swapped: list[tuple[Path, Path | None]] = []  # (target, its old file's second name, or None: there was none)
+    if not pending and not remove:
+        return
+    folder = (pending[0].target if pending else remove[0]).parent
+    journal = folder / f"{temp_prefix()}{os.urandom(4).hex()}{_JOURNAL}"
+    plan: list[tuple[Path, Path | None]] = []  # (target, its old file's second name, or None: there was none)
+    done = 0
     with ignored():
         try:
             for file in pending:
                 file.name_it()
+            plan = [(path, _keep_old(path)) for path in [*(f.target for f in pending), *remove]]
+            new = [str(f.path) for f in pending]  # removed too by a rollback after a kill
+            write_atomic(journal, json.dumps({"swap": [[str(t), str(o) if o else None] for t, o in plan],
+                                              "new": new}).encode())
             for file in pending:
-                old = _keep_old(file.target)
-                if old is not None:
-                    spares.append(old)
                 assert file.path is not None
                 os.replace(file.path, file.target)
                 file.path = None
-                swapped.append((file.target, old))
+                done += 1
             for path in remove:
-                old = _keep_old(path)
-                if old is not None:
-                    spares.append(old)
-                    path.unlink()
-                    swapped.append((path, old))
+                path.unlink(missing_ok=True)
+                done += 1
+            journal.unlink()  # the commit: from here on the new files stand
         except BaseException:
-            for target, old in reversed(swapped):  # put back every one that was swapped, even if one cannot be
-                try:
-                    if old is not None:
-                        os.replace(old, target)
-                    else:
-                        target.unlink(missing_ok=True)
-                except OSError:
-                    log.error("could not put back the previous %s", target)
+            _roll_back(plan[:done])
+            journal.unlink(missing_ok=True)
             raise
         finally:
-            for spare in spares:
-                spare.unlink(missing_ok=True)
+            for _, spare in plan:
+                if spare is not None:
+                    spare.unlink(missing_ok=True)
         if on_done:
             on_done()
+
+
+_JOURNAL = ".swap.json"
+
+
+def _roll_back(swapped: Sequence[tuple[Path, Path | None]]) -> None:
+    """Put back every old file of a swap (and take away new files that had none), even if one cannot be."""
+    for target, old in reversed(swapped):
+        try:
+            if old is not None:
+                if old.exists():
+                    os.replace(old, target)
+            else:
+                target.unlink(missing_ok=True)
+        except OSError:
+            log.error("could not put back the previous %s", target)
+
+
+def recover_swaps(folder: Path) -> None:
+    """Roll back a swap of session files that a killed build left half done in `folder` (its journal
+    names the process; only a process that no longer runs is rolled back), so the folder holds the
+    previous session whole again."""
+    try:
+        journals = [p for p in folder.iterdir() if p.name.startswith(TEMP_MARK) and p.name.endswith(_JOURNAL)]
+    except OSError:
+        return
+    for journal in journals:
+        pid = journal.name[len(TEMP_MARK):].split("-", 1)[0]
+        if not pid.isdigit() or _running(int(pid)):
+            continue
+        try:
+            entries = json.loads(journal.read_text())
+            swapped = [(Path(t), Path(o) if o else None) for t, o in entries["swap"]]
+            new = [Path(n) for n in entries["new"]]
+        except (OSError, ValueError, TypeError, KeyError):
+            continue
+        with ignored():
+            _roll_back(swapped)
+            for leftover in [*(spare for _, spare in swapped if spare is not None), *new]:
+                leftover.unlink(missing_ok=True)
+            journal.unlink(missing_ok=True)
+        log.warning("a build killed while swapping in its files was rolled back in %s", folder)
 
 
 def _keep_old(target: Path) -> Path | None:

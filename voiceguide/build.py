@@ -7,7 +7,7 @@ import math
 import os
 import shlex
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -19,6 +19,7 @@ from .audio import SAMPLE_RATE, ms_to_samples, samples_to_ms
 from .cache import ClipCache, SessionStore
 from .chimes import chime_names, load_chimes
 from .durations import format_clock
+from .engines.base import Utterance
 from .errors import OutputError, PlanError, VoiceguideError
 from .export import Split, check_writable, earlier_made_with, plan_json, write_session
 from .memory import release_free_memory
@@ -223,8 +224,10 @@ def plan_options_for(options: PlanOptions, chimes: dict[str, np.ndarray], choice
 
 
 def speak_plan(routine: Routine, options: BuildOptions, reporter: Reporter, cache: ClipCache | None = None,
-               workers: int | None = None) -> tuple[Plan, SpokenClips, dict[str, np.ndarray]]:
-    """Synthesise every candidate line once, then plan with their measured lengths."""
+               workers: int | None = None, before_speaking: Callable[[list[Utterance]], None] | None = None,
+               ) -> tuple[Plan, SpokenClips, dict[str, np.ndarray]]:
+    """Synthesise every candidate line once, then plan with their measured lengths; `before_speaking`
+    sees the lines the cache lacks before they are spoken."""
     chimes = load_chimes(options.chime)
     plan_options = plan_options_for(options.plan, chimes, options.chime)
     reporter.stage(f"Starting the {options.voice.engine} speech engine")
@@ -232,6 +235,8 @@ def speak_plan(routine: Routine, options: BuildOptions, reporter: Reporter, cach
     clips.open()
     reached("engine started")
     wanted = utterances(routine, plan_options)
+    if before_speaking is not None:
+        before_speaking(clips.uncached(wanted))
     clips.prepare(wanted, reporter.speaking(len(wanted)))
     reporter.done_speaking()
     reached("speaking done")
@@ -304,8 +309,10 @@ def build_session(routine: Routine, out: Path, options: BuildOptions = BuildOpti
     out = Path(out)
     check_writable(out, not options.only_mp3, options.split)
     cache = cache or ClipCache()
-    check_space(routine, options, out, cache.root)
-    plan, clips, chimes = speak_plan(routine, options, reporter, cache, workers)
+    need = space_needed(routine, options)
+    check_space(need, out, cache.root)
+    plan, clips, chimes = speak_plan(routine, options, reporter, cache, workers,
+                                     before_speaking=lambda new: check_space(need, out, cache.root, new))
     reached("planned")
     release_free_memory()  # before the workers that measure and encode are forked
     made = made_with(options, clips, routine.source)
@@ -404,26 +411,47 @@ _CLIP_BYTES_PER_S = 96_000  # 16-bit mono at up to 48 kHz: what engines write
 _BLOCK_BYTES_PER_S = SAMPLE_RATE * 2 // 45  # the leveller's two bytes per ~1 ms block
 
 
-def check_space(routine: Routine, options: BuildOptions, out: Path, cache_root: Path) -> None:
-    """Refuse, before anything is spoken, a build whose files cannot fit where they go: the session
-    beside `out`, and the clips, levelling files and stored mix in the cache. Lengths come from the plan
-    laid out with estimated speech (as `voiceguide check` does), so they are close, not exact."""
+@dataclass(frozen=True)
+class SpaceNeed:
+    """Bytes a build will write, estimated from the plan laid out with estimated speech (as `check`
+    does): close, not exact."""
+
+    session: int
+    """The MP3 (and its chapter files), captions and plan beside the output."""
+    cache: int
+    """Levelling files and the stored mix in the cache (the clips are counted when they are known)."""
+    wpm: int
+
+
+def space_needed(routine: Routine, options: BuildOptions) -> SpaceNeed | None:
     try:
         shape = build_plan(routine, estimated_measure(options.voice.rate_wpm), options.plan)
     except PlanError:
-        return  # the real plan will say what does not fit
+        return None  # the real plan will say what does not fit
     seconds = shape.duration_ms / 1000
-    speech_s = sum(estimated_measure(options.voice.rate_wpm)(u) for u in utterances(routine, options.plan)) / 1000
     mp3 = int(seconds * options.bitrate_kbps * 125)
-    session = mp3 * (2 if options.split else 1) + 64 * 1024 + len(shape.events) * 200  # MP3s, captions, plan
-    cache = int(speech_s * _CLIP_BYTES_PER_S + seconds * _BLOCK_BYTES_PER_S + mp3)
+    session = mp3 * (2 if options.split else 1) + 64 * 1024 + len(shape.events) * 200
+    return SpaceNeed(session, int(seconds * _BLOCK_BYTES_PER_S + mp3), options.voice.rate_wpm)
+
+
+def check_space(need: SpaceNeed | None, out: Path, cache_root: Path, new_clips: Sequence[Utterance] = ()) -> None:
+    """Refuse a build whose files cannot fit where they go: the session beside `out`; the clips still to
+    be spoken, the levelling files and the stored mix in the cache. Checked before the engine starts,
+    then again with the clips the cache lacks, before they are spoken."""
+    if need is None:
+        return
+    speech_s = sum(estimated_measure(need.wpm)(u) for u in new_clips) / 1000
+    cache = need.cache + int(speech_s * _CLIP_BYTES_PER_S * _RESPOKEN)
     if _same_disk(out.parent, cache_root):
-        require_free(out.parent, session + cache, "this session with its speech cache",
+        require_free(out.parent, need.session + cache, "this session with its speech cache",
                      "free some space, or write elsewhere with -o / VOICEGUIDE_CACHE_DIR")
         return
-    require_free(out.parent, session, "this session", "free some space, or write it elsewhere with -o")
+    require_free(out.parent, need.session, "this session", "free some space, or write it elsewhere with -o")
     require_free(cache_root, cache, "the speech cache for this session",
                  "free some space, or set VOICEGUIDE_CACHE_DIR to another folder")
+
+
+_RESPOKEN = 1.5  # lines spoken again at a corrected rate are stored too
 
 
 def _same_disk(a: Path, b: Path) -> bool:

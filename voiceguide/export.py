@@ -15,6 +15,7 @@ from .atomic import (
     NotARegularFile,
     PendingFile,
     check_targets,
+    recover_swaps,
     remove_stale,
     replace_together,
 )
@@ -271,6 +272,7 @@ def write_session(mp3_path: Path, write_mp3: Callable[[BinaryIO], None], plan: P
     folder = split_folder(mp3_path)
     parts = part_files(mp3_path, plan) if split else []
     made_folder = done = False
+    recover_swaps(mp3_path.parent)  # a build killed while swapping its files in: the previous session whole
     remove_stale(mp3_path.parent)  # what a killed build left behind where files must be named
     pending: list[PendingFile] = []
     try:

@@ -150,6 +150,11 @@ class SpokenClips:
                     again.append(u)
             todo = again
 
+    def uncached(self, utterances: Iterable[Utterance]) -> list[Utterance]:
+        """The utterances whose clips (at their first rate) are not in the cache yet."""
+        return [u for u in dict.fromkeys(utterances)
+                if u not in self._keys and not self.cache.path(self._key(u.text, self.rate_for(u))).exists()]
+
     def _corrected_rate(self, u: Utterance, length: int, rate: int) -> int | None:
         """The engine rate that brings this sentence to the asked words per minute, or None when it is close."""
         words = len(u.text.split())
