@@ -503,14 +503,14 @@ def test_full_disk_is_a_clear_error_and_keeps_the_previous_build(seed, tmp_path,
 
 def test_full_disk_under_the_clip_cache_is_not_a_traceback(seed, tmp_path, tmpfs):
     """The clip cache (VOICEGUIDE_CACHE_DIR) on a disk that fills while clips are stored (300 KiB left
-    after the third clip): either the build still succeeds with the same bytes (the cache only saves
+    once the lines start to be spoken, past the free-space check): either the build still succeeds with the same bytes (the cache only saves
     time), or it stops with exit 2 and a message naming the cache folder and the full disk; never a
     traceback; the previous build kept."""
     disk = tmpfs(tmp_path / "disk", ROOMY)
     cache = disk / "cache"
     mp3 = tmp_path / "out" / "s.mp3"
     put(mp3, PREVIOUS)
-    code, err = build_held(["build", str(SEED), "-o", str(mp3)], _env(tmp_path, cache), "clip spoken#3",
+    code, err = build_held(["build", str(SEED), "-o", str(mp3)], _env(tmp_path, cache), "speaking",
                            lambda: leave_free(disk, 300 * 1024), tmp_path)
     no_traceback(err)
     if code == 0:

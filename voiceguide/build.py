@@ -237,6 +237,7 @@ def speak_plan(routine: Routine, options: BuildOptions, reporter: Reporter, cach
     wanted = utterances(routine, plan_options)
     if before_speaking is not None:
         before_speaking(clips.uncached(wanted))
+    reached("speaking")
     clips.prepare(wanted, reporter.speaking(len(wanted)))
     reporter.done_speaking()
     reached("speaking done")
