@@ -220,9 +220,26 @@ def parse_routine(text: str, source: str = "<routine>", lines: Sequence[int] | N
     another format (see voiceguide.importers), gives for each of its lines the line of `source` it came
     from, so that a problem is shown where the user can fix it."""
     where = _Places(source, lines)
+    root = _compose(text, where)
+    reader = _Reader(where)
+    routine = reader.routine(root)
+    if reader.problems:
+        raise RoutineError([message for _, message in sorted(reader.problems, key=lambda p: p[0])])
+    assert routine is not None  # a routine is returned whenever no problem was recorded
+    return routine
+
+
+def compose_yaml(text: str, source: str) -> yaml.Node | None:
+    """The YAML node tree of a file (None when it holds nothing), refusing what would take the loader a
+    long time and saying what is wrong in plain words at the line to change; for importers of other
+    YAML (and JSON) formats, so every YAML file is read the same way."""
+    return _compose(text, _Places(source, None))
+
+
+def _compose(text: str, where: _Places) -> yaml.Node | None:
     try:
         _refuse_bombs(text, where)
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        return yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.reader.ReaderError as exc:
         before = text[: exc.position]
         line, column = before.count("\n"), exc.position - (before.rfind("\n") + 1)
@@ -232,13 +249,7 @@ def parse_routine(text: str, source: str = "<routine>", lines: Sequence[int] | N
         line, column, message = _yaml_mistake(exc, text)
         raise RoutineError([f"{where.at(line, column)}: not valid YAML: {message}"]) from None
     except yaml.YAMLError as exc:
-        raise RoutineError([f"{source}: not valid YAML: {exc}"]) from None
-    reader = _Reader(where)
-    routine = reader.routine(root)
-    if reader.problems:
-        raise RoutineError([message for _, message in sorted(reader.problems, key=lambda p: p[0])])
-    assert routine is not None  # a routine is returned whenever no problem was recorded
-    return routine
+        raise RoutineError([f"{where.source}: not valid YAML: {exc}"]) from None
 
 
 class _Places:
