@@ -45,7 +45,7 @@ _LIST_HEADINGS = {
 }
 _ABOUT = re.compile(r"about(?:\s+(?:this|the))?(?:\s+(?P<name>.*?))??(?:\s+(?:routine|session|sequence|practice|"
                     r"workout|flow|class))?", re.IGNORECASE)
-_DURATION = re.compile(r"duration\s*(?:[:\-\u2013\u2014=]\s*|\s+)(?P<value>.*)", re.IGNORECASE)
+_DURATION = re.compile(r"duration\s*(?:[:\-\u2013\u2014=]\s*|\s+(?=\d))(?P<value>.*)", re.IGNORECASE)
 _DIFFICULTY = re.compile(r"(?:difficulty|level)\s*[:\-\u2013\u2014=]\s*(?P<value>.*)", re.IGNORECASE)
 _BULLET = re.compile(r"(?:[-*+\u2013\u2014]\s+|[\u2022\u00b7\u25aa\u25e6\u25cf\u2023\u2043]\s*|\d{1,2}[.)]\s+)"
                      r"(?P<text>.*)")
@@ -116,6 +116,9 @@ def parse_page(text: str, source: str, stem: str = "") -> Document:
         found = _DURATION.fullmatch(duration.text)
         assert found is not None  # a start is a Duration line
         exercise = _Exercise(filled[start - 1], duration, found.group("value").strip().rstrip("."))
+        if not exercise.value:
+            problems.add(duration.number, f'{exercise.name.text}: "{duration.text}" gives no length; write it as in '
+                                          '"Duration: 0:30" or "Duration: 1 minute 30"')
         rest = _exercise(exercise, block, problems, last=k + 1 == len(exercise_starts))
         exercises.append(exercise)
         if rest:
