@@ -758,6 +758,10 @@ class _Reader:
             return Closing()
         if isinstance(node, yaml.ScalarNode):
             return Closing(text=self._said(node, key, sentences_of=True, required=True))
+        if isinstance(node, yaml.SequenceNode):
+            self._problem(node, key, f"expected the closing words: a text, or a mapping of title, text; got "
+                                     f"{_describe(node)}")
+            return Closing()
         parts = self._mapping(node, key, _CLOSING_KEYS, ())
         if parts is None:
             return Closing()
@@ -818,7 +822,10 @@ def _meant(key: str, allowed: tuple[str, ...]) -> str | None:
     if _SYNONYMS.get(plain) in allowed:
         return _SYNONYMS[plain]
     close = difflib.get_close_matches(plain, allowed, n=1)
-    return close[0] if close else None
+    if close:
+        return close[0]
+    synonym = difflib.get_close_matches(plain, [s for s, meant in _SYNONYMS.items() if meant in allowed], n=1)
+    return _SYNONYMS[synonym[0]] if synonym else None
 
 
 def _describe(node: yaml.Node | None) -> str:
