@@ -423,3 +423,33 @@ def test_pages_and_exports_build_directly(tmp_path, capsys):
             assert plan["made_with"]["source"] == str(DATA / file)
     chapters = json.loads((tmp_path / "jawt-backup" / "quick-core.json").read_text())["chapters"]
     assert [c["title"] for c in chapters] == ["Intro", "Plank", "Rest", "Plank", "Rest", "Dead Bug", "Outro"]
+
+
+@pytest.mark.parametrize("command", ["import", "new"])
+def test_help_of_import_and_new_teaches_with_an_example(command):
+    from click.testing import CliRunner
+
+    from voiceguide.cli import cli
+
+    result = CliRunner().invoke(cli, [command, "--help"])
+    assert result.exit_code == 0 and "Example:" in result.output and f"voiceguide {command} " in result.output
+    assert f"  {command} " in CliRunner().invoke(cli, ["--help"]).output
+
+
+def test_check_says_what_a_page_import_inferred_and_from_forces_the_format(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.yaml").write_text("Neck Release\nDuration: 1:00\nInstructions\n- Sit tall, then switch sides.\n")
+    with pytest.raises(SystemExit) as info:
+        main(["check", "notes.yaml"])  # told from its text, whatever its name
+    out = capsys.readouterr().out
+    assert info.value.code == 0
+    assert "notes.yaml:4: Neck Release: sides: both, as it says \"switch sides\"" in out
+    assert "notes.yaml: ok: Notes, 1 exercises" in out
+    err = _refused(["check", "notes.yaml", "--from", "routine"], capsys)
+    assert err == 'error: notes.yaml:1:1: not valid YAML: "Neck Release" is missing the ":" after "Neck"; write "Neck: Release"\n'
+
+
+def test_plan_as_json_takes_one_routine(capsys):
+    err = _refused(["plan", str(DATA / "jawt-backup.json"), "--json"], capsys)
+    assert err == (f"error: {DATA / 'jawt-backup.json'}: holds 2 routines; --json shows one: import them "
+                   "(`voiceguide import`) and plan each file\n")

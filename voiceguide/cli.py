@@ -174,6 +174,8 @@ def cli() -> None:
       voiceguide build lower-back-relief       # a shipped routine -> output/lower-back-relief.mp3
       voiceguide build my-routine.yaml -o ~/stretch.mp3
       voiceguide plan lower-back-relief        # the timed script, no audio
+      voiceguide new "Evening Unwind"          # start your own -> evening-unwind.yaml
+      voiceguide import stretches.txt          # a routine page, w2a workout or timer export -> .yaml
     """
 
 
