@@ -453,3 +453,13 @@ def test_plan_as_json_takes_one_routine(capsys):
     err = _refused(["plan", str(DATA / "jawt-backup.json"), "--json"], capsys)
     assert err == (f"error: {DATA / 'jawt-backup.json'}: holds 2 routines; --json shows one: import them "
                    "(`voiceguide import`) and plan each file\n")
+
+
+def test_an_exercise_needs_only_its_name_and_duration():
+    page = ("Cat Cow\nDuration: 45 secs\n\nBird Dog\nDuration: 1 minute\nInstructions\n- Reach long.\n"
+            "Child's Pose\nDuration: 90 seconds\nRest here.\n")
+    routine = _one(page).routine
+    assert [(e.name, e.duration_ms, e.instructions, e.summary, e.difficulty) for e in routine.exercises] == [
+        ("Cat Cow", 45_000, (), "", ""), ("Bird Dog", 60_000, ("Reach long.",), "", ""),
+        ("Child's Pose", 90_000, (), "Rest here.", "")]
+    assert routine.title == "Page" and routine.closing.text == ""

@@ -44,9 +44,9 @@ def load(path: Path, fmt: Format | None = None) -> list[Loaded]:
     try:
         text = decode_text(data, path)
     except RoutineError:
-        if fmt not in (None, Format.JAWT) or not data.lstrip().startswith(b"{"):
-            raise
         text = data.decode("latin-1")  # as Just Another Workout Timer writes accented letters (see jawt.py)
+        if (fmt or detect(text)) is not Format.JAWT:
+            raise
         notes.append(Note(1, "not UTF-8: read as Latin-1, as Just Another Workout Timer writes accented letters; "
                              "check the names"))
     return convert(text, str(path), fmt, stem=path.stem, yaml_suffix=path.suffix.lower() in (".yaml", ".yml"),
