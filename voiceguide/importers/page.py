@@ -135,7 +135,7 @@ def _exercise_starts(lines: list[_Line]) -> list[int]:
     reported where it is."""
     starts: list[int] = []
     for i, line in enumerate(lines):
-        if i == 0 or not _DURATION.fullmatch(line.text) or _kind(lines[i - 1].text, preamble=False) != "text":
+        if i == 0 or not _DURATION.fullmatch(line.text) or _kind(lines[i - 1].text) != "text":
             continue
         if not starts and _prose_heading(lines[i - 1].text, first=i == 1):
             continue
@@ -158,7 +158,7 @@ def _heading_key(text: str) -> str:
     return " ".join(text.lower().rstrip(":").split())
 
 
-def _kind(text: str, preamble: bool) -> str:
+def _kind(text: str) -> str:
     """What a line is: "duration", "difficulty", "bullet", a list heading's field, or "text"."""
     if _DURATION.fullmatch(text):
         return "duration"
@@ -167,10 +167,9 @@ def _kind(text: str, preamble: bool) -> str:
     if _BULLET.fullmatch(text):
         return "bullet"
     key = _heading_key(text)
-    if not preamble:
-        for name, headings in _LIST_HEADINGS.items():
-            if key in headings:
-                return name
+    for name, headings in _LIST_HEADINGS.items():
+        if key in headings:
+            return name
     return "text"
 
 
@@ -256,7 +255,7 @@ def _exercise(exercise: _Exercise, block: list[_Line], problems: Problems, last:
     exercise (the closing), else []."""
     section: str | None = None
     for n, line in enumerate(block):
-        kind = _kind(line.text, preamble=False)
+        kind = _kind(line.text)
         if kind == "difficulty":
             found = _DIFFICULTY.fullmatch(line.text)
             assert found is not None
