@@ -45,7 +45,7 @@ CASES: dict[str, bytes | str] = {
     "unknown option": OK + "options:\n  speed: 2\n",
     "bad detail option": OK + "options:\n  detail: loads\n",
     "pronounce as a list": OK + "pronounce: [a]\n",
-    "closing as text": OK + "closing: goodbye\n",
+    "closing as a list": OK + "closing: [goodbye]\n",
     "empty title": OK.replace("title: T", 'title: ""'),
     "stated total below the holds": 'title: T\nduration: "1:00"\nexercises:\n  - name: A\n    duration: "1:45"\n',
     "hold too short for its cues": "title: T\nexercises:\n  - name: Quick One\n    duration: 3\n",
@@ -97,9 +97,9 @@ MESSAGES = {  # the first line a user sees, copied from a run ("bad.yaml" is the
     "a !!set": "bad.yaml:5:12: pronounce: the YAML tag !!set is not allowed in a routine; remove it and write "
                "the value plainly",
     "a !!timestamp as a duration": 'bad.yaml:4:15: exercises[0].duration: expected a duration like 45, "0:45", '
-                                   '"45s", "1m" or "1m30s", got a date (2024-01-01); write a length instead',
+                                   '"45s", "1m30s" or "1 minute 30", got a date (2024-01-01); write a length instead',
     "a date as a duration": 'bad.yaml:4:15: exercises[0].duration: expected a duration like 45, "0:45", "45s", '
-                            '"1m" or "1m30s", got a date (2024-01-01); write a length instead',
+                            '"1m30s" or "1 minute 30", got a date (2024-01-01); write a length instead',
     "rate: .inf": 'bad.yaml:6:9: options.rate: expected words per minute from 80 to 300, got ".inf"',
     "pace: nan": 'bad.yaml:6:9: options.pace: expected a pace from 0.25 to 4, got "nan"',
     "a 400-digit duration": "bad.yaml:4:15: exercises[0].duration: expected a duration of at most 24 hours "

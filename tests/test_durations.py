@@ -8,12 +8,18 @@ from voiceguide.durations import format_clock, parse_duration_ms, spoken_length
     (30, 30_000), ("30", 30_000), ("0:30", 30_000), ("30s", 30_000), ("1m", 60_000),
     ("1m30s", 90_000), ("1:30", 90_000), (90, 90_000), ("1:00:00", 3_600_000), ("2.5s", 2_500),
     ("45 sec", 45_000), ("1 min", 60_000),
+    # as people write them
+    ("1 minute 30", 90_000), ("1 min 30", 90_000), ("90 seconds", 90_000), ("45 secs", 45_000),
+    ("8 minutes", 480_000), ("1 minute", 60_000), ("1m30", 90_000), ("1 minute and 30 seconds", 90_000),
+    ("1 min, 30 s", 90_000), ("2 hours", 7_200_000), ("1 hour 30", 5_400_000), ("1h 2m 30s", 3_750_000),
+    ("1 Minute 30", 90_000),
 ])
 def test_accepted_forms(value, ms):
     assert parse_duration_ms(value) == ms
 
 
-@pytest.mark.parametrize("value", ["fast", "", "1:75", "0:00", -3, 0, True, None, "1m30", "::"])
+@pytest.mark.parametrize("value", ["fast", "", "1:75", "0:00", -3, 0, True, None, "::", "1 min 75", "30 s 5",
+                                   "500ms", "1 minute and", "and 30", "1 2", "m30"])
 def test_rejected_forms_say_what_is_expected(value):
     with pytest.raises(ValueError) as info:
         parse_duration_ms(value)

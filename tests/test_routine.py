@@ -98,7 +98,7 @@ def test_every_problem_is_reported_with_file_line_column():
         "  - name: B\n"
         "durration: 5\n")
     assert problems == [
-        'x.yaml:4:15: exercises[0].duration: expected a duration like 45, "0:45", "45s", "1m" or "1m30s", got "fast"',
+        'x.yaml:4:15: exercises[0].duration: expected a duration like 45, "0:45", "45s", "1m30s" or "1 minute 30", got "fast"',
         'x.yaml:5:12: exercises[0].sides: expected one of one, both; got "no"',
         'x.yaml:6:5: exercises[0].tipz: unknown field; did you mean "tips"?',
         'x.yaml:7:5: exercises[1]: missing required field "duration"',
@@ -137,8 +137,84 @@ def test_pronounce_pairs_are_read():
 def test_yaml_mistakes_get_a_hint():
     tabs = _problems("title: T\nexercises:\n\t- name: A\n")
     assert "indent with spaces, not tabs" in tabs[0]
-    colon = _problems("title: T\nexercises:\n  - name A\n    duration: 30\n")
-    assert "missing the ':'" in colon[0] and colon[0].startswith("x.yaml:4:")
+
+
+@pytest.mark.parametrize("text, problem", [
+    # a missing colon: the line that lacks it, not the line after (nor line 8 of a 7-line file)
+    ("title: T\nexercises:\n  - name A\n    duration: 30\n",
+     'x.yaml:3:5: not valid YAML: "name A" is missing the ":" after "name"; write "name: A"'),
+    ("title: T\nabout: x\nexercises:\n  - name: A\n    duration: 30\n    tips:\n      - a\n    summary x\n",
+     'x.yaml:8:5: not valid YAML: "summary x" is missing the ":" after "summary"; write "summary: x"'),
+    ("title T\nexercises:\n  - name: A\n    duration: 30\n",
+     'x.yaml:1:1: not valid YAML: "title T" is missing the ":" after "title"; write "title: T"'),
+    # a mis-indented line
+    ("title: T\nexercises:\n  - name: A\n   duration: 30\n",
+     ('x.yaml:4:4: not valid YAML: this line is indented 3 spaces, which lines up with nothing above it ("name" on '
+     "line 3 is indented 4); the fields of one mapping start in the same column")),
+    ("title: T\nexercises:\n  - name: A\n    duration: 30\n     tips: [a]\n",
+     ('x.yaml:5:6: not valid YAML: this line is indented 5 spaces, more than "duration" above it (4 spaces); the '
+     "fields of one mapping start in the same column")),
+    ("title: T\nexercises:\n  - name: A\n    duration: 30\n    tips:\n      - a\n     - b\n",
+     "x.yaml:7:6: not valid YAML: this list item is indented 5 spaces, the one above it (line 6) 6; line them up"),
+    # an unclosed quote: where it opens
+    ('title: T\nabout: "x\nexercises:\n  - name: A\n    duration: 30\n',
+     ('x.yaml:2:8: not valid YAML: the quote (") that opens this text is never closed; end the text with " on the '
+     "same line, or write it without quotes")),
+    ("title: T\nexercises:\n  - name: 'Child's Pose'\n    duration: 30\n",
+     ("x.yaml:3:18: not valid YAML: the text in quotes ends early, at a ' inside it; put text that holds ' in \" "
+     "quotes, or write it without quotes")),
+    # a list item without "- "
+    ("title: T\nexercises:\n  - name: A\n    duration: 30\n    tips:\n      - one\n      two\n",
+     ('x.yaml:7:7: not valid YAML: "two" is in a list, but does not start with "- " as the items above it do; write '
+     '"- two"')),
+    ("title: T\nexercises:\n  - name: A\n    duration: 30\n  name: B\n  duration: 20\n",
+     ('x.yaml:5:3: not valid YAML: this line lines up with the list item on line 3 but does not start with "- "; '
+     'indent it 4 spaces to belong to that item, or start a new item with "- "')),
+    # a text that holds ": "
+    ("title: T\nexercises:\n  - name: A\n    duration: 30\n    summary: Note: breathe\n",
+     ('x.yaml:5:18: not valid YAML: this text holds ": ", which YAML reads as a new field; put the whole text in '
+     "quotes")),
+])
+def test_common_yaml_mistakes_are_said_plainly_at_the_line_to_change(text, problem):
+    assert _problems(text) == [problem]
+    assert int(problem.split(":")[1]) <= text.count("\n")  # a line the file has
+
+
+def test_the_closing_words_can_be_a_text_under_outro_or_closing():
+    from voiceguide.routine import Closing
+
+    for key in ("outro", "closing"):
+        r = parse_routine(MINIMAL + f"{key}: Well done. Stand up slowly.\n", "x.yaml")
+        assert r.closing == Closing("", "Well done. Stand up slowly.")
+    r = parse_routine(MINIMAL + "outro:\n  title: Rest\n  text: Well done.\n", "x.yaml")
+    assert r.closing == Closing("Rest", "Well done.")
+    assert _problems(MINIMAL + "closing: Bye.\noutro: Bye.\n") == [
+        "x.yaml:6:8: outro: the closing words are given twice (closing, line 5); keep one of them"]
+
+
+@pytest.mark.parametrize("written, meant", [
+    ("zzz", None), ("ending", "closing"), ("cooldown", "closing"), ("Title", "title"),
+    ("    steps", "instructions"), ("    cues", "tips"), ("    notes", "tips"), ("    time", "duration"),
+    ("    length", "duration"), ("    side", "sides"), ("    bilateral", "sides"), ("    Tips", "tips"),
+])
+def test_did_you_mean_knows_the_words_people_reach_for(written, meant):
+    problems = _problems(MINIMAL + f"{written}: x\n")
+    field = written.strip()
+    where = f"exercises[0].{field}" if written.startswith(" ") else field
+    hint = f'did you mean "{meant}"?' if meant else "allowed: title, duration,"
+    assert any(p.startswith("x.yaml:5:") and f"{where}: unknown field; {hint}" in p for p in problems), problems
+
+
+def test_a_stated_length_and_a_target_length_together_are_refused_where_the_target_is():
+    text = 'title: T\nduration: "6:00"\n' + MINIMAL[9:] + 'options:\n  duration: "10:00"\n'
+    assert _problems(text) == [
+        ('x.yaml:7:13: options.duration: the routine states its length (duration: "6:00", line 2), and '
+        'options.duration asks for a session of "10:00" with the holds scaled to fit; keep one: remove '
+        "options.duration to keep the stated length, or remove the top-level duration to scale the holds (to try "
+        "another length once, use --duration)")]
+    assert parse_routine('title: T\nduration: "6:00"\n' + MINIMAL[9:], "x.yaml").duration_ms == 360_000
+    assert dict(parse_routine(MINIMAL + 'options:\n  duration: "10:00"\n', "x.yaml").options) == {
+        "duration": 600_000}
 
 
 def test_choices_ignore_case():
@@ -282,7 +358,7 @@ def test_a_duration_that_disagrees_with_the_reps_names_its_place():
     (REPS.replace("hold: 5", "hold: 0"), ("x.yaml:5:11: exercises[0].hold: expected a duration of at least one "
                                          "second, got 0")),
     (REPS.replace("hold: 5", "hold: .inf"), ('x.yaml:5:11: exercises[0].hold: expected a duration like 45, "0:45", '
-                                            '"45s", "1m" or "1m30s", got ".inf"')),
+                                            '"45s", "1m30s" or "1 minute 30", got ".inf"')),
     (REPS + "    relax: 0\n", "x.yaml:6:12: exercises[0].relax: expected a duration of at least one second, got 0"),
     (REPS + "    relax: 11m\n", ('x.yaml:6:12: exercises[0].relax: expected the relax after a rep of at most 600 '
                                 'seconds (10:00), got "11m"')),

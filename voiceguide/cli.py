@@ -19,17 +19,45 @@ if TYPE_CHECKING:
     from click._termui_impl import ProgressBar
 
     from .build import BuildOptions, Reporter
+    from .importers import Loaded
     from .routine import Routine
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 
 
-def _load(routine_ref: str) -> Routine:
-    from .resources import find_routine
-    from .routine import load_routine
+FORMATS = ("routine", "page", "w2a", "jawt")
+"""The values of --from: voiceguide.importers.Format's (a test keeps them equal; listed here so that
+`--help` need not import the importers)."""
 
-    return load_routine(find_routine(routine_ref))
+
+def _from_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--from", "from_format", type=click.Choice(FORMATS), default=None,
+                        help="Read ROUTINE as this kind of file instead of telling from its text: routine "
+                             "(voiceguide's YAML), page (a routine page copied from a website or app), w2a (a w2a "
+                             "workout) or jawt (a Just Another Workout Timer export). Example: --from page")(f)
+
+
+def _load_all(routine_ref: str, from_format: str | None = None) -> list[Loaded]:
+    """The routines in a file of any format voiceguide reads (or a shipped routine by name)."""
+    from .importers import Format, load
+    from .resources import find_routine
+
+    return load(find_routine(routine_ref), Format(from_format) if from_format else None)
+
+
+def _load(routine_ref: str, from_format: str | None = None) -> list[Routine]:
+    return [loaded.routine for loaded in _load_all(routine_ref, from_format)]
+
+
+def _say_notes(loaded: Loaded, err: bool = False) -> None:
+    """What an import inferred or changed, each at its line, for the user to check."""
+    if not loaded.notes:
+        return
+    click.echo(f"Read {loaded.routine.source} as {loaded.format.described.split(' (')[0]}; inferred or changed "
+               "(correct any that is wrong):", err=err)
+    for note in loaded.notes:
+        click.echo(_printable(f"  {loaded.routine.source}:{note.line}: {note.text}"), err=err)
 
 
 class _OptionType(click.ParamType):
@@ -146,6 +174,8 @@ def cli() -> None:
       voiceguide build lower-back-relief       # a shipped routine -> output/lower-back-relief.mp3
       voiceguide build my-routine.yaml -o ~/stretch.mp3
       voiceguide plan lower-back-relief        # the timed script, no audio
+      voiceguide new "Evening Unwind"          # start your own -> evening-unwind.yaml
+      voiceguide import stretches.txt          # a routine page, w2a workout or timer export -> .yaml
     """
 
 
@@ -159,10 +189,13 @@ def cli() -> None:
 @click.option("-j", "--jobs", type=click.IntRange(1, 256), default=None, metavar="N",
               help="Processes that speak and encode at once (default: one per CPU core). Example: -j 1")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
+@_from_option
 @_verbose
 @_session_options
-def build(routines: tuple[str, ...], output: str | None, jobs: int | None, quiet: bool, **flags: Any) -> None:
-    """Build the MP3 session for each ROUTINE (a .yaml path, a folder of them, or a shipped routine's name).
+def build(routines: tuple[str, ...], output: str | None, jobs: int | None, quiet: bool, from_format: str | None,
+          **flags: Any) -> None:
+    """Build the MP3 session for each ROUTINE (a .yaml path, a folder of them, or a shipped routine's name;
+    also a routine page, a w2a workout or a workout timer export, read as `voiceguide import` reads them).
 
     \b
     Every option can also be set in the routine's `options:` block; the flag wins.
@@ -176,19 +209,23 @@ def build(routines: tuple[str, ...], output: str | None, jobs: int | None, quiet
       voiceguide build lower-back-relief --pace 1.5 --chime bowl --no-next-up
       voiceguide build my-routines/ -o library/ --pace 1.5 -j 2     # every .yaml in a folder
       voiceguide build knee-rehab.yaml -o ~/patients/ana/ --split    # + one MP3 per chapter
+      voiceguide build stretches.txt            # a routine page, read as `voiceguide import` reads it
     """
     from .build import batch_outputs, default_output
+    from .importers import Format, load
     from .resources import find_routines
-    from .routine import load_routine
 
     paths = find_routines(list(routines))
     loaded, problems = [], []
     for path in paths:
         try:
-            parsed = load_routine(path)
-            # with the flags: a session too long, an unknown voice, a missing chime, before any is built
-            _check_choices(parsed, _options_for(parsed, flags), flags)
-            loaded.append(parsed)
+            for read in load(path, Format(from_format) if from_format else None):
+                # with the flags: a session too long, an unknown voice, a missing chime, before any is built
+                _check_choices(read.routine, _options_for(read.routine, flags), flags)
+                loaded.append(read.routine)
+                if read.notes and not quiet:
+                    click.echo(f"Read {path} as {read.format.described.split(' (')[0]} (`voiceguide import` lists "
+                               f"what it inferred)", err=True)
         except VoiceguideError as exc:
             problems.append(str(exc))
     if problems:
@@ -263,9 +300,10 @@ def _build_one(parsed: Routine, routine: str, out: Path, jobs: int | None, quiet
 @click.argument("routine")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (as written beside the MP3).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
+@_from_option
 @_verbose
 @_session_options
-def plan(routine: str, as_json: bool, quiet: bool, **flags: Any) -> None:
+def plan(routine: str, as_json: bool, quiet: bool, from_format: str | None, **flags: Any) -> None:
     """Show the timed script for ROUTINE: every line, chime and what was dropped. Makes no MP3.
 
     Speech is synthesised (or taken from the cache) to measure it, so times are exact.
@@ -275,13 +313,23 @@ def plan(routine: str, as_json: bool, quiet: bool, **flags: Any) -> None:
       voiceguide plan lower-back-relief
       voiceguide plan lower-back-relief --json > plan.json
     """
+    every = _load(routine, from_format)
+    if as_json and len(every) > 1:
+        raise VoiceguideError(f"{routine}: holds {len(every)} routines; --json shows one: import them "
+                              "(`voiceguide import`) and plan each file")
+    for n, parsed in enumerate(every):
+        if n:
+            click.echo()
+        _plan_one(parsed, as_json, quiet, flags)
+
+
+def _plan_one(parsed: Routine, as_json: bool, quiet: bool, flags: dict[str, Any]) -> None:
     import shutil
 
     from .build import made_with, speak_plan
     from .durations import format_clock
     from .export import plan_json
 
-    parsed = _load(routine)
     options = _options_for(parsed, flags)
     _check_choices(parsed, options, flags)
     the_plan, clips, _ = speak_plan(parsed, options, cast("Reporter", _Reporter(quiet)))
@@ -324,18 +372,25 @@ def _clock(ms: int) -> str:
 
 @cli.command()
 @click.argument("routine")
+@_from_option
 @_verbose
-def check(routine: str) -> None:
+def check(routine: str, from_format: str | None) -> None:
     """Validate ROUTINE; every problem is listed as file:line:column.
 
     \b
     Example:
       voiceguide check my-routine.yaml
+      voiceguide check stretches.txt       # a routine page: also says what it inferred
     """
+    for loaded in _load_all(routine, from_format):
+        _say_notes(loaded)
+        _check_one(loaded.routine)
+
+
+def _check_one(parsed: Routine) -> None:
     from .durations import format_clock
     from .plan import build_plan, estimated_measure
 
-    parsed = _load(routine)
     options = _options_for(parsed, {})
     _check_choices(parsed, options, {})
     # lay the session out with estimated speech lengths: catches holds too short for their cues
@@ -348,6 +403,77 @@ def check(routine: str) -> None:
         click.echo(shape.setup_note)
     for warning in shape.warnings:
         click.echo(f"warning: {warning.message}", err=True)
+
+
+@cli.command(name="import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", type=click.Path(), default=None,
+              help="The routine file to write, or a folder to write <title>.yaml in (an existing folder, or a path "
+                   "ending in /); default: <title>.yaml in the current folder, e.g. lower-back-relief.yaml.")
+@click.option("--force", is_flag=True, help="Replace a routine file that is already there.")
+@_from_option
+def import_(file: str, output: str | None, force: bool, from_format: str | None) -> None:
+    """Write FILE as a voiceguide routine: a commented YAML file to check, change and build.
+
+    FILE is a routine page (text copied from a website or app: each exercise's name, then
+    "Duration: M:SS", a summary and its Instructions, Tips and Adjustments as "- " lists), a w2a
+    workout (YAML) or a Just Another Workout Timer export (JSON; one routine file per workout).
+    What was inferred (the title, sides: both, the stated length, ...) is said, with its line, and
+    marked in the file. `build`, `plan` and `check` read such files directly too.
+
+    \b
+    Example:
+      voiceguide import lower-back-relief.txt          # -> lower-back-relief.yaml
+      voiceguide import workout.yaml --from w2a -o routines/
+      voiceguide import Backup.json -o my-routines/    # every workout of a timer app export
+    """
+    import shlex
+
+    from .importers import Format, load
+    from .importers.saving import targets, write
+
+    path = Path(file)
+    every = load(path, Format(from_format) if from_format else None)
+    if every[0].format is Format.ROUTINE:
+        raise VoiceguideError(f"{file}: is already a voiceguide routine; check it with `voiceguide check {file}` "
+                              "(or say what it is with --from)")
+    written = targets([loaded.routine.title for loaded in every], output, force, source=path)
+    for loaded, target in zip(every, written):
+        _say_notes(loaded)
+        write(target, loaded.yaml)
+        click.echo(f"Wrote {target}: {_printable(loaded.routine.title)}, {len(loaded.routine.exercises)} exercises")
+    first = shlex.quote(str(written[0]))
+    click.echo(f"Next: voiceguide check {first}, then voiceguide build {first}")
+
+
+@cli.command()
+@click.argument("title")
+@click.option("-o", "--output", type=click.Path(), default=None,
+              help="The routine file to write, or a folder to write <title>.yaml in; default: <title>.yaml in the "
+                   "current folder, e.g. evening-unwind.yaml.")
+@click.option("--force", is_flag=True, help="Replace a routine file that is already there.")
+def new(title: str, output: str | None, force: bool) -> None:
+    """Start a routine called TITLE: a file with three example exercises and every field explained
+    where it stands, ready to check and build, then to make your own.
+
+    \b
+    Example:
+      voiceguide new "Evening Unwind"               # -> evening-unwind.yaml
+      voiceguide new "Knee Rehab" -o patients/ana.yaml
+    """
+    import shlex
+
+    from .importers.saving import targets, write
+    from .importers.starter import starter_routine
+    from .routine import parse_routine
+
+    [target] = targets([title], output, force)
+    text = starter_routine(title, target.name, target.stem)
+    parse_routine(text, str(target))  # a title no voice could say is refused here, before anything is written
+    write(target, text)
+    shown = shlex.quote(str(target))
+    click.echo(f"Wrote {target}: a routine to make your own (every field is explained in it).")
+    click.echo(f"Next: voiceguide check {shown}, then voiceguide build {shown}")
 
 
 @cli.command()

@@ -6,26 +6,38 @@ import re
 from decimal import ROUND_HALF_EVEN, Decimal
 
 _DECIMAL = r"\d+(?:\.\d+)?"
+_HOURS = rf"{_DECIMAL}\s*(?:hours?|hrs?|h)"
+_MINUTES = rf"{_DECIMAL}\s*(?:minutes?|mins?|m)"
+_SECONDS = rf"{_DECIMAL}\s*(?:seconds?|secs?|s)"
+_AND = r"(?:\s*,\s*(?:and\s+)?|\s+and\s+|\s*)"
+_BARE = r"\d+"
+"""A number without a unit after one with: the next smaller unit ("1 minute 30", "1h30")."""
 DURATION_PATTERN = (
     r"^\s*(?=\d)(?:"
     rf"({_DECIMAL}(?:e[+-]?\d+)?)"  # seconds: 45, 2.5, 1e3
     r"|(\d+):(\d{2})(?::(\d{2}))?"  # a clock: 1:30, 1:00:00
-    rf"|(?:({_DECIMAL})\s*h)?\s*(?:({_DECIMAL})\s*m(?:in)?)?\s*(?:({_DECIMAL})\s*s(?:ec)?)?"  # 1h 2m 30s
+    rf"|{_HOURS}(?:{_AND}(?:{_MINUTES}(?:{_AND}(?:{_SECONDS}|{_BARE}))?|{_SECONDS}|{_BARE}))?"  # 1h 2m 30s, 1h30
+    rf"|{_MINUTES}(?:{_AND}(?:{_SECONDS}|{_BARE}))?"  # 1m30s, 1 min 30, 1 minute and 30 seconds
+    rf"|{_SECONDS}"  # 45 s, 90 seconds, 45 secs
     r")\s*$"
 )
 """Every way of writing a duration as text (lower case), for the parser and the JSON Schema alike."""
 _DURATION = re.compile(DURATION_PATTERN)
+_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([hms]?)")
+_UNIT_S = {"h": 3600, "m": 60, "s": 1}
+_BELOW = {"h": "m", "m": "s"}
 _DATE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}(?:[t ].*)?")
 _NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)?(?:e[+-]?\d+)?", re.IGNORECASE)
 
-DURATION_HINT = 'a duration like 45, "0:45", "45s", "1m" or "1m30s"'
+DURATION_HINT = 'a duration like 45, "0:45", "45s", "1m30s" or "1 minute 30"'
 MAX_SESSION_MS = 24 * 3600 * 1000
 """No session may last longer than a day: a typo such as 1.0e+9 would otherwise start a build that
 never ends. Every duration a user gives (a hold, a stated total, --duration) is at most this."""
 
 
 def parse_duration_ms(value: object) -> int:
-    """Milliseconds from 30, "30", "0:30", "30s", "1m", "1m30s", "1:30" or "1:00:00".
+    """Milliseconds from 30, "30", "0:30", "30s", "1m", "1m30s", "1:30", "1:00:00", "90 seconds" or
+    "1 minute 30".
 
     A number is seconds, which is also what YAML 1.1 makes of an unquoted 1:30 (90). At least one
     second and at most a day. Raises ValueError with a human message when the value is not a duration.
@@ -58,14 +70,22 @@ def _parse_text(text: str, value: str) -> Decimal:
     found = _DURATION.match(text)
     if not found:
         raise ValueError(f"expected {DURATION_HINT}, got {as_written(value)}")
-    seconds, a, b, c, h, m, s = found.groups()
+    seconds, a, b, c = found.groups()
     if seconds is not None:
         return Decimal(seconds)
     if a is not None:
         if c is None:
             return int(a) * 60 + _below_60(b, text)
         return Decimal(int(a) * 3600 + _below_60(b, text) * 60 + _below_60(c, text))
-    return sum((Decimal(g) * unit for g, unit in ((h, 3600), (m, 60), (s, 1)) if g), Decimal(0))
+    total, unit = Decimal(0), ""
+    for number, letter in _PART.findall(text):  # the pattern has checked the order of the parts
+        if letter:
+            unit = letter
+        else:  # a bare number: the unit below the one before it
+            unit = _BELOW[unit]
+            _below_60(number, text)
+        total += Decimal(number) * _UNIT_S[unit]
+    return total
 
 
 def _below_60(digits: str, text: str) -> Decimal:

@@ -5,7 +5,7 @@ import difflib
 import os
 import re
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from enum import Enum
@@ -137,7 +137,7 @@ def check_length(routine: Routine, settings: Settings) -> None:
                             "a session may last at most 24 hours: lower the pace or shorten the holds")])
 
 
-_TOP_KEYS = ("title", "duration", "about", "targets", "included", "who", "advice", "closing",
+_TOP_KEYS = ("title", "duration", "about", "targets", "included", "who", "advice", "closing", "outro",
              "pronounce", "options", "exercises")
 _REQUIRED_TOP = ("title", "exercises")
 _EXERCISE_KEYS = ("name", "duration", "reps", "hold", "relax", "sides", "summary", "difficulty", "instructions",
@@ -145,24 +145,45 @@ _EXERCISE_KEYS = ("name", "duration", "reps", "hold", "relax", "sides", "summary
 _REQUIRED_EXERCISE = ("name",)
 """And `duration`, unless the exercise is counted in `reps` (with `hold`): see `_Reader._length`."""
 _CLOSING_KEYS = ("title", "text")
+_SYNONYMS = {
+    "ending": "closing", "cooldown": "closing", "cool_down": "closing", "finish": "closing",
+    "steps": "instructions", "how": "instructions", "setup": "instructions",
+    "cues": "tips", "notes": "tips", "hints": "tips",
+    "time": "duration", "length": "duration", "hold_time": "duration", "seconds": "duration",
+    "side": "sides", "bilateral": "sides", "each_side": "sides", "both_sides": "sides",
+    "description": "about", "name": "title", "modifications": "adjustments", "variations": "adjustments",
+    "level": "difficulty", "repetitions": "reps", "rest": "relax",
+}
+"""Words people reach for, and the field that does what they mean (for "did you mean")."""
 
 
 def load_routine(path: str | Path) -> Routine:
     """Read and validate a routine file; raise RoutineError listing every problem found."""
     path = Path(path)
+    return parse_routine(decode_text(read_routine_file(path), path), str(path))
+
+
+def read_routine_file(path: Path) -> bytes:
+    """A routine file's bytes (YAML, or a page or export to import), refused with a message that says
+    what to do when it is missing, not a regular file, unreadable or too big."""
     try:
-        text = _read_limited(path).decode("utf-8")
+        return _read_limited(path)
     except FileNotFoundError:
         raise RoutineError([(f"{path}: no such file; give a routine file path or the name of a "
                             "shipped routine (see `voiceguide routines`)")]) from None
+    except OSError as exc:
+        raise RoutineError([f"{path}: cannot read: {exc.strerror}"]) from None
+
+
+def decode_text(data: bytes, path: str | Path) -> str:
+    """A routine file's text: UTF-8 (a byte order mark is dropped), or an error at the first bad byte."""
+    try:
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         before = exc.object[: exc.start]
         line, column = before.count(b"\n") + 1, exc.start - (before.rfind(b"\n") + 1) + 1
         raise RoutineError([(f"{path}:{line}:{column}: not UTF-8 text ({exc.reason} at byte {exc.start}); "
                             "save the file as UTF-8")]) from None
-    except OSError as exc:
-        raise RoutineError([f"{path}: cannot read: {exc.strerror}"]) from None
-    return parse_routine(text, str(path))
 
 
 def _read_limited(path: Path) -> bytes:
@@ -194,28 +215,65 @@ def _file_type(mode: int) -> str:
     return "not a file with text in it"
 
 
-def parse_routine(text: str, source: str = "<routine>") -> Routine:
-    """Validate routine YAML text; `source` names the file in messages."""
-    try:
-        _refuse_bombs(text, source)
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.reader.ReaderError as exc:
-        before = text[: exc.position]
-        line, column = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
-        raise RoutineError([(f"{source}:{line}:{column}: the file holds the control character "
-                            f"U+{exc.character:04X}, which a routine may not; remove it")]) from None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
-        raise RoutineError([f"{where}: not valid YAML: {exc.problem or exc.context}{_yaml_hint(exc)}"]) from None
-    except yaml.YAMLError as exc:
-        raise RoutineError([f"{source}: not valid YAML: {exc}"]) from None
-    reader = _Reader(source)
+def parse_routine(text: str, source: str = "<routine>", lines: Sequence[int] | None = None) -> Routine:
+    """Validate routine YAML text; `source` names the file in messages. `lines`, for YAML written from
+    another format (see voiceguide.importers), gives for each of its lines the line of `source` it came
+    from, so that a problem is shown where the user can fix it."""
+    where = _Places(source, lines)
+    root = _compose(text, where)
+    reader = _Reader(where)
     routine = reader.routine(root)
     if reader.problems:
-        raise RoutineError(sorted(reader.problems, key=_position))
+        raise RoutineError([message for _, message in sorted(reader.problems, key=lambda p: p[0])])
     assert routine is not None  # a routine is returned whenever no problem was recorded
     return routine
+
+
+def compose_yaml(text: str, source: str) -> yaml.Node | None:
+    """The YAML node tree of a file (None when it holds nothing), refusing what would take the loader a
+    long time and saying what is wrong in plain words at the line to change; for importers of other
+    YAML (and JSON) formats, so every YAML file is read the same way."""
+    return _compose(text, _Places(source, None))
+
+
+def _compose(text: str, where: _Places) -> yaml.Node | None:
+    try:
+        _refuse_bombs(text, where)
+        return yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.reader.ReaderError as exc:
+        before = text[: exc.position]
+        line, column = before.count("\n"), exc.position - (before.rfind("\n") + 1)
+        raise RoutineError([(f"{where.at(line, column)}: the file holds the control character "
+                            f"U+{exc.character:04X}, which a routine may not; remove it")]) from None
+    except yaml.MarkedYAMLError as exc:
+        line, column, message = _yaml_mistake(exc, text)
+        raise RoutineError([f"{where.at(line, column)}: not valid YAML: {message}"]) from None
+    except yaml.YAMLError as exc:
+        raise RoutineError([f"{where.source}: not valid YAML: {exc}"]) from None
+
+
+class _Places:
+    """Turns a YAML mark into "file:line:column" for messages: the routine file's own place, or, for
+    YAML written from another file, the line of that file the value came from."""
+
+    def __init__(self, source: str, lines: Sequence[int] | None) -> None:
+        self.source = source
+        self.lines = lines
+
+    def line(self, line0: int) -> int:
+        """The 1-based line of the user's file for a 0-based line of the YAML text."""
+        if self.lines is None:
+            return line0 + 1
+        return self.lines[min(line0, len(self.lines) - 1)] if self.lines else 1
+
+    def at(self, line0: int, column0: int) -> str:
+        if self.lines is None:
+            return f"{self.source}:{line0 + 1}:{column0 + 1}"
+        return f"{self.source}:{self.line(line0)}"  # a column of the YAML written would mislead
+
+    def key(self, line0: int, column0: int) -> tuple[int, int]:
+        """Where a problem sorts: by the user's line, then column."""
+        return (self.line(line0), column0)
 
 
 MAX_ALIASES = 50
@@ -223,7 +281,7 @@ MAX_DEPTH = 20
 """Lists and mappings inside each other; a routine needs 4 (exercises, an exercise, its tips)."""
 
 
-def _refuse_bombs(text: str, source: str) -> None:
+def _refuse_bombs(text: str, where: _Places) -> None:
     """Refuse, while reading the events and before anything is built from them, files that would
     take the loader a long time or all its memory: more aliases (*name) than a routine needs (a
     "billion laughs" file expands exponentially), or lists nested thousands deep."""
@@ -234,35 +292,159 @@ def _refuse_bombs(text: str, source: str) -> None:
         if isinstance(event, yaml.AliasEvent):
             aliases += 1
             if aliases > MAX_ALIASES:
-                raise RoutineError([(f"{source}:{mark.line + 1}:{mark.column + 1}: routine: more than "
+                raise RoutineError([(f"{where.at(mark.line, mark.column)}: routine: more than "
                                     f"{MAX_ALIASES} aliases (*name); write the text out instead")])
         elif isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > MAX_DEPTH:
-                raise RoutineError([(f"{source}:{mark.line + 1}:{mark.column + 1}: routine: lists or mappings "
+                raise RoutineError([(f"{where.at(mark.line, mark.column)}: routine: lists or mappings "
                                     f"nested more than {MAX_DEPTH} deep; a routine needs 4 (exercises, an "
                                     "exercise, its tips)")])
         elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
 
 
-def _yaml_hint(exc: yaml.MarkedYAMLError) -> str:
-    problem = f"{exc.problem} {exc.context}"
+_LINE_BREAK = re.compile(r"\r\n|[\r\n\x85\u2028\u2029]")
+"""Where YAML's reader counts a new line, so that a mark's line indexes the right text."""
+
+
+def _yaml_mistake(exc: yaml.MarkedYAMLError, text: str) -> tuple[int, int, str]:
+    """(0-based line, column, what is wrong in plain words) for a file YAML cannot read: the line the
+    user has to change (often above the place YAML noticed), and how the usual mistakes are fixed."""
+    lines = _LINE_BREAK.split(text)
+    problem, context = exc.problem or "", exc.context or ""
+    mark = exc.problem_mark or exc.context_mark
+    at = (mark.line, mark.column) if mark else (0, 0)
+    said = f"{problem or context}"
     if "\\t" in problem or "'\t'" in problem:
-        return "; indent with spaces, not tabs"
-    if "mapping values are not allowed" in problem:
-        return ("; a line above may be missing the ':' after its key, or a text holds ': ' "
-                "(put such text in quotes)")
-    if "could not find expected ':'" in problem:
-        return "; a key is missing its ':'"
+        return (*at, f"{said}; indent with spaces, not tabs")
+    if "scanning a quoted scalar" in context and "end of stream" in problem and exc.context_mark:
+        line, column = exc.context_mark.line, exc.context_mark.column
+        quote = lines[line][column] if column < len(lines[line]) else '"'
+        return (line, column, (f"the quote ({quote}) that opens this text is never closed; end the text with "
+                              f"{quote} on the same line, or write it without quotes"))
+    if "could not find expected ':'" in problem and "simple key" in context and exc.context_mark:
+        line, column = exc.context_mark.line, exc.context_mark.column
+        return (line, column, _not_a_field(lines, line))
+    if "mapping values are not allowed" in problem and exc.problem_mark:
+        return _colon_too_many(lines, exc.problem_mark.line, exc.problem_mark.column)
+    if "expected <block end>" in problem and exc.problem_mark:
+        return _out_of_line(lines, exc.problem_mark.line, exc.problem_mark.column, problem)
     if "end of stream" in problem or "expected ',' or ']'" in problem or "expected ',' or '}'" in problem:
-        return "; a quote or bracket opened above is not closed"
-    return ""
+        return (*at, f"{said}; a quote or bracket opened above is not closed")
+    return (*at, said)
 
 
-def _position(problem: str) -> tuple[int, int]:
-    found = re.search(r":(\d+):(\d+): ", problem)
-    return (int(found.group(1)), int(found.group(2))) if found else (0, 0)
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+def _content(line: str) -> tuple[int, str]:
+    """(column, text) of what a line says, after its indentation and any "- " that makes it a list item."""
+    column = _indent(line)
+    rest = line[column:]
+    while rest.startswith("- ") or rest == "-":
+        column += 2
+        rest = line[column:].lstrip(" ")
+        column = len(line) - len(rest)
+    return column, rest.split(" #")[0].rstrip()
+
+
+def _meaningful(line: str) -> bool:
+    stripped = line.strip()
+    return bool(stripped) and not stripped.startswith("#")
+
+
+def _above(lines: list[str], line: int) -> int | None:
+    """The nearest line above `line` that holds something (not blank, not a comment)."""
+    for n in range(line - 1, -1, -1):
+        if _meaningful(lines[n]):
+            return n
+    return None
+
+
+def _item_sibling(lines: list[str], line: int) -> int | None:
+    """A list item ("- ...") above `line` at the same indentation, before anything less indented."""
+    indent = _indent(lines[line])
+    for n in range(line - 1, -1, -1):
+        if not _meaningful(lines[n]):
+            continue
+        if _indent(lines[n]) < indent:
+            return None
+        if _indent(lines[n]) == indent and lines[n].lstrip(" ").startswith("-"):
+            return n
+    return None
+
+
+def _not_a_field(lines: list[str], line: int) -> str:
+    """A line that is neither "key: value" nor a list item: a missing colon, or a missing "- "."""
+    said = _content(lines[line])[1]
+    if _item_sibling(lines, line) is not None and not lines[line].lstrip(" ").startswith("-"):
+        return (f'"{_shown(said)}" is in a list, but does not start with "- " as the items above it do; '
+                f'write "- {_shown(said)}"')
+    return _missing_colon(said)
+
+
+def _missing_colon(said: str) -> str:
+    key, _, rest = said.partition(" ")
+    if rest and re.fullmatch(r"[A-Za-z_]+", key):
+        return f'"{_shown(said)}" is missing the ":" after "{key}"; write "{key}: {_shown(rest)}"'
+    return f'"{_shown(said)}" has no ":"; a field is written "name: value" (and a list item "- value")'
+
+
+def _colon_too_many(lines: list[str], line: int, column: int) -> tuple[int, int, str]:
+    """YAML found a ':' where a text was going on: the text itself holds ': ', or the line above has
+    no ':' (so this line continued it), or this line is indented more than the field above it."""
+    start = _content(lines[line])[0]
+    if ":" in lines[line][start:column]:
+        return (line, column, ("this text holds \": \", which YAML reads as a new field; put the whole text in "
+                              "quotes"))
+    above = _above(lines, line)
+    if above is None:
+        return (line, column, "mapping values are not allowed here")
+    above_column, above_said = _content(lines[above])
+    if ":" not in above_said:
+        keyed = re.fullmatch(r"[A-Za-z_]+ .+", above_said)  # "name A": a field that lost its colon
+        if lines[above].lstrip(" ").startswith("-") and _indent(lines[line]) >= above_column and not keyed:
+            return (line, _indent(lines[line]), (f"this line is indented more than the list item above it (line "
+                                                f"{above + 1}); line it up with the fields it belongs with"))
+        return (above, above_column, _missing_colon(above_said))
+    key = above_said.split(":")[0]
+    return (line, _indent(lines[line]),
+            (f'this line is indented {_indent(lines[line])} spaces, more than "{key}" above it ({above_column} '
+            "spaces); the fields of one mapping start in the same column"))
+
+
+def _out_of_line(lines: list[str], line: int, column: int, problem: str) -> tuple[int, int, str]:
+    """YAML expected the mapping or list above to end: this line is indented to match nothing above it,
+    or lines up with list items without being one, or a quoted text ended before the line did."""
+    text = lines[line]
+    if "'<scalar>'" in problem and any(q in text[:column] for q in "'\""):
+        quote = "'" if "'" in text[:column] else '"'
+        other = '"' if quote == "'" else "'"
+        return (line, column, (f"the text in quotes ends early, at a {quote} inside it; put text that holds {quote} "
+                              f"in {other} quotes, or write it without quotes"))
+    indent = _indent(text)
+    sibling = _item_sibling(lines, line)
+    if sibling is not None and not text.lstrip(" ").startswith("-"):
+        fields = _content(lines[sibling])[0]
+        return (line, indent, (f'this line lines up with the list item on line {sibling + 1} but does not start '
+                              f'with "- "; indent it {fields} spaces to belong to that item, or start a new item '
+                              'with "- "'))
+    above = _above(lines, line)
+    if above is None:
+        return (line, column, problem)
+    if text.lstrip(" ").startswith("-") and lines[above].lstrip(" ").startswith("-"):
+        return (line, indent, (f"this list item is indented {indent} spaces, the one above it (line {above + 1}) "
+                              f"{_indent(lines[above])}; line them up"))
+    above_column, above_said = _content(lines[above])
+    return (line, indent, (f'this line is indented {indent} spaces, which lines up with nothing above it '
+                          f'("{_shown(above_said.split(":")[0], 30)}" on line {above + 1} is indented {above_column}); '
+                          "the fields of one mapping start in the same column"))
+
+
+def _shown(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def sentences(text: str) -> list[str]:
@@ -281,18 +463,25 @@ class _Reader:
     """Walks the YAML node tree, converting and recording problems with their marks. Values are read
     from the text as written (as a flag's are), never constructed by YAML's own types."""
 
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.problems: list[str] = []
+    def __init__(self, places: _Places) -> None:
+        self.places = places
+        self.source = places.source
+        self.problems: list[tuple[tuple[int, int], str]] = []
+        """(where it sorts, the message) of each problem found."""
         self.option_places: list[tuple[str, str]] = []
+        self._option_nodes: dict[str, yaml.Node] = {}
         self._resolver = yaml.resolver.Resolver()
 
     def _problem(self, node: yaml.Node | None, where: str, message: str) -> None:
         if node is None:
-            self.problems.append(f"{self.source}: {where}: {message}")
+            self.problems.append(((0, 0), f"{self.source}: {where}: {message}"))
         else:
             mark = node.start_mark
-            self.problems.append(f"{self.source}:{mark.line + 1}:{mark.column + 1}: {where}: {message}")
+            self.problems.append((self.places.key(mark.line, mark.column),
+                                  f"{self.places.at(mark.line, mark.column)}: {where}: {message}"))
+
+    def _line(self, node: yaml.Node) -> int:
+        return self.places.line(node.start_mark.line)
 
     def _tagged(self, node: yaml.Node, where: str) -> bool:
         """True (and a problem recorded) when the file gives the node an explicit tag such as !!int,
@@ -338,8 +527,8 @@ class _Reader:
             elif key in out:
                 self._problem(key_node, label, "duplicate key; each field may appear once")
             elif key not in allowed:
-                close = difflib.get_close_matches(key, allowed, n=1)
-                hint = f'; did you mean "{close[0]}"?' if close else f"; allowed: {', '.join(allowed)}"
+                close = _meant(key, allowed)
+                hint = f'; did you mean "{close}"?' if close else f"; allowed: {', '.join(allowed)}"
                 self._problem(key_node, label, f"unknown field{hint}")
             else:
                 out[key] = value_node
@@ -516,9 +705,10 @@ class _Reader:
         if fields is None:
             return Settings()
         values = {}
+        self._option_nodes = fields
         for key, value_node in fields.items():
             mark = value_node.start_mark
-            self.option_places.append((key, f"{self.source}:{mark.line + 1}:{mark.column + 1}"))
+            self.option_places.append((key, self.places.at(mark.line, mark.column)))
             ok, raw = self._scalar(value_node, f"options.{key}", "a single value")
             if not ok:
                 continue
@@ -530,19 +720,21 @@ class _Reader:
 
     def routine(self, root: yaml.Node | None) -> Routine | None:
         if root is None:
-            self.problems.append(f"{self.source}:1:1: routine: the file is empty; a routine needs a title "
-                                 "and exercises")
+            self.problems.append(((1, 0), (f"{self.places.at(0, 0)}: routine: the file is empty; a routine needs a "
+                                              "title and exercises")))
             return None
         fields = self._mapping(root, "", _TOP_KEYS, _REQUIRED_TOP)
         if fields is None:
             return None
         exercises = self._exercises(fields.get("exercises"))
-        closing = Closing()
-        if "closing" in fields:
-            parts = self._mapping(fields["closing"], "closing", _CLOSING_KEYS, ())
-            if parts is not None:
-                closing = Closing(self._text(parts.get("title"), "closing.title"),
-                                  self._said(parts.get("text"), "closing.text", sentences_of=True))
+        if "closing" in fields and "outro" in fields:
+            self._problem(fields["outro"], "outro", f"the closing words are given twice (closing, line "
+                                                    f"{self._line(fields['closing'])}); keep one of them")
+        key = "closing" if "closing" in fields else "outro"
+        closing = self._closing(fields.get(key), key)
+        options = self._options(fields.get("options"))
+        if "duration" in fields and "duration" in self._option_nodes:
+            self._two_totals(fields["duration"], self._option_nodes["duration"])
         return Routine(
             title=self._said(fields.get("title"), "title", title=True, required="title" in fields),
             exercises=exercises,
@@ -554,11 +746,37 @@ class _Reader:
             advice=self._text(fields.get("advice"), "advice"),
             closing=closing,
             pronounce=self._pronounce(fields.get("pronounce")),
-            options=self._options(fields.get("options")),
+            options=options,
             source=self.source,
-            duration_line=fields["duration"].start_mark.line + 1 if "duration" in fields else 0,
+            duration_line=self._line(fields["duration"]) if "duration" in fields else 0,
             option_places=tuple(self.option_places),
         )
+
+    def _closing(self, node: yaml.Node | None, key: str) -> Closing:
+        """The closing words: a text (`outro: TEXT`, `closing: TEXT`) or a title and a text."""
+        if node is None:
+            return Closing()
+        if isinstance(node, yaml.ScalarNode):
+            return Closing(text=self._said(node, key, sentences_of=True, required=True))
+        if isinstance(node, yaml.SequenceNode):
+            self._problem(node, key, f"expected the closing words: a text, or a mapping of title, text; got "
+                                     f"{_describe(node)}")
+            return Closing()
+        parts = self._mapping(node, key, _CLOSING_KEYS, ())
+        if parts is None:
+            return Closing()
+        return Closing(self._text(parts.get("title"), f"{key}.title"),
+                       self._said(parts.get("text"), f"{key}.text", sentences_of=True))
+
+    def _two_totals(self, stated: yaml.Node, target: yaml.Node) -> None:
+        """A routine that states its length and also asks for another: which one it means is a guess."""
+        said = stated.value if isinstance(stated, yaml.ScalarNode) else "?"
+        asked = target.value if isinstance(target, yaml.ScalarNode) else "?"
+        self._problem(target, "options.duration",
+                      f"the routine states its length (duration: {as_written(said)}, line {self._line(stated)}), "
+                      f"and options.duration asks for a session of {as_written(asked)} with the holds scaled to "
+                      "fit; keep one: remove options.duration to keep the stated length, or remove the top-level "
+                      "duration to scale the holds (to try another length once, use --duration)")
 
     def _exercises(self, node: yaml.Node | None) -> tuple[Exercise, ...]:
         if node is None:
@@ -587,13 +805,27 @@ class _Reader:
                 instructions=self._texts(get("instructions"), f"{where}.instructions"),
                 tips=self._texts(get("tips"), f"{where}.tips"),
                 adjustments=self._texts(get("adjustments"), f"{where}.adjustments"),
-                line=item.start_mark.line + 1,
+                line=self._line(item),
             ))
         holds_ms = sum(e.duration_ms for e in out)
         if holds_ms > MAX_SESSION_MS:
             self._problem(node, "exercises", f"the holds add up to {format_clock(holds_ms)}; a session may "
                                              "last at most 24 hours")
         return tuple(out)
+
+
+def _meant(key: str, allowed: tuple[str, ...]) -> str | None:
+    """The allowed field a key most likely means: the same in other case, a synonym, or a near spelling."""
+    plain = key.strip().lower().replace("-", "_").replace(" ", "_")
+    if plain in allowed:
+        return plain
+    if _SYNONYMS.get(plain) in allowed:
+        return _SYNONYMS[plain]
+    close = difflib.get_close_matches(plain, allowed, n=1)
+    if close:
+        return close[0]
+    synonym = difflib.get_close_matches(plain, [s for s, meant in _SYNONYMS.items() if meant in allowed], n=1)
+    return _SYNONYMS[synonym[0]] if synonym else None
 
 
 def _describe(node: yaml.Node | None) -> str:

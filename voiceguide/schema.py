@@ -37,11 +37,16 @@ def _option_schema(option: Option) -> dict[str, Any]:
 
 
 def _options() -> dict[str, Any]:
+    properties = {option.name: _option_schema(option) for option in OPTIONS.values()}
+    if "duration" in properties:
+        target = properties["duration"]
+        properties["duration"] = {**target, "description": f"{target['description']} A routine that states its "
+                                                           "own length (the top-level duration) may not also set this."}
     return {
         "type": "object",
         "description": "Build options for this routine; command-line flags win.",
         "additionalProperties": False,
-        "properties": {option.name: _option_schema(option) for option in OPTIONS.values()},
+        "properties": properties,
     }
 
 
@@ -81,6 +86,17 @@ _EXERCISE = {
 }
 
 
+_PROSE = {**_TEXT, "description": "Spoken in the outro"}
+_CLOSING = {
+    "description": "The closing words, spoken in the outro sentence by sentence as time allows: a text, or a "
+                   "title and a text",
+    "anyOf": [
+        _PROSE,
+        {"type": "object", "additionalProperties": False, "properties": {"title": _TEXT, "text": _PROSE}},
+    ],
+}
+
+
 def schema() -> dict[str, Any]:
     """The schema, with the option table as it is now."""
     return {
@@ -91,19 +107,26 @@ def schema() -> dict[str, Any]:
         "required": ["title", "exercises"],
         "properties": {
             "title": {**_TITLE, "description": "Spoken first; the MP3's title"},
-            "duration": {**_DURATION, "description": "Stated total; intro and outro share what the holds leave"},
+            "duration": {**_DURATION, "description": "The length the routine states it lasts (as its page says: "
+                                                     "\"a six-minute routine\"); intro and outro share what the "
+                                                     "holds leave. Not with options.duration, which scales the "
+                                                     "holds to a length instead"},
             "about": {**_TEXT, "description": "The MP3's comment"},
             "targets": {**_TEXT, "description": "Its first sentence is spoken in the intro"},
             "included": _TEXT,
             "who": _TEXT,
             "advice": _TEXT,
-            "closing": {"type": "object", "additionalProperties": False,
-                        "properties": {"title": _TEXT, "text": {**_TEXT, "description": "Spoken in the outro"}}},
+            "closing": _CLOSING,
+            "outro": {**_CLOSING, "description": "The same as closing (one of the two)"},
             "pronounce": {"type": "object", "additionalProperties": _SAID,
                           "description": "word: respelling, for words the engine says wrongly"},
             "options": _options(),
             "exercises": {"type": "array", "minItems": 1, "items": _EXERCISE},
         },
+        "allOf": [
+            {"not": {"required": ["closing", "outro"]}},
+            {"not": {"required": ["duration", "options"], "properties": {"options": {"required": ["duration"]}}}},
+        ],
     }
 
 
