@@ -7,7 +7,7 @@ import os
 from dataclasses import replace
 
 import pytest
-from conftest import DATA, fake_measure
+from conftest import DATA, ROOT, fake_measure
 
 from voiceguide.errors import PlanError
 from voiceguide.export import plan_json
@@ -543,3 +543,22 @@ def test_check_warns_for_each_exercise_that_loses_a_set_up_instruction(tmp_path)
     routine.write_text(routine.read_text().replace("setup: none", "setup: gap"))
     result = CliRunner().invoke(cli, ["check", str(routine)])
     assert result.exit_code == 0 and "warning" not in result.output
+
+
+def test_sides_each_with_reps_scales_only_the_timed_holds_to_the_total():
+    """With --sides each, only timed two-sided holds get a switch gap added; an exercise in reps keeps its
+    own length. The holds then fill a --duration budget to within 5 s, and the least budget works."""
+    from voiceguide.plan import exercise_lengths
+    from voiceguide.plan.timing import least_holds_ms
+    from voiceguide.routine import load_routine
+
+    routine = load_routine(ROOT / "routines" / "knee-rehab.yaml")
+    options = PlanOptions(sides_each=True)
+    assert any(e.reps for e in routine.exercises) and any(e.reps is None for e in routine.exercises)
+    least = least_holds_ms(routine, options)
+    for budget in (least, least + 4_999, 1_200_000):
+        lengths = exercise_lengths(routine, options, budget)
+        assert budget - 5_000 < sum(lengths) <= budget, budget
+        for exercise, ms in zip(routine.exercises, lengths, strict=True):
+            if exercise.reps:
+                assert ms == exercise.duration_ms

@@ -140,7 +140,8 @@ def exercise_lengths(routine: Routine, options: PlanOptions, budget_ms: int | No
         if budget_ms < least_ms:  # build_plan checks first and says which total would do
             raise PlanError(f"{routine.source}: {len(out)} exercises need at least {format_clock(least_ms)} "
                             f"between the intro and outro; ask for a longer --duration")
-        free_ms = budget_ms - sum(out[i] for i in range(len(out)) if i not in timed) - sum(fixed)
+        # the switch gaps of timed holds only: an exercise in reps keeps its own length, gaps and all
+        free_ms = budget_ms - sum(out[i] for i in range(len(out)) if i not in timed) - sum(fixed[i] for i in timed)
         steps = _apportion_steps(raw, [sides[i] for i in timed], free_ms // ROUND_MS)
         held = [n * ROUND_MS * sides[i] for n, i in zip(steps, timed, strict=True)]
     for i, ms in zip(timed, held, strict=True):
