@@ -22,6 +22,7 @@ from .durations import format_clock
 from .engines.base import Utterance
 from .errors import OutputError, PlanError, VoiceguideError
 from .export import Split, check_writable, earlier_made_with, plan_json, write_session
+from .language import phrasebook_for
 from .memory import release_free_memory
 from .mix import TARGET_LUFS, LevelledSession, Levels, Timeline, level
 from .mp3 import NoCut, encode_segments
@@ -63,13 +64,16 @@ class BuildOptions:
         return TARGET_LUFS + 20 * math.log10(self.volume)
 
 
-def build_options(settings: Settings) -> BuildOptions:
-    """Turn layered user settings (flags over routine options over defaults) into build options."""
+def build_options(settings: Settings, language: str = "en") -> BuildOptions:
+    """Turn layered user settings (flags over routine options over defaults) into build options; `language`
+    is the routine's own (`language:`), which --language overrides."""
     s = settings.over(defaults())
+    tag = s.get("language") or language
     plan = PlanOptions(detail=Detail(s["detail"]), countdown=s["countdown"], pace=s["pace"],
                        total_ms=s.get("duration"), intro=s["intro"], next_up=s["next_up"],
-                       sides_each=s["sides"] == "each", setup=Setup(s["setup"]), lexicon=default_lexicon())
-    voice = VoiceSettings(engine=s["engine"], voice=s.get("voice"), rate_wpm=s["rate"])
+                       sides_each=s["sides"] == "each", setup=Setup(s["setup"]), lexicon=default_lexicon(tag),
+                       phrases=phrasebook_for(tag))
+    voice = VoiceSettings(engine=s["engine"], voice=s.get("voice"), rate_wpm=s["rate"], language=tag)
     return BuildOptions(plan=plan, voice=voice, bitrate_kbps=s["bitrate"], chime=s["chime"], volume=s["volume"],
                         split=s["split"], only_mp3=s["only_mp3"], variant=variant(s))
 
@@ -204,7 +208,7 @@ def check_choices(options: BuildOptions, place: Callable[[str], str | None] = la
     except VoiceguideError as exc:
         raise placed("engine", exc) from None
     try:
-        resolve_voice(engine, options.voice.voice)
+        resolve_voice(engine, options.voice.voice, options.voice.language)
     except VoiceguideError as exc:
         raise placed("voice", exc) from None
     try:
@@ -255,6 +259,7 @@ def made_with(options: BuildOptions, clips: SpokenClips, source: str | None = No
         "voiceguide": version("voiceguide"),
         "engine": f"{clips.engine.name} ({clips.engine.version()})",
         "voice": clips.voice,
+        "language": options.voice.language,
         "rate_wpm": options.voice.rate_wpm,
         "detail": p.detail.value,
         "pace": p.pace,

@@ -15,19 +15,8 @@ from .atomic import write_atomic
 from .audio import SAMPLE_RATE, Audio
 from .cache import ClipCache, cache_errors, clip_key
 from .engines.base import Engine, SpeechJob
+from .language import calibration_text
 
-# Lines of the kind a session speaks (from the seed routine), used only to measure an engine's real
-# speaking rate: instructions and tips of several lengths, with and without commas.
-CALIBRATION_TEXT = (
-    "Stand with feet wide and toes pointing forward.",
-    "Raise the arm opposite your front leg overhead while the other hand rests on your hip.",
-    "Keep the core engaged so the stretch stays supportive, not saggy.",
-    "Sit with legs extended and hands planted behind you for support.",
-    "Hold the foot, ankle, or shin while breathing into the stretch, then switch sides.",
-    "Keep your hips, knees, and ankles in one line.",
-    "Lie on your back with knees bent and feet on the floor.",
-    "Let gravity do the work; no need to force the rotation.",
-)
 _ROUNDS = 4
 _CLOSE_ENOUGH = 0.02
 MIN_RATE = 20
@@ -49,17 +38,24 @@ def _note(lengths: dict[int, int], length: Length, i: int, audio: Audio) -> None
 
 
 class RateCalibration:
-    """The engine setting for a voice and a words-per-minute target, measured once and remembered."""
+    """The engine setting for a voice and a words-per-minute target, measured once and remembered.
 
-    def __init__(self, engine: Engine, engine_version: str, voice: str, cache: ClipCache) -> None:
+    Measured on lines of the kind a session speaks, in the session's language (its phrase table's
+    `calibration:` sentences, instructions and tips of several lengths, with and without commas), so that
+    words per minute mean the same in every language.
+    """
+
+    def __init__(self, engine: Engine, engine_version: str, voice: str, cache: ClipCache,
+                 language: str = "en") -> None:
         self._engine = engine
         self._version = engine_version
         self._voice = voice
         self._cache = cache
+        self._text = calibration_text(language)
 
     def native_rate(self, wpm: int, speak: Speak, length: Length) -> int:
         """The engine's own rate setting whose speech measures `wpm` words a minute."""
-        key = clip_key(self._engine.name, self._version, self._voice, wpm, "\n".join(CALIBRATION_TEXT))
+        key = clip_key(self._engine.name, self._version, self._voice, wpm, "\n".join(self._text))
         record = self._cache.root / "rates" / f"{key}.json"
         try:
             native = int(json.loads(record.read_text())["native"])
@@ -68,12 +64,12 @@ class RateCalibration:
             return native
         except (OSError, ValueError, KeyError, TypeError):
             pass
-        words = sum(len(t.split()) for t in CALIBRATION_TEXT)
+        words = sum(len(t.split()) for t in self._text)
         native = max(MIN_RATE, int(self._engine.rate_hint(wpm)))  # a good first guess saves a round
         measured = float(wpm)
         for _ in range(_ROUNDS):
             lengths: dict[int, int] = {}
-            speak([SpeechJob(t, self._voice, native) for t in CALIBRATION_TEXT], partial(_note, lengths, length))
+            speak([SpeechJob(t, self._voice, native) for t in self._text], partial(_note, lengths, length))
             measured = words_per_minute(words, sum(lengths.values()))
             log.info("calibrating %s %s: rate setting %d speaks %.1f words a minute (asked: %d)",
                      self._engine.name, self._voice, native, measured, wpm)

@@ -115,14 +115,17 @@ def _options_for(routine: Routine, flags: dict[str, Any]) -> BuildOptions:
 
     settings = Settings(flags).over(routine.options)
     check_length(routine, settings)
-    return build_options(settings)
+    return build_options(settings, routine.language)
 
 
 def _check_choices(routine: Routine, options: BuildOptions, flags: dict[str, Any]) -> None:
-    """The engine, voice and chime exist, before any work; a bad one set in the routine is named at its line."""
+    """The engine, voice and chime exist, and every phrase the session needs, before any work; a bad one set in
+    the routine is named at its line."""
     from .build import check_choices
+    from .plan import utterances
 
     check_choices(options, lambda name: None if flags.get(name) is not None else routine.option_place(name))
+    utterances(routine, options.plan)  # every phrase the session needs is there, in its language
 
 
 class _Reporter:

@@ -5,6 +5,8 @@ import datetime
 import re
 from decimal import ROUND_HALF_EVEN, Decimal
 
+from .phrasebook import ENGLISH, Phrasebook
+
 _DECIMAL = r"\d+(?:\.\d+)?"
 _HOURS = rf"{_DECIMAL}\s*(?:hours?|hrs?|h)"
 _MINUTES = rf"{_DECIMAL}\s*(?:minutes?|mins?|m)"
@@ -122,28 +124,13 @@ def format_clock(ms: int) -> str:
     return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
 
 
-def spoken_length(ms: int) -> str:
-    """How a person says a length: "One minute", "Forty-five seconds", "One minute, thirty seconds"."""
-    total = round(ms / 1000)
-    hours, rest = divmod(total, 3600)
-    minutes, seconds = divmod(rest, 60)
-    parts = [
-        _count(n, unit)
-        for n, unit in ((hours, "hour"), (minutes, "minute"), (seconds, "second"))
-        if n
-    ]
-    text = ", ".join(parts) if parts else "zero seconds"
+def spoken_length(ms: int, phrases: Phrasebook = ENGLISH) -> str:
+    """How a person says a length: "One minute", "Forty-five seconds", "One minute, thirty seconds" (or in the
+    phrase book's language: "Eine Minute und dreißig Sekunden")."""
+    text = phrases.length(ms)
     return text[0].upper() + text[1:]
 
 
-def _count(n: int, unit: str) -> str:
-    from num2words import (
-        num2words,  # imported when first said, so `--help` does not pay for it
-    )
-
-    return f"{num2words(n)} {unit}{'' if n == 1 else 's'}"
-
-
-def spoken_count(n: int, unit: str) -> str:
-    """"seven exercises", "one exercise"."""
-    return _count(n, unit)
+def spoken_count(n: int, unit: str, phrases: Phrasebook = ENGLISH) -> str:
+    """"seven exercises", "one exercise" (`unit` is a plural form's name: "exercises")."""
+    return phrases.count(unit, n)

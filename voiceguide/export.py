@@ -35,7 +35,7 @@ def tag_mp3(path: Path | BinaryIO, plan: Plan, comment: str, title: str | None =
     `title` (default: the plan's) is the title and album, so a variant's name shows on a phone."""
     from mutagen.id3 import CHAP, CTOC, TIT2, CTOCFlags
 
-    tags = _common_tags(title or plan.title, comment)
+    tags = _common_tags(title or plan.title, comment, plan.language)
     ids = [f"chp{i}" for i in range(len(plan.chapters))]
     tags.add(CTOC(element_id="toc", flags=CTOCFlags.TOP_LEVEL | CTOCFlags.ORDERED,
                   child_element_ids=ids, sub_frames=[TIT2(encoding=3, text=["Chapters"])]))
@@ -46,26 +46,32 @@ def tag_mp3(path: Path | BinaryIO, plan: Plan, comment: str, title: str | None =
     _save(tags, path)
 
 
-def tag_part(path: Path | BinaryIO, title: str, album: str, comment: str, number: int, count: int) -> None:
+def tag_part(path: Path | BinaryIO, title: str, album: str, comment: str, number: int, count: int,
+             language: str = "en") -> None:
     """ID3 of one chapter's file: its title, the session as album, track number n/N."""
     from mutagen.id3 import TIT2, TRCK
 
-    tags = _common_tags(album, comment)
+    tags = _common_tags(album, comment, language)
     tags.delall("TIT2")
     tags.add(TIT2(encoding=3, text=[title]))
     tags.add(TRCK(encoding=3, text=[f"{number}/{count}"]))
     _save(tags, path)
 
 
-def _common_tags(title: str, comment: str) -> ID3:
-    from mutagen.id3 import COMM, ID3, TALB, TIT2, TPE1
+def _common_tags(title: str, comment: str, language: str) -> ID3:
+    """Title, artist, album, the language spoken (TLAN, ISO 639-2 as ID3 wants: "deu") and the comment in it."""
+    from mutagen.id3 import COMM, ID3, TALB, TIT2, TLAN, TPE1
 
+    from .language import iso639_2
+
+    code = iso639_2(language)
     tags = ID3()
     tags.add(TIT2(encoding=3, text=[title]))
     tags.add(TPE1(encoding=3, text=[ARTIST]))
     tags.add(TALB(encoding=3, text=[title]))
+    tags.add(TLAN(encoding=3, text=[code]))
     if comment:
-        tags.add(COMM(encoding=3, lang="eng", desc="", text=[comment]))
+        tags.add(COMM(encoding=3, lang=code, desc="", text=[comment]))
     return tags
 
 
@@ -80,8 +86,8 @@ def _save(tags: ID3, path: Path | BinaryIO) -> None:
 
 
 def webvtt(plan: Plan) -> str:
-    """Every spoken line as a WebVTT cue, timed as the plan places it."""
-    lines = ["WEBVTT", ""]
+    """Every spoken line as a WebVTT cue, timed as the plan places it; the header names the language."""
+    lines = ["WEBVTT", f"Language: {plan.language}", ""]
     for i, e in enumerate(plan.speech, 1):
         lines += [str(i), f"{_vtt_time(e.start_ms)} --> {_vtt_time(e.end_ms)}", vtt_text(e.text), ""]
     return "\n".join(lines)
@@ -329,7 +335,7 @@ def _write_parts(mp3: PendingFile, pending: list[PendingFile], plan: Plan, split
             with file.open() as out:
                 out.write(data[lo:hi])
             with file.open() as out:
-                tag_part(out, plan.chapters[n - 1].title, album, comment, n, len(files))
+                tag_part(out, plan.chapters[n - 1].title, album, comment, n, len(files), plan.language)
     bounds = [*split.starts, split.length]
     seconds = [max(1, round((b - a) / split.rate)) for a, b in pairwise(bounds)]
     text = playlist([c.title for c in plan.chapters], [f.target for f in files], seconds, album)

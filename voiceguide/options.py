@@ -23,6 +23,8 @@ class OptionKind(str, Enum):
     """On or off: `--intro/--no-intro` on the command line, true or false in a file."""
     DURATION = "duration"
     """Written as people write a length ("10:00", "90s"); the value is milliseconds."""
+    LANGUAGE = "language"
+    """A BCP 47 language tag ("de", "pt-BR"), checked against the known languages."""
 
 
 @dataclass(frozen=True)
@@ -126,9 +128,15 @@ def _duration(option: Option, value: object) -> int:
     return parse_duration_ms(value)
 
 
+def _language(option: Option, value: object) -> str:
+    from .language import parse_language
+
+    return parse_language(value)
+
+
 _PARSERS: dict[OptionKind, Callable[[Option, object], Any]] = {
     OptionKind.INT: _number, OptionKind.FLOAT: _number, OptionKind.TEXT: _text, OptionKind.CHOICE: _choice,
-    OptionKind.FLAG: _flag, OptionKind.DURATION: _duration,
+    OptionKind.FLAG: _flag, OptionKind.DURATION: _duration, OptionKind.LANGUAGE: _language,
 }
 
 
@@ -169,6 +177,10 @@ for _row in (
            "A voice id or a unique part of its name, as `voiceguide voices` lists; for piper also a path to "
            "an .onnx voice (default: the engine's own voice).", "--voice en-gb", noun="a voice id or name",
            metavar="ID|NAME|PATH"),
+    Option("language", OptionKind.LANGUAGE, None,
+           "The session's language, a BCP 47 tag (de, es, pt-BR): the words voiceguide says itself, numbers "
+           "and lengths, and the voice (when --voice is not given); `voiceguide languages` lists them (default: "
+           "the routine's `language:`, else en).", "--language de", noun="a language tag", metavar="TAG"),
     Option("rate", OptionKind.INT, 150,
            "Speaking rate in words per minute, as measured on the speech (calm guidance is about 130-160).",
            "--rate 135", noun="words per minute", range=(80, 300), metavar="WPM"),

@@ -1,4 +1,4 @@
-"""Find the data that ships with the package (routines, chimes), installed or in a checkout."""
+"""Find the data that ships with the package (routines, chimes, the lexicon), installed or in a checkout."""
 from __future__ import annotations
 
 from importlib import resources
@@ -23,12 +23,18 @@ def chimes_dir() -> Path:
     return _data_dir("audio_assets")
 
 
-def default_lexicon() -> tuple[tuple[str, str], ...]:
-    """The shipped respellings (voiceguide/lexicon.yaml) as (word, respelling) pairs."""
+def default_lexicon(language: str = "en") -> tuple[tuple[str, str], ...]:
+    """The shipped respellings (voiceguide/lexicon.yaml) for a language ("de", "pt-BR": its language's, then
+    its own) as (word, respelling) pairs; none for a language the lexicon has no entries for."""
     import yaml
 
     text = resources.files("voiceguide").joinpath("lexicon.yaml").read_text(encoding="utf-8")
-    return tuple((str(word), str(said)) for word, said in (yaml.safe_load(text) or {}).items())
+    by_language = {str(tag).lower(): words for tag, words in (yaml.safe_load(text) or {}).items()}
+    wanted = [language.split("-")[0].lower(), language.lower()]
+    found: dict[str, str] = {}
+    for tag in dict.fromkeys(wanted):
+        found.update({str(word): str(said) for word, said in (by_language.get(tag) or {}).items()})
+    return tuple(found.items())
 
 
 def shipped_routines() -> dict[str, Path]:

@@ -15,7 +15,9 @@ import yaml
 
 from .durations import DURATION_HINT, MAX_SESSION_MS, as_written, format_clock, parse_duration_ms
 from .errors import RoutineError
+from .language import DEFAULT_LANGUAGE, parse_language, phrase_problems, plural_of
 from .options import OPTIONS, Settings, defaults, unspeakable_character
+from .phrasebook import COUNTS, PHRASES, Plural
 
 MAX_ROUTINE_BYTES = 1024 * 1024
 MAX_TITLE_CHARS = 200
@@ -111,6 +113,15 @@ class Routine:
     """Where the stated duration is (1-based), for messages; 0 when not stated."""
     option_places: tuple[tuple[str, str], ...] = ()
     """(option name, "file:line:column") of each option the routine sets, for messages about its value."""
+    language: str = DEFAULT_LANGUAGE
+    """The language it is written in (a BCP 47 tag, as `language:` says; English when it says none): the
+    builder speaks its own words, numbers and lengths in it, with a voice that speaks it."""
+    language_line: int = 0
+    """Where `language:` is (1-based), for messages; 0 when not stated."""
+    phrases: tuple[tuple[str, str], ...] = ()
+    """The routine's own words for phrases of the builder's (`phrases: {switch: "Change legs."}`)."""
+    plural_phrases: tuple[tuple[str, Plural], ...] = ()
+    """The routine's own forms of counts (`phrases: {minutes: {one: ..., other: ...}}`)."""
 
     def option_place(self, name: str) -> str | None:
         """Where the routine sets option `name` ("file:line:column"), or None when it does not."""
@@ -138,7 +149,7 @@ def check_length(routine: Routine, settings: Settings) -> None:
 
 
 _TOP_KEYS = ("title", "duration", "about", "targets", "included", "who", "advice", "closing", "outro",
-             "pronounce", "options", "exercises")
+             "language", "pronounce", "phrases", "options", "exercises")
 _REQUIRED_TOP = ("title", "exercises")
 _EXERCISE_KEYS = ("name", "duration", "reps", "hold", "relax", "sides", "summary", "difficulty", "instructions",
                   "tips", "adjustments")
@@ -153,6 +164,7 @@ _SYNONYMS = {
     "side": "sides", "bilateral": "sides", "each_side": "sides", "both_sides": "sides",
     "description": "about", "name": "title", "modifications": "adjustments", "variations": "adjustments",
     "level": "difficulty", "repetitions": "reps", "rest": "relax",
+    "lang": "language", "locale": "language", "words": "phrases", "texts": "phrases",
 }
 """Words people reach for, and the field that does what they mean (for "did you mean")."""
 
@@ -447,10 +459,22 @@ def _shown(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
+_OPENING = "\"'¿¡«„“‘"
+"""What a sentence may start with besides a capital: a quote, or Spanish's opening ¿ and ¡."""
+
+
 def sentences(text: str) -> list[str]:
-    """Split prose into the sentences a voice speaks one at a time."""
+    """Split prose into the sentences a voice speaks one at a time: after . ! ? or … where the next word
+    starts with a capital (in any alphabet: "Über", "Éte") or an opening quote or mark ("¿Listo?")."""
     flat = " ".join(text.split())
-    return [s for s in re.split(r"(?<=[.!?])\s+(?=[A-Z\"'])", flat) if s]
+    out: list[str] = []
+    for piece in _SENTENCE_END.split(flat):
+        if out and not (piece[:1] in _OPENING or piece[:1].isupper()):
+            out[-1] += " " + piece
+        elif piece:
+            out.append(piece)
+    return out
 
 
 _STR = "tag:yaml.org,2002:str"
@@ -735,6 +759,11 @@ class _Reader:
         options = self._options(fields.get("options"))
         if "duration" in fields and "duration" in self._option_nodes:
             self._two_totals(fields["duration"], self._option_nodes["duration"])
+        if "language" in fields and "language" in self._option_nodes:
+            self._problem(self._option_nodes["language"], "options.language",
+                          f"the language is given twice (language, line {self._line(fields['language'])}); keep "
+                          "the top-level language")
+        texts, plurals = self._phrases(fields.get("phrases"))
         return Routine(
             title=self._said(fields.get("title"), "title", title=True, required="title" in fields),
             exercises=exercises,
@@ -750,7 +779,72 @@ class _Reader:
             source=self.source,
             duration_line=self._line(fields["duration"]) if "duration" in fields else 0,
             option_places=tuple(self.option_places),
+            language=self._language(fields.get("language")),
+            language_line=self._line(fields["language"]) if "language" in fields else 0,
+            phrases=texts,
+            plural_phrases=plurals,
         )
+
+    def _language(self, node: yaml.Node | None) -> str:
+        if node is None:
+            return DEFAULT_LANGUAGE
+        ok, raw = self._scalar(node, "language", "a language tag")
+        if not ok:
+            return DEFAULT_LANGUAGE
+        try:
+            return parse_language(raw)
+        except ValueError as exc:
+            self._problem(node, "language", str(exc))
+            return DEFAULT_LANGUAGE
+
+    def _phrases(self, node: yaml.Node | None) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, Plural], ...]]:
+        """The routine's own words for the builder's phrases: a text for a phrase, the forms of a count."""
+        if node is None:
+            return (), ()
+        fields = self._mapping(node, "phrases", (*PHRASES, *COUNTS), ())
+        if fields is None:
+            return (), ()
+        texts, plurals = [], []
+        for key, value in fields.items():
+            where = f"phrases.{key}"
+            if key in COUNTS:
+                plural = self._plural(value, where)
+                if plural is not None:
+                    plurals.append((key, plural))
+                continue
+            text = self._said(value, where, required=key not in ("separator", "last_separator"))
+            if not text and key not in ("separator", "last_separator"):
+                continue
+            if key in ("separator", "last_separator") and isinstance(value, yaml.ScalarNode):
+                text = value.value  # spacing is the point of a separator: kept as written
+            problems = phrase_problems(key, text)
+            for problem in problems:
+                self._problem(value, where, problem)
+            if not problems:
+                texts.append((key, text))
+        return tuple(texts), tuple(plurals)
+
+    def _plural(self, node: yaml.Node, where: str) -> Plural | None:
+        """A count's forms: {one: "yksi minuutti", other: "{n} minuuttia"} (and `endings`, as tables have)."""
+        fields = self._mapping(node, where, ("one", "other", "endings"), ("one", "other"))
+        if fields is None:
+            return None
+        endings: dict[str, str] = {}
+        ending_node = fields.get("endings")
+        if isinstance(ending_node, yaml.MappingNode) and not self._tagged(ending_node, f"{where}.endings"):
+            for key_node, value_node in ending_node.value:
+                endings[self._text(key_node, f"{where}.endings", required=True)] = self._text(
+                    value_node, f"{where}.endings", required=True)
+        elif ending_node is not None:
+            self._problem(ending_node, f"{where}.endings", "expected a mapping of a number's last word to its form "
+                                                           "before this noun: {un: une}")
+        one = self._said(fields.get("one"), f"{where}.one", required=True)
+        other = self._said(fields.get("other"), f"{where}.other", required=True)
+        try:
+            return plural_of({"one": one, "other": other, "endings": endings})
+        except ValueError as exc:
+            self._problem(node, where, str(exc))
+            return None
 
     def _closing(self, node: yaml.Node | None, key: str) -> Closing:
         """The closing words: a text (`outro: TEXT`, `closing: TEXT`) or a title and a text."""

@@ -5,7 +5,9 @@ import json
 from typing import Any
 
 from .durations import DURATION_HINT, DURATION_PATTERN, MAX_SESSION_MS
+from .language import TAG_PATTERN
 from .options import OPTIONS, Option, OptionKind
+from .phrasebook import COUNTS, ENGLISH, PHRASES
 from .routine import DEFAULT_RELAX_S, MAX_LINE_CHARS, MAX_REP_SECONDS, MAX_REPS, MAX_TITLE_CHARS, REPS_SWITCH_MS
 
 _DURATION = {
@@ -19,6 +21,22 @@ _TEXT: dict[str, Any] = {"type": "string", "minLength": 1}
 _SAID = {**_TEXT, "maxLength": MAX_LINE_CHARS}
 _TITLE = {**_TEXT, "maxLength": MAX_TITLE_CHARS}
 _LINES = {"type": "array", "items": _SAID}
+_LANGUAGE = {"type": "string", "pattern": TAG_PATTERN}
+
+
+def _phrases() -> dict[str, Any]:
+    """The builder's phrases a routine may word its own way, each described by its English."""
+    texts = {key: {"type": "string", "description": f"English: {ENGLISH.text(key)!r}"
+                   + (f"; keep {', '.join('{' + p + '}' for p in PHRASES[key])}" if PHRASES[key] else "")}
+             for key in PHRASES}
+    count = {"type": "object", "additionalProperties": False, "required": ["one", "other"],
+             "properties": {"one": _TEXT, "other": {"type": "string", "pattern": "\\{n\\}"},
+                            "endings": {"type": "object", "additionalProperties": {"type": "string"}}}}
+    counts = {key: {**count, "description": f"English: {ENGLISH.count(key, 1)!r}, {ENGLISH.count(key, 2)!r}"}
+              for key in COUNTS}
+    return {"type": "object", "additionalProperties": False, "properties": {**texts, **counts},
+            "description": "The routine's own words for phrases voiceguide says itself (`voiceguide languages`); "
+                           "a language with no shipped table needs every one its session says"}
 
 
 def _option_schema(option: Option) -> dict[str, Any]:
@@ -31,6 +49,7 @@ def _option_schema(option: Option) -> dict[str, Any]:
         OptionKind.CHOICE: {"enum": list(option.choices)},
         OptionKind.FLAG: {"type": "boolean"},
         OptionKind.DURATION: _DURATION,
+        OptionKind.LANGUAGE: _LANGUAGE,
     }[option.kind]
     default = {} if option.default is None else {"default": option.default}
     return {**typed, "description": option.help, **default}
@@ -118,6 +137,9 @@ def schema() -> dict[str, Any]:
             "advice": _TEXT,
             "closing": _CLOSING,
             "outro": {**_CLOSING, "description": "The same as closing (one of the two)"},
+            "language": {**_LANGUAGE, "description": "The language it is written in (BCP 47: en, de, es, pt-BR); "
+                                                     "voiceguide's own words, numbers and voice follow it"},
+            "phrases": _phrases(),
             "pronounce": {"type": "object", "additionalProperties": _SAID,
                           "description": "word: respelling, for words the engine says wrongly"},
             "options": _options(),

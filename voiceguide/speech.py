@@ -38,6 +38,8 @@ class VoiceSettings:
     """Voice id or a unique part of its name; None for the engine's default."""
     rate_wpm: int = default("rate")
     """Words per minute as measured on the clips; calm guidance is about 130-160."""
+    language: str = "en"
+    """The session's language (BCP 47): with no voice asked for, a voice that speaks it."""
 
 
 Progress = Callable[[int], None]
@@ -98,10 +100,10 @@ class SpokenClips:
         self.engine = engine
         self.workers = workers
         self.settings = settings
-        self.voice = resolve_voice(engine, settings.voice)
+        self.voice = resolve_voice(engine, settings.voice, settings.language)
         self.cache = cache or ClipCache()
         self._version = engine.version()
-        self._calibration = RateCalibration(engine, self._version, self.voice, self.cache)
+        self._calibration = RateCalibration(engine, self._version, self.voice, self.cache, settings.language)
         self._keys: dict[Utterance, str] = {}  # the clip (cache key) each utterance plays
         self._lengths: dict[str, int] = {}  # samples in every clip this build has seen
         self._recent = RecentClips()

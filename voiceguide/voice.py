@@ -4,10 +4,12 @@ from __future__ import annotations
 import difflib
 import math
 import os
+import re
 from collections.abc import Callable, Sequence
 
-from .engines.base import Engine, OnSpoken, SpeechJob
+from .engines.base import Engine, OnSpoken, SpeechJob, VoiceInfo
 from .errors import EngineError
+from .language import language_name, speaks
 
 DEFAULT_ENGINE_TIMEOUT_S = 60.0
 
@@ -63,10 +65,22 @@ def get_engine(name: str) -> Engine:
     return _STARTED[name]
 
 
-def resolve_voice(engine: Engine, query: str | None) -> str:
-    """A voice id from an id or a unique part of a voice's name (None: the engine's default)."""
+def resolve_voice(engine: Engine, query: str | None, language: str | None = None) -> str:
+    """A voice id from an id or a unique part of a voice's name; with no query, the engine's voice for the
+    session's `language` (its default voice when that speaks it). A voice asked for that speaks another
+    language than the session's is refused, saying which voices speak it."""
     if not query:
-        return engine.default_voice()
+        return voice_for_language(engine, language) if language else engine.default_voice()
+    voice = _find_voice(engine, query)
+    if language:
+        spoken = engine.voice_language(voice)
+        if spoken and not speaks(spoken, language):
+            raise EngineError(f'the voice "{query}" speaks {language_name(spoken)} ({spoken}), but the session is in '
+                              f"{language_name(language)} ({language}); {_choices(engine, language, query)}")
+    return voice
+
+
+def _find_voice(engine: Engine, query: str) -> str:
     given = engine.resolve_voice(query)
     if given:
         return given
@@ -90,7 +104,68 @@ def resolve_voice(engine: Engine, query: str | None) -> str:
                           f"(see `voiceguide voices`)")
     close = difflib.get_close_matches(query.lower(), [v.name.lower() for v in voices] + [v.id for v in voices], n=5)
     hint = f"; closest: {', '.join(close)}" if close else ""
-    raise EngineError(f'no {engine.name} voice matches "{query}"{hint}; see `voiceguide voices`')
+    piper = f"; {PIPER_VOICES}" if _PIPER_NAME.match(query) and engine.name != "piper" else ""
+    raise EngineError(f'no {engine.name} voice matches "{query}"{hint}; see `voiceguide voices`{piper}')
+
+
+_PIPER_NAME = re.compile(r"[a-z]{2,3}_[A-Z]{2}-")
+"""How Piper names its voices: en_US-joe-medium, de_DE-thorsten-medium."""
+PIPER_VOICES = ("Piper voices (many languages) are downloaded with `python -m piper.download_voices` (it lists "
+                "them; with a name such as de_DE-thorsten-medium it downloads that voice into the current folder), "
+                "then used with --engine piper --voice de_DE-thorsten-medium.onnx")
+"""Where voices for Piper come from: it ships one (en_US), and others are files."""
+
+
+def voices_for(engine: Engine, language: str) -> list[VoiceInfo]:
+    """The engine's voices that speak `language`, the best first (see `voice_for_language`)."""
+    try:
+        default = engine.default_voice()
+    except EngineError:
+        default = ""
+    tag = language.lower()
+    head = tag.split("-")[0]
+
+    def rank(v: VoiceInfo) -> tuple[bool, bool, bool, bool, int]:
+        own = v.language.replace("_", "-").lower()
+        return (own == tag, v.id == default, own in (head, f"{head}-{head}"), "-x-" not in own, -len(own))
+
+    return sorted((v for v in engine.voices() if speaks(v.language, language)), key=rank, reverse=True)
+
+
+def voice_for_language(engine: Engine, language: str) -> str:
+    """The voice a session in `language` is spoken with when none is asked for: one whose language is the tag
+    itself ("pt-br"), else the engine's default voice if it speaks the language, else its plainest voice for it
+    ("fr-fr" before "fr-be"). An engine that says no voice's language (all unknown) speaks with its default."""
+    found = voices_for(engine, language)
+    if found:
+        return found[0].id
+    if not any(v.language for v in engine.voices()):
+        return engine.default_voice()
+    raise EngineError(f"no {engine.name} voice on this machine speaks {language_name(language)} ({language}); "
+                      f"{_choices(engine, language)}")
+
+
+def _choices(engine: Engine, language: str, query: str | None = None) -> str:
+    """What to do for a voice in `language`: this engine's voices for it, or another engine's, or where Piper
+    voices come from."""
+    own = voices_for(engine, language)
+    if own:
+        listed = ", ".join(f"{v.id} ({v.language})" for v in own[:6])
+        return f"leave out --voice for {own[0].id}, or give one of: {listed}"
+    others = []
+    for name in engine_names():
+        if name == engine.name:
+            continue
+        try:
+            found = voices_for(get_engine(name), language)
+        except EngineError:
+            continue
+        if found:
+            others.append(f"--engine {name} speaks it with {', '.join(v.id for v in found[:4])}")
+    hint = "; ".join(others) if others else "no engine here has a voice for it; see `voiceguide voices`"
+    if engine.name == "piper" or not others:
+        hint += f"; {PIPER_VOICES}"
+    return hint
 
 
 def _register_builtins() -> None:

@@ -75,6 +75,10 @@ class Engine(ABC):
         """The rate setting to try first for `wpm` measured words a minute (calibration then measures)."""
         return wpm
 
+    def voice_language(self, voice: str) -> str:
+        """The language a voice id speaks ("en-us"), or "" when the engine does not say."""
+        return next((v.language for v in self.voices() if v.id == voice), "")
+
     def resolve_voice(self, query: str) -> str | None:
         """A voice id for a query that is not a listed voice's id or name (e.g. a model file), or None."""
         return None

@@ -75,6 +75,18 @@ class PiperEngine(Engine):
             return str(path.resolve())
         return None
 
+    def voice_language(self, voice: str) -> str:
+        """A voice file says its language in its config ("language": {"code": "de_DE"})."""
+        if voice.endswith(".onnx"):
+            import json
+
+            try:
+                config = json.loads(Path(f"{voice}.json").read_text(encoding="utf-8"))
+                return str(config.get("language", {}).get("code") or config.get("espeak", {}).get("voice") or "")
+            except (OSError, ValueError, AttributeError):
+                return ""
+        return super().voice_language(voice)
+
     def _voice(self, voice: str) -> Any:
         with _lock:
             if voice not in _loaded:

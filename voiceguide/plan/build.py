@@ -9,7 +9,7 @@ from ..engines.base import Utterance
 from ..errors import PlanError
 from ..routine import Routine
 from .advice import setup_warnings, total_too_short_message
-from .cues import Speaker, respellings
+from .cues import Speaker, missing_message, phrasebook, respellings
 from .layout import lay_out
 from .lines import exercise_cues, intro_cues, outro_cues, rep_cues, setup_cues
 from .model import Plan, PlanOptions
@@ -40,7 +40,8 @@ def build_plan(routine: Routine, measure: Measure, options: PlanOptions = _DEFAU
             measured[u] = ms
         return measured[u]
 
-    say = Speaker(respellings(routine, options), options, length, routine.source, known=measured)
+    say = Speaker(respellings(routine, options), options, length, routine.source, known=measured,
+                  phrases=phrasebook(routine, options))
     try:
         plan = lay_out(routine, say, options)
         said = None
@@ -51,7 +52,15 @@ def build_plan(routine: Routine, measure: Measure, options: PlanOptions = _DEFAU
             said = plan.duration_ms
             plan = lay_out(routine, say, options, said)
     except TotalTooShort as short:
+        if say.missing:
+            raise PlanError(missing_message(routine, say)) from None
         raise PlanError(total_too_short_message(routine, say, options, short.outside_ms, short.setup_ms)) from None
+    except PlanError:
+        if say.missing:  # a must cue spoken as a phrase's name may not fit: the missing phrase is the problem
+            raise PlanError(missing_message(routine, say)) from None
+        raise
+    if say.missing:
+        raise PlanError(missing_message(routine, say))
     return replace(plan, warnings=setup_warnings(routine, say, options, plan))
 
 
@@ -63,10 +72,12 @@ def utterances(routine: Routine, options: PlanOptions = _DEFAULTS) -> list[Utter
     """The lines the plan will consider, in order and without repeats, so all can be synthesised first.
 
     With a target total and no stated one, exercise lengths depend on the measured intro, so
-    their spoken lengths are left out here (the plan measures them when it gets to them).
+    their spoken lengths are left out here (the plan measures them when it gets to them). A phrase the
+    session needs that neither its language's table nor the routine gives is a PlanError naming every one.
     """
     seen: dict[Utterance, None] = {}
-    say = Speaker(respellings(routine, options), options, lambda u: seen.setdefault(u) or 1, routine.source)
+    say = Speaker(respellings(routine, options), options, lambda u: seen.setdefault(u) or 1, routine.source,
+                  phrases=phrasebook(routine, options))
     total = spoken_total(routine, options)
     lengths: list[int] | None = None
     if options.total_ms is None:
@@ -83,4 +94,8 @@ def utterances(routine: Routine, options: PlanOptions = _DEFAULTS) -> list[Utter
             cues += setup_cues(routine, index, span, say, options) + rep_cues(routine, index, 0, say, options)
         else:  # in the hold, or its instructions in a set-up gap before it: the same lines
             cues += exercise_cues(routine, index, 0, span, say, options)
+    if lengths is None:  # the lengths are not known yet: any of them may need hours, minutes and seconds
+        say.length(3_661_000 if (options.total_ms or 0) >= 3_600_000 else 61_000)
+    if say.missing:
+        raise PlanError(missing_message(routine, say))
     return list(seen)

@@ -10,6 +10,7 @@ from enum import Enum
 
 from ..engines.base import Utterance
 from ..errors import PlanError
+from ..phrasebook import COUNTS, PHRASES, MissingPhrase, Phrasebook
 from ..routine import Routine
 from .model import Detail, DropCause, Event, Kind, PlanOptions, Priority, Role, shortened
 
@@ -88,13 +89,17 @@ MAX_SPOKEN_CHARS = 2000
 
 
 class Speaker:
-    """Makes cues from routine text: applies pronunciations, measures, keeps order."""
+    """Makes cues from routine text: applies pronunciations, measures, keeps order; words the builder says
+    itself come from its phrase book (a phrase it lacks is noted in `missing`, for one message naming all)."""
 
     def __init__(self, pronounce: Iterable[tuple[str, str]], options: PlanOptions,
                  length: Callable[[Utterance], int], source: str = "<routine>",
-                 known: Mapping[Utterance, int] | None = None) -> None:
+                 known: Mapping[Utterance, int] | None = None, phrases: Phrasebook | None = None) -> None:
         self._rules = [(re.compile(rf"(?<!\w){re.escape(w)}(?!\w)", re.IGNORECASE), said) for w, said in pronounce]
         self._options = options
+        self.phrases = phrases or options.phrases
+        self.missing: set[str] = set()
+        """Phrases asked for that the book lacks (each said as its name in braces meanwhile)."""
         self._source = source
         self._length = length
         self._order = 0
@@ -102,6 +107,34 @@ class Speaker:
         """Lengths measured so far."""
         self.trials: dict[tuple[int, int, PlanOptions], int] = {}
         """Set-up gaps worked out so far, by exercise, hold and options: trial totals ask again."""
+
+    def words(self, key: str, **values: str) -> str:
+        """A phrase of the book with its placeholders filled."""
+        try:
+            return self.phrases.text(key, **values)
+        except MissingPhrase as missing:
+            return self._lacks(missing)
+
+    def length(self, ms: int) -> str:
+        """A length in words, lower case: "one minute, thirty seconds"."""
+        try:
+            return self.phrases.length(ms)
+        except MissingPhrase as missing:
+            return self._lacks(missing)
+
+    def count(self, key: str, n: int) -> str:
+        """A count in words: "seven exercises"."""
+        try:
+            return self.phrases.count(key, n)
+        except MissingPhrase as missing:
+            return self._lacks(missing)
+
+    def number(self, n: int) -> str:
+        return self.phrases.number(n)
+
+    def _lacks(self, missing: MissingPhrase) -> str:
+        self.missing.update(missing.keys)
+        return "{" + missing.keys[0] + "}"
 
     def guessing(self, fallback_ms: int) -> Speaker:
         """A speaker that measures nothing: lines measured before keep their lengths, others last fallback_ms."""
@@ -129,6 +162,22 @@ class Speaker:
 def _literally(said: str) -> Callable[[re.Match[str]], str]:
     """A replacement function, so backslashes in a respelling stay literal (a string would be a template)."""
     return lambda _: said
+
+
+def phrasebook(routine: Routine, options: PlanOptions) -> Phrasebook:
+    """The session's words: the language's table, with the routine's own `phrases:` in place of its."""
+    return options.phrases.with_overrides(dict(routine.phrases), dict(routine.plural_phrases))
+
+
+def missing_message(routine: Routine, say: Speaker) -> str:
+    """What to do when the session needs phrases that neither its language's table nor the routine gives."""
+    order = [*PHRASES, *COUNTS]
+    keys = sorted(say.missing, key=lambda k: order.index(k) if k in order else len(order))
+    book = say.phrases
+    where = f" ({routine.source}:{routine.language_line})" if routine.language_line else ""
+    return (f"{routine.source}: the session is in {book.language}{where}, and {len(keys)} phrase"
+            f"{'s it needs are' if len(keys) != 1 else ' it needs is'} in neither its phrase table nor the routine's "
+            f"`phrases:`: {', '.join(keys)}" + (f"; {book.missing_hint}" if book.missing_hint else ""))
 
 
 def respellings(routine: Routine, options: PlanOptions) -> list[tuple[str, str]]:

@@ -33,7 +33,7 @@ def lay_out(routine: Routine, say: Speaker, options: PlanOptions, said_total_ms:
     dropped: list[Dropped] = []
     chapters = []
     if options.intro:
-        chapters.append(Chapter("Intro", 0, timing.intro_ms))
+        chapters.append(Chapter(say.words("intro_chapter"), 0, timing.intro_ms))
         # the intro's words end settle_ms before the first chime: time to get into position
         speech_end = timing.intro_ms - options.settle_ms + options.chime_clear_ms
         _add(events, dropped, fit(Section("the intro", 0, speech_end, None, chime(0, "bell", None, options)),
@@ -52,9 +52,10 @@ def lay_out(routine: Routine, say: Speaker, options: PlanOptions, said_total_ms:
     final = chime(total - bell_ms, "bell", None, options, role=Role.FINAL_CHIME)
     if final is not None:
         events.append(final)
-    chapters.append(Chapter("Outro", start, total))
+    chapters.append(Chapter(say.words("outro_chapter"), start, total))
     events.sort(key=lambda e: (e.start_ms, e.kind is Kind.SPEECH))
-    return Plan(routine.title, total, tuple(events), tuple(chapters), tuple(dropped), timing.added_ms)
+    return Plan(routine.title, total, tuple(events), tuple(chapters), tuple(dropped), timing.added_ms,
+                language=say.phrases.language)
 
 
 def _add(events: list[Event], dropped: list[Dropped], fitted: tuple[list[Event], list[Dropped]]) -> None:

@@ -5,16 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from num2words import num2words
-
-from ..durations import spoken_count, spoken_length
 from ..routine import Exercise, Reps, Routine, Sides, sentences
 from .cues import Anchor, Cue, Section, Skip, Speaker, chime, detail_skip
 from .model import (
-    BEGIN_TEXT,
-    COMPLETE_TEXT,
-    LAST_REP_TEXT,
-    RELAX_TEXT,
     SWITCH_TEXT,
     Detail,
     DropCause,
@@ -27,12 +20,11 @@ from .model import (
 
 
 def intro_cues(routine: Routine, say: Speaker, options: PlanOptions, total_ms: int | None) -> list[Cue]:
-    count = len(routine.exercises)
-    length = spoken_length(total_ms) if total_ms else None
-    overview = ", ".join(p for p in (length, spoken_count(count, "exercise")) if p) + "."
-    overview = overview[0].upper() + overview[1:]
+    count = say.count("exercises", len(routine.exercises))
+    overview = (say.words("overview", length=say.length(total_ms), count=count) if total_ms
+                else say.words("overview_count", count=count))
     cues = [
-        say.cue(Role.TITLE, f"{routine.title}.", Priority.MUST, Anchor.HEAD,
+        say.cue(Role.TITLE, say.words("title", title=routine.title), Priority.MUST, Anchor.HEAD,
                 rate_percent=options.name_rate_percent),
         say.cue(Role.OVERVIEW, overview, Priority.MUST, Anchor.HEAD),
     ]
@@ -43,14 +35,14 @@ def intro_cues(routine: Routine, say: Speaker, options: PlanOptions, total_ms: i
         else:
             cues.append(say.cue(Role.TARGETS, sentence, Priority.LOW, Anchor.FLOW,
                                 skip=detail_skip(options, Detail.FULL)))
-    cues.append(say.cue(Role.BEGIN, BEGIN_TEXT, Priority.MUST, Anchor.FLOW))
+    cues.append(say.cue(Role.BEGIN, say.words("begin"), Priority.MUST, Anchor.FLOW))
     return cues
 
 
 def outro_cues(routine: Routine, say: Speaker, options: PlanOptions) -> list[Cue]:
     cues = [say.cue(Role.CLOSING, s, Priority.HIGH, Anchor.FLOW, skip=detail_skip(options, Detail.STANDARD))
             for s in sentences(routine.closing.text)]
-    cues.append(say.cue(Role.COMPLETE, COMPLETE_TEXT, Priority.MUST, Anchor.TAIL))
+    cues.append(say.cue(Role.COMPLETE, say.words("complete"), Priority.MUST, Anchor.TAIL))
     return cues
 
 
@@ -69,21 +61,22 @@ def exercise_cues(routine: Routine, index: int, start: int, length_ms: int, say:
 def head_cues(exercise: Exercise, length_ms: int, say: Speaker, options: PlanOptions) -> list[Cue]:
     """The exercise's name and length."""
     if exercise.reps:
-        said_length = _reps_length(exercise.reps, exercise.sides is Sides.BOTH)
+        said_length = _reps_length(exercise.reps, exercise.sides is Sides.BOTH, say)
     elif options.sides_each and exercise.sides is Sides.BOTH:
-        said_length = f"{spoken_length((length_ms - options.switch_gap_ms) // 2)} each side."
+        said_length = say.words("length_each_side", length=say.length((length_ms - options.switch_gap_ms) // 2))
     else:
-        said_length = f"{spoken_length(length_ms)}."
+        said_length = say.words("length", length=say.length(length_ms))
     return [
-        say.cue(Role.NAME, f"{exercise.name}.", Priority.MUST, Anchor.HEAD, rate_percent=options.name_rate_percent),
+        say.cue(Role.NAME, say.words("name", name=exercise.name), Priority.MUST, Anchor.HEAD,
+                rate_percent=options.name_rate_percent),
         say.cue(Role.LENGTH, said_length, Priority.MUST, Anchor.HEAD),
     ]
 
 
-def _reps_length(reps: Reps, both: bool) -> str:
+def _reps_length(reps: Reps, both: bool, say: Speaker) -> str:
     """"Ten reps of five seconds." ("..., each side." for both sides)."""
-    text = f"{spoken_count(reps.count, 'rep')} of {spoken_length(reps.hold_ms).lower()}"
-    return text[0].upper() + text[1:] + (", each side." if both else ".")
+    return say.words("reps_length_each_side" if both else "reps_length", reps=say.count("reps", reps.count),
+                     length=say.length(reps.hold_ms))
 
 
 def fixed_cues(routine: Routine, index: int, start: int, length_ms: int, say: Speaker,
@@ -97,12 +90,12 @@ def fixed_cues(routine: Routine, index: int, start: int, length_ms: int, say: Sp
         middle = start + length_ms // 2
         switch_at = middle
         soft = chime(middle, "soft", index, options)
-        cues.append(say.cue(Role.SWITCH, SWITCH_TEXT, Priority.MUST, Anchor.FIXED,
+        cues.append(say.cue(Role.SWITCH, say.words("switch"), Priority.MUST, Anchor.FIXED,
                             start_ms=middle + options.soft_lead_ms, extra_events=(soft,) if soft else ()))
     countdown_start = end - options.countdown * 1000
     for n in range(options.countdown, 0, -1):
-        number = num2words(n).capitalize()
-        cues.append(say.cue(Role.COUNTDOWN, f"{number}.", Priority.MUST, Anchor.FIXED, start_ms=end - n * 1000))
+        number = say.words("countdown", number=say.number(n))
+        cues.append(say.cue(Role.COUNTDOWN, number, Priority.MUST, Anchor.FIXED, start_ms=end - n * 1000))
     cues += _next_up_cues(routine, index, say, options, countdown_start - options.gap_ms if options.countdown
                           else None)
     return switch_at, cues
@@ -113,7 +106,7 @@ def _next_up_cues(routine: Routine, index: int, say: Speaker, options: PlanOptio
     if index + 1 >= len(routine.exercises):
         return []
     no_next = None if options.next_up else Skip(DropCause.NO_NEXT_UP, "--no-next-up leaves it out")
-    return [say.cue(Role.NEXT, f"Next up: {routine.exercises[index + 1].name}.", Priority.MEDIUM, Anchor.TAIL,
+    return [say.cue(Role.NEXT, say.words("next", name=routine.exercises[index + 1].name), Priority.MEDIUM, Anchor.TAIL,
                     end_by_ms=end_by_ms, skip=detail_skip(options, Detail.STANDARD) or no_next)]
 
 
@@ -222,16 +215,16 @@ def rep_cues(routine: Routine, index: int, start: int, say: Speaker, options: Pl
     for n, offset in enumerate(reps.starts_ms(exercise.sides)):
         side, k = divmod(n, reps.count)
         at = start + offset
-        count = LAST_REP_TEXT if k + 1 == reps.count > 1 else f"{num2words(k + 1).capitalize()}."
+        count = say.words("last_rep") if k + 1 == reps.count > 1 else say.words("rep", number=say.number(k + 1))
         cues.append(say.cue(Role.REP, count, Priority.MUST, Anchor.FIXED, start_ms=at))
         relax_at = at + reps.hold_ms
         if both and side == 0 and k + 1 == reps.count:
             switch_at = relax_at
             soft = chime(relax_at, "soft", index, options)
-            cues.append(say.cue(Role.SWITCH, SWITCH_TEXT, Priority.MUST, Anchor.FIXED,
+            cues.append(say.cue(Role.SWITCH, say.words("switch"), Priority.MUST, Anchor.FIXED,
                                 start_ms=relax_at + options.soft_lead_ms, extra_events=(soft,) if soft else ()))
         else:
-            cues.append(say.cue(Role.RELAX, RELAX_TEXT, Priority.MUST, Anchor.FIXED, start_ms=relax_at))
+            cues.append(say.cue(Role.RELAX, say.words("relax"), Priority.MUST, Anchor.FIXED, start_ms=relax_at))
     last = start + reps.starts_ms(exercise.sides)[-1]
     relax = next(c for c in cues if c.start_ms == last + reps.hold_ms)
     after = _next_up_cues(routine, index, say, options, None)

@@ -8,6 +8,7 @@ from enum import Enum, StrEnum
 from ..durations import format_clock
 from ..engines.base import Utterance
 from ..options import default
+from ..phrasebook import ENGLISH, Phrasebook
 
 
 class Kind(str, Enum):
@@ -185,6 +186,8 @@ class Plan:
     """Time added beyond the routine's stated total so that every exercise is set up before its hold (the
     stated total's spare time was not enough); 0 when the stated total holds, or none is stated."""
     warnings: tuple[SetupWarning, ...] = ()
+    language: str = "en"
+    """BCP 47 tag of the language the session speaks (its captions, tags and chapter titles too)."""
 
     @property
     def speech(self) -> tuple[Event, ...]:
@@ -206,6 +209,7 @@ class Plan:
         """The JSON form written beside the MP3."""
         return {
             "title": self.title,
+            "lang": self.language,
             "duration_ms": self.duration_ms,
             "events": [
                 {
@@ -282,15 +286,19 @@ class PlanOptions:
     chimes: bool = True
     """False: no chimes at all (speech keeps its timing)."""
     lexicon: tuple[tuple[str, str], ...] = ()
-    """Default respellings (word, how to say it) for every engine; a routine's `pronounce` wins."""
+    """Default respellings (word, how to say it) for every engine, in the session's language; a routine's
+    `pronounce` wins."""
+    phrases: Phrasebook = ENGLISH
+    """The builder's own words, in the session's language (a routine's `phrases:` win)."""
 
 
-# The builder's own words; everything else spoken comes from the routine.
-SWITCH_TEXT = "Switch sides."
-BEGIN_TEXT = "Let's begin."
-COMPLETE_TEXT = "Routine complete."
-RELAX_TEXT = "Relax."
-LAST_REP_TEXT = "Last one."
+# The builder's own words in English (PlanOptions.phrases says them in the session's language); everything
+# else spoken comes from the routine.
+SWITCH_TEXT = ENGLISH.text("switch")
+BEGIN_TEXT = ENGLISH.text("begin")
+COMPLETE_TEXT = ENGLISH.text("complete")
+RELAX_TEXT = ENGLISH.text("relax")
+LAST_REP_TEXT = ENGLISH.text("last_rep")
 
 
 def shortened(text: str, limit: int = 60) -> str:
