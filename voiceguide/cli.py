@@ -481,31 +481,93 @@ def new(title: str, output: str | None, force: bool) -> None:
 
 @cli.command()
 @click.option("--engine", default=None, help="Only this engine's voices (default: every engine).")
-def voices(engine: str | None) -> None:
-    """List the voices this machine can speak with: engine, id, language, name.
+@click.option("--language", default=None, metavar="TAG",
+              help="Only voices that speak this language (a BCP 47 tag: de, es, pt-BR), the one a build would "
+                   "choose first. Example: --language de")
+def voices(engine: str | None, language: str | None) -> None:
+    """List the voices this machine can speak with: engine, id, language, name. The default engine comes first;
+    * marks the voice a build uses when --voice is not given (with --language, for that language).
 
     \b
     Example:
       voiceguide voices
+      voiceguide voices --language de
       voiceguide voices --engine piper
       voiceguide build lower-back-relief --voice en-gb
     """
-    from .voice import engine_names, get_engine
+    from .language import language_name, parse_language
+    from .options import default
+    from .voice import PIPER_VOICES, engine_names, get_engine, voices_for
 
-    for name in [engine] if engine else engine_names():
+    tag = _language_flag(language, parse_language)
+    names = [engine] if engine else sorted(engine_names(), key=lambda n: n != default("engine"))
+    shown = 0
+    for name in names:
         try:
             eng = get_engine(name)
-            default = eng.default_voice()
-            listed = eng.voices()
+            listed = voices_for(eng, tag) if tag else eng.voices()
+            chosen = listed[0].id if tag and listed else eng.default_voice() if not tag else ""
         except VoiceguideError as exc:
             if engine:
                 raise
             click.echo(f"({name}: {exc})", err=True)
             continue
         for v in listed:
-            mark = "*" if v.id == default else " "
+            mark = "*" if v.id == chosen else " "
             click.echo(_printable(f"{mark} {name:<8} {v.id:<24} {v.language:<8} {v.name}"))
-        click.echo(f"({name}: {eng.version()}; * marks the default voice)", err=True)
+        shown += len(listed)
+        if tag and not listed:
+            continue
+        role = "the default engine" if name == default("engine") else f"with --engine {name}"
+        click.echo(f"({name}, {role}: {eng.version()}; * marks the voice it speaks with"
+                   f"{f' for {language_name(tag)}' if tag else ''})", err=True)
+    if tag and not shown:
+        raise VoiceguideError(f"no voice on this machine speaks {language_name(tag)} ({tag}); {PIPER_VOICES}")
+
+
+def _language_flag(value: str | None, parse: Callable[[object], str]) -> str | None:
+    """A --language flag's tag, or a clean error with a did-you-mean."""
+    if value is None:
+        return None
+    try:
+        return parse(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--language'") from None
+
+
+@cli.command()
+def languages() -> None:
+    """List the languages voiceguide ships phrase tables for, and the voices here that speak each.
+
+    A routine says its language with `language: de` (or build it with --language de): the words
+    voiceguide says itself, numbers and lengths, and the voice follow it. Any other language builds
+    when the routine's `phrases:` give those words (see the README, "Languages").
+
+    \b
+    Example:
+      voiceguide languages
+      voiceguide build routine.yaml --language es
+      voiceguide voices --language es
+    """
+    from .language import shipped_tables
+    from .voice import engine_names, get_engine, voices_for
+
+    engines = {}
+    for name in engine_names():
+        try:
+            engines[name] = get_engine(name)
+        except VoiceguideError:
+            continue
+    for tag, table in shipped_tables().items():
+        speakers = []
+        for name, eng in engines.items():
+            found = voices_for(eng, tag)
+            if found:
+                speakers.append(f"{name}: {', '.join(v.id for v in found[:3])}{' ...' if len(found) > 3 else ''}")
+        voices_here = "; ".join(speakers) or "no voice here"
+        click.echo(_printable(f"{tag:<6} {table.name + ' (' + table.native + ')':<26} {voices_here}"))
+    click.echo("(a routine in another language builds when its `phrases:` give voiceguide's own words; "
+               "`voiceguide voices` lists every voice)", err=True)
 
 
 @cli.command()
