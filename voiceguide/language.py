@@ -125,7 +125,7 @@ def _names() -> dict[str, str]:
 
 def primary(tag: str) -> str:
     """The language of a tag without region or script: "pt" for "pt-BR"."""
-    return tag.split("-")[0].lower()
+    return tag.replace("_", "-").split("-")[0].lower()
 
 
 def language_name(tag: str) -> str:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 
 from .engines.base import Engine, OnSpoken, SpeechJob, VoiceInfo
 from .errors import EngineError
-from .language import language_name, speaks
+from .language import language_name, primary, speaks
 
 DEFAULT_ENGINE_TIMEOUT_S = 60.0
 
@@ -75,7 +75,7 @@ def resolve_voice(engine: Engine, query: str | None, language: str | None = None
     if language:
         spoken = engine.voice_language(voice)
         if spoken and not speaks(spoken, language):
-            raise EngineError(f'the voice "{query}" speaks {language_name(spoken)} ({spoken}), but the session is in '
+            raise EngineError(f'the voice "{query}" speaks {language_name(primary(spoken))} ({spoken}), but the session is in '
                               f"{language_name(language)} ({language}); {_choices(engine, language, query)}")
     return voice
 

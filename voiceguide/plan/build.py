@@ -94,6 +94,9 @@ def utterances(routine: Routine, options: PlanOptions = _DEFAULTS) -> list[Utter
             cues += setup_cues(routine, index, span, say, options) + rep_cues(routine, index, 0, say, options)
         else:  # in the hold, or its instructions in a set-up gap before it: the same lines
             cues += exercise_cues(routine, index, 0, span, say, options)
+    if options.intro:  # the chapters' titles are the book's too
+        say.words("intro_chapter")
+    say.words("outro_chapter")
     if lengths is None:  # the lengths are not known yet: any of them may need hours, minutes and seconds
         say.length(3_661_000 if (options.total_ms or 0) >= 3_600_000 else 61_000)
     if say.missing:
