@@ -244,7 +244,7 @@ def test_a_language_without_a_table_needs_its_phrases_and_names_the_missing_ones
     with pytest.raises(PlanError) as caught:
         utterances(routine, options)
     message = str(caught.value)
-    assert message.startswith("fi.yaml: the session is in fi (fi.yaml:2), and 9 phrases it needs are in neither "
+    assert message.startswith("fi.yaml:2: language: the session is in fi, and 9 phrases it needs are in neither "
                               "its phrase table nor the routine's `phrases:`: begin, switch, next, complete, "
                               "intro_chapter, outro_chapter, minutes, seconds, exercises; ")
     assert "copy voiceguide/languages/en.yaml to fi.yaml, translate it and build" in message

@@ -827,7 +827,7 @@ class _Reader:
     def _plural(self, node: yaml.Node, where: str) -> Plural | None:
         """A count's forms: {one: "yksi minuutti", other: "{n} minuuttia"} (and `endings`, as tables have)."""
         fields = self._mapping(node, where, ("one", "other", "endings"), ("one", "other"))
-        if fields is None:
+        if fields is None or "one" not in fields or "other" not in fields:  # said by _mapping
             return None
         endings: dict[str, str] = {}
         ending_node = fields.get("endings")

@@ -174,8 +174,9 @@ def missing_message(routine: Routine, say: Speaker) -> str:
     order = [*PHRASES, *COUNTS]
     keys = sorted(say.missing, key=lambda k: order.index(k) if k in order else len(order))
     book = say.phrases
-    where = f" ({routine.source}:{routine.language_line})" if routine.language_line else ""
-    return (f"{routine.source}: the session is in {book.language}{where}, and {len(keys)} phrase"
+    stated = routine.language_line and routine.language == book.language  # not when --language chose another
+    where = f"{routine.source}:{routine.language_line}: language" if stated else routine.source
+    return (f"{where}: the session is in {book.language}, and {len(keys)} phrase"
             f"{'s it needs are' if len(keys) != 1 else ' it needs is'} in neither its phrase table nor the routine's "
             f"`phrases:`: {', '.join(keys)}" + (f"; {book.missing_hint}" if book.missing_hint else ""))
 
