@@ -18,6 +18,7 @@ _HOMES = {
     "parse_routine": "routine",
     "Option": "options", "OptionKind": "options", "Settings": "options", "add_option": "options",
     "VoiceSettings": "speech",
+    "Phrasebook": "phrasebook", "Plural": "phrasebook", "parse_language": "language", "phrasebook_for": "language",
 }
 
 __all__ = list(_HOMES)
