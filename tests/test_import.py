@@ -463,3 +463,16 @@ def test_an_exercise_needs_only_its_name_and_duration():
         ("Cat Cow", 45_000, (), "", ""), ("Bird Dog", 60_000, ("Reach long.",), "", ""),
         ("Child's Pose", 90_000, (), "Rest here.", "")]
     assert routine.title == "Page" and routine.closing.text == ""
+
+
+@pytest.mark.parametrize("text, said", [
+    ("improve function.1 This routine", "improve function. This routine"),
+    ("die Funktion verbessern können.1 Diese Übung", "die Funktion verbessern können. Diese Übung"),
+    ("mejora la función.2 Esta rutina", "mejora la función. Esta rutina"),
+    ("la función[3] y la fuerza", "la función y la fuerza"),
+    ("since 2019.1 more people", "since 2019.1 more people"),  # a number, not a marker
+])
+def test_citation_markers_after_a_word_in_any_language(text, said):
+    from voiceguide.importers.page import _CITATION
+
+    assert _CITATION.sub(lambda m: m.group("mark") or "", text) == said

@@ -49,8 +49,8 @@ _DURATION = re.compile(r"duration\s*(?:[:\-\u2013\u2014=]\s*|\s+(?=\d))(?P<value
 _DIFFICULTY = re.compile(r"(?:difficulty|level)\s*[:\-\u2013\u2014=]\s*(?P<value>.*)", re.IGNORECASE)
 _BULLET = re.compile(r"(?:[-*+\u2013\u2014]\s+|[\u2022\u00b7\u25aa\u25e6\u25cf\u2023\u2043]\s*|\d{1,2}[.)]\s+)"
                      r"(?P<text>.*)")
-_CITATION = re.compile(r"(?<=[A-Za-z)\]\"'])(?P<mark>[.!?,;:])(?P<cite>\d{1,3}|\[\d{1,3}\])(?=\s|$)"
-                       r"|(?<=[A-Za-z.!?,;:)\"'])(?P<bracket>\[\d{1,3}\])"
+_CITATION = re.compile(r"(?:(?<=[^\W\d_])|(?<=[)\]\"']))(?P<mark>[.!?,;:])(?P<cite>\d{1,3}|\[\d{1,3}\])(?=\s|$)"
+                       r"|(?:(?<=[^\W\d_])|(?<=[.!?,;:)\"']))(?P<bracket>\[\d{1,3}\])"
                        r"|(?P<super>[\u00b9\u00b2\u00b3\u2070\u2074-\u2079]+)")
 """A reference number printed after a sentence or word ("function.1", "function[1]", "function\u00b9"):
 a page's footnote, not a word to say."""
