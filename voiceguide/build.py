@@ -327,9 +327,11 @@ def build_session(routine: Routine, out: Path, options: BuildOptions = BuildOpti
 
     def write(encode: Callable[[BinaryIO], None]) -> list[Path]:
         engine = clips.engine.name
-        return write_session(out, encode, plan, session_comment(routine.about, options, engine), made,
-                             reporter.written, title=session_title(plan.title, options, engine),
-                             sidecars=not options.only_mp3, split=split)
+        files = write_session(out, encode, plan, session_comment(routine.about, options, engine), made,
+                              reporter.written, title=session_title(plan.title, options, engine),
+                              sidecars=not options.only_mp3, split=split, cover=session_cover(plan, options, engine))
+        update_feed(out.parent, reporter)
+        return files
 
     store = SessionStore(clips.cache.root)
     key = session_key(plan, made, clips, chimes, options)
@@ -355,6 +357,30 @@ def build_session(routine: Routine, out: Path, options: BuildOptions = BuildOpti
     finally:
         levelled.close()
     return BuildResult(plan, tuple(files), levelled.levels(), clips.synthesized, clips.cached)
+
+
+def session_cover(plan: Plan, options: BuildOptions, engine: str) -> bytes:
+    """The session's cover (PNG): its title, what sets it apart, its length and each exercise's chapter."""
+    from .cover import CoverText, cover_png
+
+    exercises = plan.chapters[1 if options.plan.intro else 0:-1]  # not the intro and outro
+    variant = ", ".join(words for words, _ in heard(options, engine))
+    return cover_png(CoverText(plan.title, plan.duration_ms,
+                               tuple((c.title, c.end_ms - c.start_ms) for c in exercises), variant))
+
+
+def update_feed(folder: Path, reporter: Reporter) -> None:
+    """Regenerate the library's feed.xml after a build. The session is in place by now: a feed that
+    cannot be written is a warning (`serve` makes its own from the folder), not a failed build."""
+    from .feed import FEED_NAME, write_feed
+
+    try:
+        write_feed(folder)
+    except OSError as exc:
+        reporter.warn(f"{folder / FEED_NAME}: not updated ({exc.strerror or exc}); the session is written, and "
+                      "`voiceguide serve` lists it all the same")
+        return
+    reached("feed written")
 
 
 def split_spans(timeline: Timeline, plan: Plan, out: Path) -> tuple[list[tuple[int, int]], Split]:
