@@ -6,6 +6,8 @@
 const $ = (id) => document.getElementById(id);
 const audio = $("audio");
 const OFFLINE_CACHE = "voiceguide-sessions";
+const PLAY_ICON = "M7 4.5v15L20 12z";
+const PAUSE_ICON = "M6 4.5h4.5v15H6zM13.5 4.5H18v15h-4.5z";
 
 const state = {
   sessions: [],
@@ -67,7 +69,9 @@ async function showLibrary() {
       element("span", { className: "length", textContent: clock(session.duration_ms / 1000) }),
     ]);
     const link = element("a", { href: "#" + encodeURIComponent(session.id) }, [cover, text]);
-    list.append(element("li", { className: "session", dataset: { id: session.id } }, [link]));
+    const item = element("li", { className: "session" }, [link]);
+    item.dataset.id = session.id;
+    list.append(item);
   }
   $("status").textContent = library.sessions.length ? "" :
     "No sessions yet: build one into this folder (voiceguide build lower-back-relief), then reload.";
@@ -198,7 +202,7 @@ function update() {
   if (document.activeElement !== seek) seek.value = String(Math.round(t));
   $("time").textContent = clock(t) + " / " + clock(duration);
   const playing = !audio.paused;
-  $("play").textContent = playing ? "\u275A\u275A" : "\u25B6";
+  $("play-icon").setAttribute("d", playing ? PAUSE_ICON : PLAY_ICON);
   $("play").setAttribute("aria-label", playing ? "Pause" : "Play");
 }
 
