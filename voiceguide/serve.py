@@ -24,6 +24,7 @@ from .library import scan
 
 if TYPE_CHECKING:
     from aiohttp import web
+    from aiohttp.abc import AbstractStreamWriter
 
 log = logging.getLogger(__name__)
 
@@ -186,13 +187,26 @@ def make_app(folder: Path, base_url: Callable[[], str], token: str | None) -> we
             raise web.HTTPNotFound()
         kind = next(t for suffix, t in sorted(_SESSION_TYPES.items(), key=lambda kv: -len(kv[0]))
                     if name.endswith(suffix))
-        return web.FileResponse(path, headers={"Content-Type": kind, "Cache-Control": "no-cache"})
+        return _FileResponse(path, headers={"Content-Type": kind, "Cache-Control": "no-cache"})
 
     async def headers(request: web.Request, response: web.StreamResponse) -> None:
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"  # the token is in every URL
         response.headers["Content-Security-Policy"] = ("default-src 'self'; img-src 'self' data:; "
                                                        "media-src 'self'; frame-ancestors 'none'")
+
+    class _FileResponse(web.FileResponse):
+        """aiohttp's FileResponse (Range, 206, 416, ETag, dates in If-Range), and If-Range with an
+        entity tag: aiohttp 3.14 reads only the date form and serves the range whatever the tag says
+        (fixed upstream in aio-libs/aiohttp#13480), which would hand a podcast app resuming a download
+        the rest of a rebuilt file. A tag that does not match asks for the whole file (RFC 9110 13.1.5)."""
+
+        async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
+            validator = request.headers.get("If-Range", "").strip()
+            if validator.startswith(('"', "W/")) and not _strong_match(validator, self._path):
+                kept = {k: v for k, v in request.headers.items() if k.lower() not in ("range", "if-range")}
+                request = request.clone(headers=kept)
+            return await super().prepare(request)
 
     app = web.Application()
     app.router.add_get("/{path:.*}", handle)
@@ -236,6 +250,16 @@ async def serve(folder: Path, place: Where, port: int, ready: Callable[[str], No
         return caught[0]
     finally:
         await runner.cleanup()
+
+
+def _strong_match(validator: str, path: Path) -> bool:
+    """Whether an If-Range entity tag is the file's own (aiohttp's: modification time and size); a
+    weak tag never is."""
+    try:
+        info = path.stat()
+    except OSError:
+        return False
+    return validator == f'"{info.st_mtime_ns:x}-{info.st_size:x}"'
 
 
 def _bind_problem(exc: OSError, place: Where, port: int) -> str:
