@@ -274,13 +274,19 @@ def _build_one(parsed: Routine, routine: str, out: Path, jobs: int | None, quiet
         from .durations import format_clock
 
         plan = result.plan
-        sidecars = [f.name for f in result.files if f.suffix in (".vtt", ".json") and f.parent == out.parent]
+        sidecars = [f.name for f in result.files
+                    if f.suffix in (".vtt", ".json") and f.parent == out.parent and not f.name.endswith(".chapters.json")]
+        podcast = [f.name for f in result.files if f.name.endswith((".chapters.json", ".cover.png"))]
+        feed = [str(f) for f in result.files if f.name == "feed.xml"]
         parts = [f for f in result.files if f.parent != out.parent]
         click.echo(f"Wrote {result.files[0]} ({format_clock(plan.duration_ms)}, {len(plan.chapters)} chapters, "
                    f"{result.levels.loudness_lufs} LUFS; {result.synthesized} clip{'s' * (result.synthesized != 1)} spoken, "
                    f"{result.cached} from cache){' with ' + ' and '.join(sidecars) if sidecars else ''}"
                    + (f"; {len(parts) - 1} chapter files and the playlist {parts[-1].name} in {parts[-1].parent}"
                       if parts else ""), err=True)
+        if podcast or feed:
+            click.echo(f"For podcast apps: {' and '.join(podcast + feed)}"
+                       f"{' (updated)' if feed else ''}; `voiceguide serve` publishes them", err=True)
         from .plan import DropCause
 
         for_time = sum(1 for d in plan.dropped if d.cause.for_lack_of_time)

@@ -161,8 +161,15 @@ def check_writable(mp3_path: Path, sidecars: bool = True, split: bool = False, c
     except (OSError, ValueError):
         limit = 255
     if longest > limit:
-        raise OutputError(f"{mp3_path}: the file name is {longest} bytes long with its extension; this folder "
-                          f"takes at most {limit}; choose a shorter name with -o")
+        own = len(mp3_path.name.encode())
+        if longest == own:
+            raise OutputError(f"{mp3_path}: the file name is {longest} bytes long with its extension; this folder "
+                              f"takes at most {limit}; choose a shorter name with -o")
+        beside = max(names, key=lambda name: len(name.encode()))
+        ending = beside.removeprefix(mp3_path.stem)
+        raise OutputError(f"{mp3_path}: the file name is {own} bytes long with its extension, and {longest} bytes as "
+                          f"its {ending} beside it; this folder takes at most {limit}; choose a name of at most "
+                          f"{own - (longest - limit)} bytes with -o")
     try:
         check_targets(session_files(mp3_path, sidecars, cover))
     except OSError as exc:
