@@ -139,6 +139,23 @@ def test_the_token_is_made_once_kept_private_and_replaced_on_request(tmp_path):
     assert where(tmp_path, False, "192.0.2.9").url(8765) == f"http://192.0.2.9:8765/{replaced}/"
 
 
+def test_a_token_that_cannot_be_kept_lasts_the_run_with_a_warning(tmp_path):
+    (tmp_path / TOKEN_FILE).mkdir()  # neither readable nor replaceable as a file
+    said: list[str] = []
+    token = library_token(tmp_path, warn=said.append)
+    assert len(token) >= 22 and len(said) == 1
+    assert said[0].startswith(f"{tmp_path / TOKEN_FILE}: could not keep the token (")
+    assert "lasts until the server stops" in said[0]
+
+
+def test_an_address_not_this_computers_is_a_clear_error(library):
+    result = subprocess.run([sys.executable, "-m", "voiceguide", "serve", str(library), "--host", "192.0.2.199",
+                             "--port", "0"], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 2 and result.stdout == ""
+    assert "error: 192.0.2.199 is not an address of this computer (its network addresses: " in result.stderr
+    assert "give one of them with --host" in result.stderr
+
+
 def _serve(*args: str, netns: str | None = None) -> subprocess.Popen:
     command = [sys.executable, "-m", "voiceguide", "serve", *args]
     if netns:
@@ -238,6 +255,24 @@ def test_lan_serves_the_lan_address_with_the_token_and_a_qr_code(library, tmp_pa
     again = proc.stdout.readline().strip()
     _stop(proc)
     assert again.rsplit(":", 1)[1].split("/", 1)[1] == f"{token}/"
+
+
+def test_lan_without_a_network_is_a_clear_error(library):
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        pytest.skip("needs a network namespace of its own (root and iproute2 `ip`)")
+    name = f"vgbare-{uuid.uuid4().hex[:8]}"  # loopback only: no network to serve on
+    try:
+        _run("ip", "netns", "add", name)
+    except (subprocess.CalledProcessError, OSError) as exc:
+        pytest.skip(f"cannot make a network namespace here ({getattr(exc, 'stderr', b'') or exc})")
+    try:
+        result = subprocess.run(["ip", "netns", "exec", name, sys.executable, "-m", "voiceguide", "serve",
+                                 str(library), "--lan"], capture_output=True, text=True, timeout=60, check=False)
+    finally:
+        subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=30, check=False)
+    assert result.returncode == 2 and result.stdout == ""
+    assert "error: no network address found besides this computer's own (127.0.0.1)" in result.stderr
+    assert "--host ADDRESS" in result.stderr
 
 
 def test_serve_help_is_quick_to_start():
