@@ -178,6 +178,11 @@ def test_serve_prints_its_url_first_and_ctrl_c_exits_130(library):
     assert url.startswith("http://127.0.0.1:") and url.endswith("/") and url.count("/") == 3
     status, _, body = get(url + "sessions.json")
     assert status == 200 and b"Quick Stretch" in body
+    port = urlsplit(url).port
+    assert get(url + "sessions.json", {"Host": f"localhost:{port}"})[0] == 200
+    # no token on loopback: a page elsewhere that points its own name at 127.0.0.1 gets nothing
+    assert get(url + "sessions.json", {"Host": f"rebound.example:{port}"})[0] == 404
+    assert get(url, {"Host": "rebound.example"})[0] == 404
     code, err = _stop(proc)
     assert code == 130 and "stopped" in err and "Traceback" not in err
     assert "Serving 2 sessions" in err

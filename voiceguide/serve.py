@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from .atomic import STOPPING, write_atomic
 from .errors import VoiceguideError
@@ -159,6 +160,8 @@ def make_app(folder: Path, base_url: Callable[[], str], token: str | None) -> we
     title = library_title(folder)
 
     async def handle(request: web.Request) -> web.StreamResponse:
+        if token is None and not _local_host(request.host, base_url()):
+            raise web.HTTPNotFound()  # a web page's script on another name for this computer (DNS rebinding)
         parts = request.match_info["path"].split("/")
         if token is not None:
             if not parts or not hmac.compare_digest(parts[0].encode(), token.encode()):
@@ -172,7 +175,7 @@ def make_app(folder: Path, base_url: Callable[[], str], token: str | None) -> we
         if name in page:
             return web.Response(body=page[name], headers={"Content-Type": PAGE_FILES[name],
                                                           "Cache-Control": "no-cache"})
-        sessions = scan(folder)
+        sessions = await asyncio.to_thread(scan, folder)  # a new MP3 is read (hashed) once: not on the loop
         if name == FEED_NAME:
             return web.Response(body=feed_xml(sessions, title, base_url()),
                                 headers={"Content-Type": "application/rss+xml; charset=utf-8",
@@ -250,6 +253,14 @@ async def serve(folder: Path, place: Where, port: int, ready: Callable[[str], No
         return caught[0]
     finally:
         await runner.cleanup()
+
+
+def _local_host(host: str, base_url: str) -> bool:
+    """Whether a request's Host is this server by a loopback name. Without a token, that is what keeps a
+    web page the user visits from reading the library by pointing its own domain at 127.0.0.1."""
+    port = urlsplit(base_url).port
+    names = ("127.0.0.1", "localhost", "[::1]", urlsplit(base_url).hostname or "")
+    return host in {f"{name}:{port}" for name in names} | {f"[{n}]:{port}" for n in names if ":" in n}
 
 
 def _strong_match(validator: str, path: Path) -> bool:
