@@ -57,9 +57,9 @@ def cover_png(text: CoverText) -> bytes:
     draw.text((_MARGIN, 470), summary, font=_font(84), fill=_ACCENT)
     _exercise_list(draw, text.exercises, 620)
     # a few flat colours and their anti-aliased edges: 32 indexed colours look the same at a third of the bytes
-    indexed = image.quantize(colors=32, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    indexed = image.quantize(colors=32, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
     out = BytesIO()
-    indexed.save(out, format="PNG", optimize=False, compress_level=9)
+    indexed.save(out, format="PNG", optimize=False, compress_level=6)
     return out.getvalue()
 
 
