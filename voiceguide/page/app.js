@@ -63,7 +63,9 @@ async function showLibrary() {
   const list = $("sessions");
   list.replaceChildren();
   for (const session of library.sessions) {
-    const cover = element("img", { alt: "", src: session.cover || "", width: 88, height: 88 });
+    // a session built with --only-mp3 has its cover inside the MP3 only: a plain tile stands in
+    const cover = session.cover ? element("img", { alt: "", src: session.cover, width: 88, height: 88 })
+      : element("span", { className: "tile", textContent: session.title.slice(0, 1) });
     const text = element("span", {}, [
       element("span", { className: "name", textContent: session.title }),
       element("span", { className: "length", textContent: clock(session.duration_ms / 1000) }),
@@ -104,6 +106,7 @@ async function openSession(session) {
   $("library").hidden = true;
   $("player").hidden = false;
   $("title").textContent = session.title;
+  $("cover").hidden = !session.cover;
   $("cover").src = session.cover || "";
   $("now").textContent = "";
   $("next").textContent = "";
