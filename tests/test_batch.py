@@ -38,7 +38,8 @@ def test_a_folder_builds_every_routine_in_it(tmp_path):
         extra_ms = len(samples) * 1000 / rate - plan["duration_ms"]
         assert 0 <= extra_ms < 80  # the MP3 encoder's delay and last-frame padding, nothing more
     assert sorted(p.name for p in (tmp_path / "library").iterdir()) == [
-        "evening-reach.json", "evening-reach.mp3", "evening-reach.vtt",
+        "evening-reach.chapters.json", "evening-reach.cover.png", "evening-reach.json", "evening-reach.mp3",
+        "evening-reach.vtt", "feed.xml", "morning-reach.chapters.json", "morning-reach.cover.png",
         "morning-reach.json", "morning-reach.mp3", "morning-reach.vtt"]
 
 

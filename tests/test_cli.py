@@ -90,7 +90,8 @@ def test_build_default_output_progress_and_quiet(tmp_path, seed_session):
     assert result.returncode == 0, result.stderr
     out = tmp_path / "output"
     assert sorted(p.name for p in out.iterdir()) == [
-        "lower-back-relief.json", "lower-back-relief.mp3", "lower-back-relief.vtt"]
+        "feed.xml", "lower-back-relief.chapters.json", "lower-back-relief.cover.png", "lower-back-relief.json",
+        "lower-back-relief.mp3", "lower-back-relief.vtt"]
     assert "Speaking" in result.stderr and "Wrote output/lower-back-relief.mp3 (6:40, 9 chapters" in result.stderr
     assert ("Set-up: 0:40 added beyond the stated 6:00, so that Hurdler and Elbow Side Plank are set up before the "
             "hold starts") in result.stderr
@@ -299,7 +300,8 @@ def test_a_signal_after_the_files_are_in_place_changes_nothing(tmp_path, stage, 
     code, err = finish(proc)
     assert code == 0, err
     assert "Wrote" in err and "interrupted" not in err and "Traceback" not in err
-    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["l.json", "l.mp3", "l.vtt"]
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == [
+        "feed.xml", "l.chapters.json", "l.cover.png", "l.json", "l.mp3", "l.vtt"]
 
 
 def test_interrupting_a_batch_says_what_was_already_written(tmp_path):
@@ -309,4 +311,5 @@ def test_interrupting_a_batch_says_what_was_already_written(tmp_path):
     code, err = finish(proc)
     assert code == 130, err
     assert f"written before that: {tmp_path / 'lib' / 'first.mp3'}" in err and "Traceback" not in err
-    assert sorted(p.name for p in (tmp_path / "lib").iterdir()) == ["first.json", "first.mp3", "first.vtt"]
+    assert sorted(p.name for p in (tmp_path / "lib").iterdir()) == [
+        "feed.xml", "first.chapters.json", "first.cover.png", "first.json", "first.mp3", "first.vtt"]

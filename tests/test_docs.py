@@ -21,7 +21,7 @@ def test_readme_opens_with_the_two_setup_commands_and_ci_runs_the_test_one():
 
 
 def test_every_flag_the_readme_mentions_is_in_build_help():
-    help_text = "".join(CliRunner().invoke(cli, [c, "--help"]).output for c in ("build", "import", "new"))
+    help_text = "".join(CliRunner().invoke(cli, [c, "--help"]).output for c in ("build", "import", "new", "serve"))
     about_voiceguide = README.split("## Performance")[0]  # the benchmark has flags of its own
     flags = set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]+)", about_voiceguide))
     assert {"--pace", "--duration", "--rate", "--detail", "--engine"} <= flags

@@ -31,8 +31,8 @@ def test_session_files_replace_the_previous_ones_whole(tmp_path, monkeypatch, un
     export.write_session(out, lambda f: f.write(b"\xff\xfb" + bytes(1000)), plan, "about",
                          on_written=lambda: seen.append(sorted(p.name for p in tmp_path.iterdir())))
     recent.unlink()  # left alone by the build
-    assert seen == [[recent.name, "s.json", "s.mp3", "s.vtt"]]  # in place, no temporary file of ours
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.json", "s.mp3", "s.vtt"]
+    assert seen == [[recent.name, "s.chapters.json", "s.json", "s.mp3", "s.vtt"]]  # in place, no temporary file of ours
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.chapters.json", "s.json", "s.mp3", "s.vtt"]
     assert out.with_suffix(".vtt").read_text().startswith("WEBVTT")
     assert oct(out.stat().st_mode & 0o777) == oct(0o666 & ~_umask())
     from mutagen.id3 import ID3

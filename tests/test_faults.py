@@ -81,8 +81,10 @@ def names(folder: Path) -> list[str]:
 
 
 def stray(folder: Path) -> list[str]:
-    """Anything in an output folder that is not a finished MP3, captions or plan."""
-    return [n for n in names(folder) if n.startswith(".") or Path(n).suffix not in SUFFIXES]
+    """Anything in an output folder that is not a finished session's file (MP3, captions, plan, chapters,
+    cover) or the library's feed."""
+    return [n for n in names(folder) if n.startswith(".")
+            or not (Path(n).suffix in SUFFIXES or n.endswith(".cover.png") or n == "feed.xml")]
 
 
 def read_outputs(mp3: Path) -> dict[str, bytes]:

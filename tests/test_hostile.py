@@ -131,20 +131,22 @@ def test_an_output_place_that_cannot_take_files_is_refused_before_the_work(tmp_p
 
 
 def test_a_long_legal_output_name_builds(tmp_path, tiny):
-    """250 bytes with .mp3: the temporary names must not be longer than the final ones."""
-    name = "s" * 246 + ".mp3"
+    """245 bytes with .mp3, 255 with .chapters.json: the temporary names must not be longer than the final ones."""
+    name = "s" * 241 + ".mp3"
     mp3 = tmp_path / "out" / name
     result = run("build", str(tiny), "-o", str(mp3), "-q", cwd=tmp_path,
                  env={"VOICEGUIDE_CACHE_DIR": str(tmp_path / "cache")})
     assert result.returncode == 0, result.stderr
-    assert sorted(p.name for p in mp3.parent.iterdir()) == sorted(["s" * 246 + s for s in (".json", ".mp3", ".vtt")])
+    assert sorted(p.name for p in mp3.parent.iterdir()) == sorted(
+        ["feed.xml", *("s" * 241 + s for s in (".chapters.json", ".cover.png", ".json", ".mp3", ".vtt"))])
 
 
 def test_a_name_too_long_for_the_folder_is_refused_before_the_work(tmp_path, tiny):
     mp3 = tmp_path / ("s" * 252 + ".mp3")
     cache = tmp_path / "cache"
     error = clean_error(run("build", str(tiny), "-o", str(mp3), cwd=tmp_path, env={"VOICEGUIDE_CACHE_DIR": str(cache)}))
-    assert "the file name is 257 bytes long with its extension; this folder takes at most 255" in error
+    assert ("the file name is 256 bytes long with its extension, and 266 bytes as its .chapters.json beside it; "
+            "this folder takes at most 255; choose a name of at most 245 bytes with -o") in error
     assert not cache.exists()
 
 

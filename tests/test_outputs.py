@@ -94,8 +94,9 @@ def split(tmp_path_factory, routine, cache) -> Split:
 
 
 def test_split_writes_a_chapter_file_each_and_a_playlist_beside_the_session(split):
-    assert sorted(p.name for p in split.folder.iterdir()) == ["knee-rehab", "knee-rehab.json", "knee-rehab.mp3",
-                                                               "knee-rehab.vtt"]
+    assert sorted(p.name for p in split.folder.iterdir()) == [
+        "feed.xml", "knee-rehab", "knee-rehab.chapters.json", "knee-rehab.cover.png", "knee-rehab.json",
+        "knee-rehab.mp3", "knee-rehab.vtt"]
     assert sorted(p.name for p in (split.folder / "knee-rehab").iterdir()) == [*PARTS, "knee-rehab.m3u"]
     assert "Wrote out/knee-rehab.mp3 (" in split.stderr
     assert ("with knee-rehab.vtt and knee-rehab.json; 5 chapter files and the playlist knee-rehab.m3u in "

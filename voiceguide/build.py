@@ -155,6 +155,7 @@ class BuildResult:
 
     plan: Plan
     files: tuple[Path, ...]
+    """The session's files, the MP3 first, and the library's feed last when the build updated it."""
     levels: Levels
     synthesized: int
     cached: int
@@ -332,9 +333,11 @@ def build_session(routine: Routine, out: Path, options: BuildOptions = BuildOpti
 
     def write(encode: Callable[[BinaryIO], None]) -> list[Path]:
         engine = clips.engine.name
-        return write_session(out, encode, plan, session_comment(routine.about, options, engine), made,
-                             reporter.written, title=session_title(plan.title, options, engine),
-                             sidecars=not options.only_mp3, split=split)
+        files = write_session(out, encode, plan, session_comment(routine.about, options, engine), made,
+                              reporter.written, title=session_title(plan.title, options, engine),
+                              sidecars=not options.only_mp3, split=split, cover=session_cover(plan, options, engine))
+        feed = update_feed(out.parent, reporter, create=not options.only_mp3)
+        return files + ([feed] if feed else [])
 
     store = SessionStore(clips.cache.root)
     key = session_key(plan, made, clips, chimes, options)
@@ -360,6 +363,35 @@ def build_session(routine: Routine, out: Path, options: BuildOptions = BuildOpti
     finally:
         levelled.close()
     return BuildResult(plan, tuple(files), levelled.levels(), clips.synthesized, clips.cached)
+
+
+def session_cover(plan: Plan, options: BuildOptions, engine: str) -> bytes:
+    """The session's cover (PNG): its title, what sets it apart, its length and each exercise's chapter."""
+    from .cover import CoverText, cover_png
+
+    exercises = plan.chapters[1 if options.plan.intro else 0:-1]  # not the intro and outro
+    variant = ", ".join(words for words, _ in heard(options, engine))
+    return cover_png(CoverText(plan.title, plan.duration_ms,
+                               tuple((c.title, c.end_ms - c.start_ms) for c in exercises), variant))
+
+
+def update_feed(folder: Path, reporter: Reporter, create: bool = True) -> Path | None:
+    """Regenerate the library's feed.xml after a build (without `create`, only one already there: an
+    --only-mp3 build writes the MP3 alone, but keeps a library's feed up to date). The session is in
+    place by now: a feed that cannot be written is a warning (`serve` makes its own from the folder),
+    not a failed build."""
+    from .feed import FEED_NAME, write_feed
+
+    if not create and not (folder / FEED_NAME).exists():
+        return None
+    try:
+        feed = write_feed(folder)
+    except OSError as exc:
+        reporter.warn(f"{folder / FEED_NAME}: not updated ({exc.strerror or exc}); the session is written, and "
+                      "`voiceguide serve` lists it all the same")
+        return None
+    reached("feed written")
+    return feed
 
 
 def split_spans(timeline: Timeline, plan: Plan, out: Path) -> tuple[list[tuple[int, int]], Split]:

@@ -277,13 +277,19 @@ def _build_one(parsed: Routine, routine: str, out: Path, jobs: int | None, quiet
         from .durations import format_clock
 
         plan = result.plan
-        sidecars = [f.name for f in result.files if f.suffix in (".vtt", ".json") and f.parent == out.parent]
+        sidecars = [f.name for f in result.files
+                    if f.suffix in (".vtt", ".json") and f.parent == out.parent and not f.name.endswith(".chapters.json")]
+        podcast = [f.name for f in result.files if f.name.endswith((".chapters.json", ".cover.png"))]
+        feed = [str(f) for f in result.files if f.name == "feed.xml"]
         parts = [f for f in result.files if f.parent != out.parent]
         click.echo(f"Wrote {result.files[0]} ({format_clock(plan.duration_ms)}, {len(plan.chapters)} chapters, "
                    f"{result.levels.loudness_lufs} LUFS; {result.synthesized} clip{'s' * (result.synthesized != 1)} spoken, "
                    f"{result.cached} from cache){' with ' + ' and '.join(sidecars) if sidecars else ''}"
                    + (f"; {len(parts) - 1} chapter files and the playlist {parts[-1].name} in {parts[-1].parent}"
                       if parts else ""), err=True)
+        if podcast or feed:
+            click.echo(f"For podcast apps: {' and '.join(podcast + feed)}"
+                       f"{' (updated)' if feed else ''}; `voiceguide serve` publishes them", err=True)
         from .plan import DropCause
 
         for_time = sum(1 for d in plan.dropped if d.cause.for_lack_of_time)
@@ -477,6 +483,61 @@ def new(title: str, output: str | None, force: bool) -> None:
     shown = shlex.quote(str(target))
     click.echo(f"Wrote {target}: a routine to make your own (every field is explained in it).")
     click.echo(f"Next: voiceguide check {shown}, then voiceguide build {shown}")
+
+
+@cli.command()
+@click.argument("folder", required=False, default="output", type=click.Path(file_okay=False))
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, metavar="N",
+              help="The port to listen on (0: any free one). Example: --port 8080")
+@click.option("--lan", is_flag=True,
+              help="Listen on this computer's address on the local network, so a phone on the same Wi-Fi can "
+                   "connect; every URL then starts with the library's secret token, and a QR code of the URL is "
+                   "printed to scan.")
+@click.option("--host", metavar="ADDRESS", default=None,
+              help="Listen on this address instead (one of this computer's; 0.0.0.0 for all). Anything but "
+                   "127.0.0.1 gets the token, as with --lan. Example: --host 192.168.1.20")
+@click.option("--new-token", is_flag=True,
+              help="Replace the library's token: every URL given out before (a podcast subscription, a "
+                   "bookmark) stops working.")
+@_verbose
+def serve(folder: str, port: int, lan: bool, host: str | None, new_token: bool) -> None:
+    """Publish the sessions in FOLDER (default: output/) to a phone: a page to play them with their
+    chapters and the line spoken now, and a podcast feed (FOLDER/feed.xml) to subscribe to.
+
+    The first line on stdout is the URL to open (with --lan, the QR code of it follows).
+    Only the sessions' own files are served, read-only. Ctrl-C stops the server.
+
+    \b
+    Example:
+      voiceguide serve                  # http://127.0.0.1:8765/ on this computer
+      voiceguide serve --lan            # http://192.168.1.20:8765/<token>/ and a QR code for the phone
+      voiceguide serve handouts/ana/ --lan --port 8080
+    """
+    from .library import scan
+    from .serve import run, terminal_qr, where
+
+    library = Path(folder)
+    place = where(library, lan, host, new_token, warn=lambda message: click.echo(f"warning: {message}", err=True))
+
+    def ready(url: str) -> None:
+        click.echo(url)
+        if place.token:
+            click.echo(terminal_qr(url), nl=False)
+        sys.stdout.flush()
+        count = len(scan(library))
+        click.echo(f"Serving {count} session{'s' * (count != 1)} from {library}: open {url} "
+                   f"{'on the phone (on the same Wi-Fi)' if place.token else 'in a browser on this computer'}, or "
+                   f"subscribe a podcast app to {url}feed.xml. Ctrl-C stops.", err=True)
+        if not count:
+            click.echo(f"(none yet: build one into it, e.g. voiceguide build lower-back-relief -o {library}/)",
+                       err=True)
+
+    try:
+        run(library, place, port, ready)
+    except KeyboardInterrupt:  # a Ctrl-C before the server took over the signals
+        pass
+    _say("stopped")
+    sys.exit(EXIT_INTERRUPTED)
 
 
 @cli.command()

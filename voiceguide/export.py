@@ -1,5 +1,5 @@
-"""Write what the user gets: the MP3 with tags and chapters, the captions and the plan, and with --split
-one MP3 per chapter and a playlist; all atomically."""
+"""Write what the user gets: the MP3 with tags, chapters and cover, the captions, the plan, the chapters
+for podcast apps and the cover image, and with --split one MP3 per chapter and a playlist; all atomically."""
 from __future__ import annotations
 
 import json
@@ -28,14 +28,20 @@ if TYPE_CHECKING:
     from mutagen.id3 import ID3
 
 ARTIST = "voiceguide"
+"""The ID3 artist of every session: how a library tells its sessions from other MP3s in the folder."""
+COVER_MIME = "image/png"
+CHAPTERS_MIME = "application/json+chapters"
+"""What the Podcasting 2.0 JSON chapters format asks to be served as."""
 
 
-def tag_mp3(path: Path | BinaryIO, plan: Plan, comment: str, title: str | None = None) -> None:
-    """ID3 title, artist, album, comment, and chapters (CHAP per section under one ordered CTOC).
-    `title` (default: the plan's) is the title and album, so a variant's name shows on a phone."""
+def tag_mp3(path: Path | BinaryIO, plan: Plan, comment: str, title: str | None = None,
+            cover: bytes | None = None) -> None:
+    """ID3 title, artist, album, comment, the cover (a PNG, as APIC), and chapters (CHAP per section
+    under one ordered CTOC). `title` (default: the plan's) is the title and album, so a variant's name
+    shows on a phone."""
     from mutagen.id3 import CHAP, CTOC, TIT2, CTOCFlags
 
-    tags = _common_tags(title or plan.title, comment, plan.language)
+    tags = _common_tags(title or plan.title, comment, plan.language, cover)
     ids = [f"chp{i}" for i in range(len(plan.chapters))]
     tags.add(CTOC(element_id="toc", flags=CTOCFlags.TOP_LEVEL | CTOCFlags.ORDERED,
                   child_element_ids=ids, sub_frames=[TIT2(encoding=3, text=["Chapters"])]))
@@ -47,20 +53,21 @@ def tag_mp3(path: Path | BinaryIO, plan: Plan, comment: str, title: str | None =
 
 
 def tag_part(path: Path | BinaryIO, title: str, album: str, comment: str, number: int, count: int,
-             language: str = "en") -> None:
-    """ID3 of one chapter's file: its title, the session as album, track number n/N."""
+             language: str = "en", cover: bytes | None = None) -> None:
+    """ID3 of one chapter's file: its title, the session as album, track number n/N, the session's cover."""
     from mutagen.id3 import TIT2, TRCK
 
-    tags = _common_tags(album, comment, language)
+    tags = _common_tags(album, comment, language, cover)
     tags.delall("TIT2")
     tags.add(TIT2(encoding=3, text=[title]))
     tags.add(TRCK(encoding=3, text=[f"{number}/{count}"]))
     _save(tags, path)
 
 
-def _common_tags(title: str, comment: str, language: str) -> ID3:
-    """Title, artist, album, the language spoken (TLAN, ISO 639-2 as ID3 wants: "deu") and the comment in it."""
-    from mutagen.id3 import COMM, ID3, TALB, TIT2, TLAN, TPE1
+def _common_tags(title: str, comment: str, language: str, cover: bytes | None = None) -> ID3:
+    """Title, artist, album, the language spoken (TLAN, ISO 639-2 as ID3 wants: "deu"), the comment in
+    it, and the cover."""
+    from mutagen.id3 import APIC, COMM, ID3, TALB, TIT2, TLAN, TPE1, PictureType
 
     from .language import iso639_2
 
@@ -72,6 +79,8 @@ def _common_tags(title: str, comment: str, language: str) -> ID3:
     tags.add(TLAN(encoding=3, text=[code]))
     if comment:
         tags.add(COMM(encoding=3, lang=code, desc="", text=[comment]))
+    if cover:
+        tags.add(APIC(encoding=3, mime=COVER_MIME, type=PictureType.COVER_FRONT, desc="Cover", data=cover))
     return tags
 
 
@@ -107,6 +116,19 @@ def _vtt_time(ms: int) -> str:
     return f"{h:02d}:{m:02d}:{s:02d}.{ms:03d}"
 
 
+def chapters_json(plan: Plan, title: str | None = None) -> str:
+    """The chapters in the Podcasting 2.0 JSON chapters format (version 1.2.0), which a feed's
+    `podcast:chapters` points podcast apps at: seconds with the milliseconds kept."""
+    data = {
+        "version": "1.2.0",
+        "title": title or plan.title,
+        "author": ARTIST,
+        "chapters": [{"startTime": c.start_ms / 1000, "endTime": c.end_ms / 1000, "title": c.title}
+                     for c in plan.chapters],
+    }
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
 def plan_json(plan: Plan, made_with: dict[str, Any] | None = None) -> str:
     """The plan as JSON; `made_with` records the settings and versions that produced it."""
     data = plan.to_dict()
@@ -115,12 +137,15 @@ def plan_json(plan: Plan, made_with: dict[str, Any] | None = None) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
-def check_writable(mp3_path: Path, sidecars: bool = True, split: bool = False) -> None:
+def check_writable(mp3_path: Path, sidecars: bool = True, split: bool = False, cover: bool = True) -> None:
     """Fail before any synthesis if the output folder cannot take the session's files."""
     folder = mp3_path.parent
     if mp3_path.suffix.lower() != ".mp3":
         raise OutputError(f"{mp3_path}: the session is an MP3 (with .vtt and .json beside it); "
                           "give a file name ending in .mp3, or a folder (ending in /) to write it in, with -o")
+    if mp3_path.stem.lower().endswith(CHAPTERS_SUFFIX.removesuffix(".json")):
+        raise OutputError(f"{mp3_path}: a session's name may not end in \".chapters\" (its plan would be named "
+                          "as another session's chapters file); choose another name with -o")
     for above in [folder, *folder.parents]:
         if above.exists():
             if not above.is_dir():
@@ -133,7 +158,7 @@ def check_writable(mp3_path: Path, sidecars: bool = True, split: bool = False) -
         raise OutputError(f"{folder}: cannot create the output folder ({exc.strerror}); choose another with -o") from None
     if not os.access(folder, os.W_OK | os.X_OK):
         raise OutputError(f"{folder}: the output folder is not writable; choose another with -o")
-    names = [p.name for p in session_files(mp3_path, sidecars)]
+    names = [p.name for p in session_files(mp3_path, sidecars, cover)]
     if split:
         names.append(f"{mp3_path.stem}.m3u")  # in the chapter folder; longer than the folder's own name
     try:
@@ -142,10 +167,17 @@ def check_writable(mp3_path: Path, sidecars: bool = True, split: bool = False) -
     except (OSError, ValueError):
         limit = 255
     if longest > limit:
-        raise OutputError(f"{mp3_path}: the file name is {longest} bytes long with its extension; this folder "
-                          f"takes at most {limit}; choose a shorter name with -o")
+        own = len(mp3_path.name.encode())
+        if longest == own:
+            raise OutputError(f"{mp3_path}: the file name is {longest} bytes long with its extension; this folder "
+                              f"takes at most {limit}; choose a shorter name with -o")
+        beside = max(names, key=lambda name: len(name.encode()))
+        ending = beside.removeprefix(mp3_path.stem)
+        raise OutputError(f"{mp3_path}: the file name is {own} bytes long with its extension, and {longest} bytes as "
+                          f"its {ending} beside it; this folder takes at most {limit}; choose a name of at most "
+                          f"{own - (longest - limit)} bytes with -o")
     try:
-        check_targets(session_files(mp3_path, sidecars))
+        check_targets(session_files(mp3_path, sidecars, cover))
     except OSError as exc:
         raise OutputError(_write_problem(exc, mp3_path)) from None
     if split:
@@ -182,9 +214,19 @@ def _write_problem(exc: OSError, mp3_path: Path) -> str:
     return f"{where}: could not write the session ({exc.strerror or exc}); check free space and permissions"
 
 
-def session_files(mp3_path: Path, sidecars: bool = True) -> list[Path]:
-    """The files a session is made of: the MP3, and unless left out its captions and plan."""
-    return [mp3_path, *([mp3_path.with_suffix(".vtt"), mp3_path.with_suffix(".json")] if sidecars else [])]
+CHAPTERS_SUFFIX = ".chapters.json"
+COVER_SUFFIX = ".cover.png"
+SIDECAR_SUFFIXES = (".vtt", ".json", CHAPTERS_SUFFIX, COVER_SUFFIX)
+"""What sits beside a session's MP3, in the order `session_files` lists them."""
+
+
+def session_files(mp3_path: Path, sidecars: bool = True, cover: bool = True) -> list[Path]:
+    """The files a session is made of: the MP3, and unless left out its captions, plan, chapters
+    (for podcast apps) and, when it has one, its cover image."""
+    if not sidecars:
+        return [mp3_path]
+    suffixes = SIDECAR_SUFFIXES if cover else SIDECAR_SUFFIXES[:-1]
+    return [mp3_path, *(mp3_path.with_suffix(suffix) for suffix in suffixes)]
 
 
 def split_folder(mp3_path: Path) -> Path:
@@ -263,9 +305,11 @@ def earlier_made_with(mp3_path: Path) -> dict[str, Any] | None:
 
 def write_session(mp3_path: Path, write_mp3: Callable[[BinaryIO], None], plan: Plan, comment: str,
                   made_with: dict[str, Any] | None = None, on_written: Callable[[], None] | None = None, *,
-                  title: str | None = None, sidecars: bool = True, split: Split | None = None) -> list[Path]:
-    """Write MP3, .vtt and .json side by side (with `sidecars=False`, the MP3 alone), and with `split`
-    one MP3 per chapter and a playlist in the session's split folder; all land together or none does.
+                  title: str | None = None, sidecars: bool = True, split: Split | None = None,
+                  cover: bytes | None = None) -> list[Path]:
+    """Write MP3, .vtt, .json, .chapters.json and (given `cover`, PNG bytes) .cover.png side by side
+    (with `sidecars=False`, the MP3 alone: the cover is still inside it), and with `split` one MP3 per
+    chapter and a playlist in the session's split folder; all land together or none does.
 
     Each is written to a file in the same folder that has no name yet (or a temporary name where
     the system cannot do that) and moved into place only when all are complete; if one cannot be
@@ -274,7 +318,7 @@ def write_session(mp3_path: Path, write_mp3: Callable[[BinaryIO], None], plan: P
     Chapter files of an earlier build that this one does not write are removed in the same step.
     `on_written()` is called the moment all are in place.
     """
-    targets = session_files(mp3_path, sidecars)
+    targets = session_files(mp3_path, sidecars, cover is not None)
     folder = split_folder(mp3_path)
     parts = part_files(mp3_path, plan) if split else []
     made_folder = done = False
@@ -296,15 +340,17 @@ def write_session(mp3_path: Path, write_mp3: Callable[[BinaryIO], None], plan: P
         with mp3.open() as out:
             write_mp3(out)
         if split:
-            _write_parts(mp3, pending[-len(parts) - 1:], plan, split, title or plan.title, comment)
+            _write_parts(mp3, pending[-len(parts) - 1:], plan, split, title or plan.title, comment, cover)
         with mp3.open() as out:
-            tag_mp3(out, plan, comment, title)
-        if sidecars:
-            vtt, data = pending[1:3]
-            with vtt.open() as out:
-                out.write(webvtt(plan).encode("utf-8"))
-            with data.open() as out:
-                out.write(plan_json(plan, made_with).encode("utf-8"))
+            tag_mp3(out, plan, comment, title, cover)
+        if sidecars:  # after the MP3, so each is at least as new as it (what tells them from an older build's)
+            texts = [webvtt(plan), plan_json(plan, made_with), chapters_json(plan, title)]
+            for file, text in zip(pending[1:4], texts):
+                with file.open() as out:
+                    out.write(text.encode("utf-8"))
+            if cover is not None:
+                with pending[4].open() as out:
+                    out.write(cover)
         reached("files ready")
         replace_together(pending, on_written, remove=stale_parts(folder, parts) if split else ())
         reached("files in place")
@@ -320,7 +366,7 @@ def write_session(mp3_path: Path, write_mp3: Callable[[BinaryIO], None], plan: P
 
 
 def _write_parts(mp3: PendingFile, pending: list[PendingFile], plan: Plan, split: Split, album: str,
-                 comment: str) -> None:
+                 comment: str, cover: bytes | None) -> None:
     """Copy each chapter's frames out of the session's (untagged) MP3 into its own file, tag it, and
     write the playlist (the last of `pending`)."""
     import mmap
@@ -335,7 +381,7 @@ def _write_parts(mp3: PendingFile, pending: list[PendingFile], plan: Plan, split
             with file.open() as out:
                 out.write(data[lo:hi])
             with file.open() as out:
-                tag_part(out, plan.chapters[n - 1].title, album, comment, n, len(files), plan.language)
+                tag_part(out, plan.chapters[n - 1].title, album, comment, n, len(files), plan.language, cover)
     bounds = [*split.starts, split.length]
     seconds = [max(1, round((b - a) / split.rate)) for a, b in pairwise(bounds)]
     text = playlist([c.title for c in plan.chapters], [f.target for f in files], seconds, album)

@@ -224,7 +224,8 @@ for _row in (
            "Also write one MP3 per chapter (01-intro.mp3, ...) and an .m3u playlist in a folder beside the "
            "session, for players that skip only from file to file.", "--split"),
     Option("only_mp3", OptionKind.FLAG, False,
-           "Write the MP3 without its .vtt captions and .json plan (any already there are left as they are).",
+           "Write the MP3 alone, without its .vtt captions, .json plan, .chapters.json and .cover.png (any already "
+           "there are left as they are; the cover is inside the MP3); a feed.xml already in the folder is updated.",
            "--only-mp3"),
 ):
     add_option(_row)
