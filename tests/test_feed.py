@@ -169,3 +169,18 @@ def test_a_feed_that_cannot_be_written_is_a_warning_not_a_failed_build(tmp_path,
     result = build(library.parent / "quick.yaml", folder / "quick-stretch.mp3", cache)
     assert "warning:" in result.stderr and "feed.xml: not updated" in result.stderr
     assert (folder / "quick-stretch.mp3").is_file() and (folder / "quick-stretch.cover.png").is_file()
+
+
+def test_the_feed_says_the_language_its_sessions_speak(tmp_path):
+    """The MP3's ID3 language (TLAN, ISO 639-2) read back: the feed's <language> is the newest session's tag."""
+    from voiceguide.plan import Plan
+
+    mp3 = tmp_path / "s.mp3"
+    mp3.write_bytes(_untagged_mp3())
+    plan = Plan(title="Dehnen", duration_ms=1000, events=(), chapters=(), dropped=(), language="de")
+    with open(mp3, "r+b") as out:
+        export.tag_mp3(out, plan, "")
+    [session] = scan(tmp_path)
+    assert session.language == "de"
+    channel = ET.fromstring(feed_xml([session], "t")).find("channel")
+    assert channel is not None and channel.findtext("language") == "de"

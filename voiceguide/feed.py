@@ -46,6 +46,9 @@ def feed_xml(sessions: Sequence[Session], title: str, base_url: str = "") -> byt
     _text(channel, "description", "Voice-guided exercise sessions made with voiceguide: a private feed, "
                                   "served from your own computer.")
     _text(channel, "generator", "voiceguide")
+    spoken = next((s.language for s in sessions if s.language), "")  # the newest session's
+    if spoken:
+        _text(channel, "language", spoken)
     if sessions:
         _text(channel, "lastBuildDate", _date(max(s.modified_ns for s in sessions)))
     _text(channel, f"{{{ITUNES}}}author", "voiceguide")

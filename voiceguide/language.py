@@ -142,6 +142,12 @@ def iso639_2(tag: str) -> str:
     return code.three if code else "und"
 
 
+def from_iso639_2(three: str) -> str | None:
+    """The language tag for ID3's three-letter code ("deu" -> "de"), or None when it names none."""
+    three = three.strip().lower()
+    return next((c.tag for c in _codes().values() if c.three == three), _BIBLIOGRAPHIC.get(three))
+
+
 def num2words_language(tag: str) -> str | None:
     """The num2words language that says this language's numbers ("pt_BR", "de"), or None when it has none."""
     from num2words import CONVERTER_CLASSES

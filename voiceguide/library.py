@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .atomic import TEMP_MARK
 from .export import ARTIST, CHAPTERS_SUFFIX, COVER_SUFFIX
+from .language import from_iso639_2
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,8 @@ class Session:
     captions: Path | None = None
     chapters: Path | None = None
     cover: Path | None = None
+    language: str = ""
+    """The language spoken (a BCP 47 tag, from the MP3's TLAN frame); "" when it does not say."""
 
     @property
     def stem(self) -> str:
@@ -48,6 +51,7 @@ class _Tags:
     description: str
     duration_ms: int
     sha256: str
+    language: str
 
 
 _read: dict[tuple[str, int, int, int], _Tags | None] = {}
@@ -83,7 +87,7 @@ def scan(folder: Path) -> list[Session]:
                     for suffix in (".json", ".vtt", CHAPTERS_SUFFIX, COVER_SUFFIX)}
         sessions.append(Session(path, tags.title, tags.description, tags.duration_ms, info.st_size,
                                 info.st_mtime_ns, tags.sha256, sidecars[".json"], sidecars[".vtt"],
-                                sidecars[CHAPTERS_SUFFIX], sidecars[COVER_SUFFIX]))
+                                sidecars[CHAPTERS_SUFFIX], sidecars[COVER_SUFFIX], tags.language))
     return sorted(sessions, key=lambda s: (-s.modified_ns, s.mp3.name))
 
 
@@ -128,4 +132,6 @@ def _read_tags(path: Path) -> _Tags | None:
     description = str(comments[0].text[0]) if comments and comments[0].text else ""
     ends = [frame.end_time for frame in tags.getall("CHAP")]
     duration_ms = max(ends) if ends else round(audio.info.length * 1000)
-    return _Tags(title, description, duration_ms, digest)
+    spoken = [str(t) for t in getattr(tags.get("TLAN"), "text", [])]
+    language = (from_iso639_2(spoken[0]) or "") if spoken else ""
+    return _Tags(title, description, duration_ms, digest, language)
