@@ -1,13 +1,17 @@
 """MP3 encoding: LAME from the lameenc wheel, in segments cut where they join without a trace.
 
 A session is encoded in ~30 s segments, in parallel children where the platform forks, and the
-segments are joined; every sample decodes where one long encode would put it (see `segment_spans`).
+segments are joined; every sample decodes where one long encode would put it: cut in silence
+(`segment_spans`), or, under a music bed where nothing is silent, spliced between overlapping
+encodes (`overlapped_spans`, `splice_frame`).
 """
 from __future__ import annotations
 
 import io
+import logging
 import mmap
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from itertools import pairwise
 from typing import Protocol
 
@@ -26,6 +30,14 @@ MP3_DELAY = 1105  # LAME's encoder delay (576) plus the decoder's (529)
 JOIN_GAP = MP3_FRAME + MP3_DELAY
 _ENCODE_TIMEOUT_S = 600.0
 _QUALITY = 5  # LAME's own default, much faster than its higher-quality settings
+SPLICE_FRAMES = 12
+"""Under a music bed, neighbouring segments are both encoded over this many frames either side of
+their nominal cut (0.3 s), and the join is chosen in there (`splice_frame`)."""
+_WARM_FRAMES = 3  # frames an encode needs behind it (filter bank, psychoacoustics) or ahead of it
+_RESERVOIR_BYTES = 511  # the most main data a frame may keep in the frames before it (9 bits)
+_SIDE_INFO = 17  # bytes of side information in an MPEG-1 mono frame
+
+log = logging.getLogger(__name__)
 
 
 class Sink(Protocol):
@@ -41,6 +53,9 @@ def encode_mp3(chunks: Iterable[np.ndarray], rate: int, out: Sink, bitrate_kbps:
     encoder = lameenc.Encoder()
     encoder.set_bit_rate(bitrate_kbps)
     encoder.set_in_sample_rate(rate)
+    # below 64 kbps LAME would resample (to 32, 24 or 22.05 kHz), and its frames would no longer be
+    # 1152 samples of the session: segments would not line up, nor chapters fall on frames
+    encoder.set_out_sample_rate(rate)
     encoder.set_channels(1)
     encoder.set_quality(_QUALITY)
     for chunk in chunks:
@@ -118,6 +133,115 @@ def part_cuts(busy: list[tuple[int, int]], length: int, parts: Sequence[int]) ->
     return cuts
 
 
+def overlapped_spans(length: int, rate: int = SAMPLE_RATE, every_s: int = SEGMENT_S) -> list[tuple[int, int]]:
+    """Spans (start, stop) of a `length`-sample session that sounds throughout (a music bed under it),
+    to encode separately and splice: cuts every ~`every_s` seconds on MP3 frame boundaries, and each
+    segment encoded `SPLICE_FRAMES` frames past its cuts, so that both sides of a cut have frames
+    encoded with the audio around them in view (`encode_segments` splices them, see `splice_frame`).
+    Starts are frame boundaries, so every segment's frames fall on the frames of one long encode."""
+    step = every_s * rate // MP3_FRAME
+    frames = -(-length // MP3_FRAME)
+    cuts = list(range(step, frames - step // 2, step))
+    starts = [0, *((c - SPLICE_FRAMES) * MP3_FRAME for c in cuts)]
+    stops = [min(length, (c + SPLICE_FRAMES) * MP3_FRAME) for c in cuts] + [length]
+    return list(zip(starts, stops))
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One MPEG-1 Layer III frame of a mono stream, as far as splicing needs it."""
+
+    offset: int
+    size: int
+    main_data_begin: int
+    """How many bytes of this frame's main data lie in the frames before it (the bit reservoir)."""
+    block_types: tuple[int, int]
+    """Each granule's window: 0 a normal long block (1 start, 2 short, 3 stop)."""
+
+    @property
+    def main_data(self) -> tuple[int, int]:
+        """Where this frame's own main-data bytes are in the stream (after header and side information)."""
+        return self.offset + 4 + _SIDE_INFO, self.offset + self.size
+
+
+def frames_of(data: bytes | mmap.mmap) -> list[Frame]:
+    """The frames of one of our encoder's streams (mono MPEG-1 Layer III, no CRC, nothing between frames)."""
+    found: list[Frame] = []
+    at = 0
+    while at < len(data):
+        size = _frame_size(data, at, len(found))
+        side = int.from_bytes(data[at + 4:at + 4 + _SIDE_INFO], "big")
+        if len(data) < at + 4 + _SIDE_INFO or data[1 + at] & 1 == 0 or data[3 + at] >> 6 != 3:
+            raise ValueError(f"frame {len(found)} at byte {at}: not a mono frame without CRC")
+
+        def field(bit: int, bits: int, side: int = side) -> int:
+            return (side >> (_SIDE_INFO * 8 - bit - bits)) & ((1 << bits) - 1)
+
+        # granule 0's window_switching_flag is bit 51 of the side information, granule 1's bit 110
+        types = tuple(field(flag + 1, 2) if field(flag, 1) else 0 for flag in (51, 110))
+        found.append(Frame(at, size, field(0, 9), (types[0], types[1])))
+        at += size
+    return found
+
+
+def splice_frame(before: list[Frame], before_first: int, after: list[Frame], after_first: int,
+                 candidates: Sequence[int]) -> int | None:
+    """The frame of the session at which to go from one segment's encode (`before`, whose frame 0 is the
+    session's frame `before_first`) to the next one's (`after`), among `candidates` in order of preference;
+    None when none will do.
+
+    Both encodes saw the same audio around the cut, so their frames there encode the same sound and the
+    decoder's overlap of one frame with the next cancels as it does within one encode, when both
+    frames there are normal long blocks. And a frame's main data may begin up to 511 bytes back, in the
+    frames before it (the bit reservoir): the next encode's first frame taken may need bytes of its own
+    encode's earlier frames. The bytes at the end of the first segment's last frame taken that belonged
+    to its following frame (its own reservoir, as long as that frame's `main_data_begin`) are free: where
+    the next encode needs no more than that, its bytes are written there (`join_at`). So the
+    joined stream decodes exactly as the first encode up to the splice and exactly as the second from
+    it, every sample where one long encode puts it, with codec noise and no gap or click where they meet.
+    """
+    for k in candidates:
+        a, b = k - before_first, k - after_first
+        if not (0 < a < len(before) and 0 <= b < len(after)):
+            continue
+        if after[b].main_data_begin <= before[a].main_data_begin and before[a - 1].block_types[1] == 0 \
+                and after[b].block_types[0] == 0:
+            return k
+    return None
+
+
+def join_at(before: bytes, before_frames: list[Frame], after: bytes, after_frames: list[Frame],
+            a: int, b: int) -> tuple[bytes, bytes]:
+    """`before` up to its frame `a` with the reservoir `after`'s frame `b` needs written into its free
+    end (see `splice_frame`), and `after` from its frame `b` on."""
+    need = after_frames[b].main_data_begin
+    reservoir = bytearray()
+    for frame in reversed(after_frames[:b]):  # the last `need` main-data bytes before frame b
+        if len(reservoir) >= need:
+            break
+        lo, hi = frame.main_data
+        reservoir[:0] = after[lo:hi]
+    reservoir = reservoir[len(reservoir) - need:] if need else bytearray()
+    head = bytearray(before[:before_frames[a].offset])
+    end = len(reservoir)
+    for frame in reversed(before_frames[:a]):
+        if end <= 0:
+            break
+        lo, hi = frame.main_data
+        n = min(end, hi - lo)
+        head[hi - n:hi] = reservoir[end - n:end]
+        end -= n
+    return bytes(head), after[after_frames[b].offset:]
+
+
+def reservoir_lead_frames(bitrate_kbps: int, rate: int = SAMPLE_RATE) -> int:
+    """Frames before a frame that a decoder starting there may lack (its reservoir, at most 511 bytes
+    back, and the frame before it that its first half overlaps): a file cut out of a stream decodes
+    exactly from this many frames after its start on."""
+    main_data = 144_000 * bitrate_kbps // rate - 4 - _SIDE_INFO
+    return -(-_RESERVOIR_BYTES // main_data) + 1
+
+
 def frame_offsets(data: bytes | mmap.mmap, frames: Sequence[int]) -> list[int]:
     """Where each of the sorted frame numbers `frames` starts in an MPEG-1 Layer III stream (a
     number equal to the count of frames: where the stream ends). Our encoder's streams only: no
@@ -131,16 +255,20 @@ def frame_offsets(data: bytes | mmap.mmap, frames: Sequence[int]) -> list[int]:
             offsets.append(at)
             next_frame = next(wanted, None)
             continue
-        header = data[at:at + 4]
-        if len(header) < 4 or header[0] != 0xFF or header[1] & 0xFE != 0xFA:
-            raise ValueError(f"frame {index} at byte {at}: not an MPEG-1 Layer III frame")
-        bitrate = _BITRATES[header[2] >> 4]
-        rate = _RATES[(header[2] >> 2) & 3]
-        if not bitrate or not rate:
-            raise ValueError(f"frame {index} at byte {at}: a bitrate or sample rate this stream cannot have")
-        at += 144_000 * bitrate // rate + ((header[2] >> 1) & 1)
+        at += _frame_size(data, at, index)
         index += 1
     return offsets
+
+
+def _frame_size(data: bytes | mmap.mmap, at: int, index: int) -> int:
+    header = data[at:at + 4]
+    if len(header) < 4 or header[0] != 0xFF or header[1] & 0xFE != 0xFA:
+        raise ValueError(f"frame {index} at byte {at}: not an MPEG-1 Layer III frame")
+    bitrate = _BITRATES[header[2] >> 4]
+    rate = _RATES[(header[2] >> 2) & 3]
+    if not bitrate or not rate:
+        raise ValueError(f"frame {index} at byte {at}: a bitrate or sample rate this stream cannot have")
+    return 144_000 * bitrate // rate + ((header[2] >> 1) & 1)
 
 
 _BITRATES = (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 0)
@@ -153,17 +281,19 @@ Render = Callable[[int, int], Iterator[np.ndarray]]
 
 def encode_segments(render: Render, spans: list[tuple[int, int]], out: Sink, bitrate_kbps: int,
                     workers: int, rate: int = SAMPLE_RATE) -> None:
-    """Encode each span (in parallel children where the platform forks) and write them joined, in order."""
+    """Encode each span (in parallel children where the platform forks) and write them joined, in order:
+    spans apart (`segment_spans`) as they are, overlapping ones (`overlapped_spans`) spliced."""
 
     def encode(span: tuple[int, int]) -> bytes:
         buffer = io.BytesIO()
         encode_mp3(render(*span), rate, buffer, bitrate_kbps)
         return buffer.getvalue()
 
+    joiner = _Joiner(spans, out)
     if workers <= 1 or len(spans) == 1 or not forked.available():
-        for span in spans:
+        for i, span in enumerate(spans):
             reached("encoding segment")
-            out.write(encode(span))
+            joiner.add(i, encode(span))
         return
     ready: dict[int, bytes] = {}
     written = 0
@@ -174,7 +304,7 @@ def encode_segments(render: Render, spans: list[tuple[int, int]], out: Sink, bit
         assert isinstance(data, bytes)
         ready[i] = data
         while written in ready:
-            out.write(ready.pop(written))
+            joiner.add(written, ready.pop(written))
             written += 1
 
     # a child per segment: the next segment goes to whichever worker is free, so the segments
@@ -182,3 +312,36 @@ def encode_segments(render: Render, spans: list[tuple[int, int]], out: Sink, bit
     tasks: list[Callable[[], object]] = [lambda span=span: encode(span) for span in spans]  # type: ignore[misc]
     forked.run_forked(tasks, workers, _ENCODE_TIMEOUT_S, keep,
                       lambda i: f"the MP3 encoder, segment {i + 1} of {len(spans)}", WorkerError)
+
+
+class _Joiner:
+    """Writes encoded segments in order; a segment that overlaps the next is held until the next is
+    here, to be spliced onto it."""
+
+    def __init__(self, spans: list[tuple[int, int]], out: Sink) -> None:
+        self._spans, self._out = spans, out
+        self._held = b""
+        self._held_first = 0  # the session's frame number of the held bytes' first frame
+
+    def add(self, i: int, data: bytes) -> None:
+        spans = self._spans
+        if i == 0 or spans[i][0] >= spans[i - 1][1]:
+            self._held, self._held_first = data, spans[i][0] // MP3_FRAME
+        else:
+            self._splice(spans[i - 1], spans[i], data)
+        if i == len(spans) - 1 or spans[i + 1][0] >= spans[i][1]:  # nothing to splice onto it
+            self._out.write(self._held)
+            self._held = b""
+
+    def _splice(self, before_span: tuple[int, int], span: tuple[int, int], data: bytes) -> None:
+        before, after = frames_of(self._held), frames_of(data)
+        first = span[0] // MP3_FRAME
+        nominal = (span[0] + before_span[1]) // 2 // MP3_FRAME
+        candidates = sorted(range(first + _WARM_FRAMES, before_span[1] // MP3_FRAME - _WARM_FRAMES + 1),
+                            key=lambda k: (abs(k - nominal), k))
+        k = splice_frame(before, self._held_first, after, first, candidates)
+        if k is None:
+            raise ValueError(f"no frame to splice the MP3 segments at around frame {nominal}")
+        head, self._held = join_at(self._held, before, data, after, k - self._held_first, k - first)
+        self._out.write(head)
+        self._held_first = k
