@@ -312,7 +312,7 @@ class Track:
         """The loudness of what the session plays (BS.1770), and where it must loop, each 100 ms's
         harmony and level for finding the loop (`_features`)."""
         k = KWeighting(self.rate)
-        step = 30 * self.rate
+        step = 5 * self.rate  # a chunk's temporaries stay a few MB
         energies, chroma, level = [], [], []
         loops = self.stop - self.lead < needed
         stop = min(self.stop, self.lead + needed)
@@ -403,13 +403,14 @@ def find_loop(chroma: np.ndarray, level_db: np.ndarray, rate: int, read: Any, le
     _, lag, b = best
     crossfade = fade * hop
     end, start = lead + b * hop, lead + (b - lag) * hop
-    # refine: the offset of `end` (within 100 ms) at which the blended stretches are most alike
-    ahead = read(start, start + crossfade)
-    wide = read(end - hop, min(stop, end + hop + crossfade))
-    scores = _correlations(wide, ahead)
-    shift = int(np.argmax(scores))
+    # refine: the offset of `end` (within 100 ms) at which the blended stretches (their first second) are
+    # most alike
+    ahead = read(start, start + min(crossfade, rate))
+    wide = read(end - hop, min(stop, end + hop + len(ahead)))
+    shift = int(np.argmax(_correlations(wide, ahead)))
     end = min(end - hop + shift, stop - crossfade)
-    correlation = float(np.clip(_correlations(read(end, end + crossfade), ahead)[0], 0.0, 1.0))
+    a, b = read(start, start + crossfade).astype(np.float64), read(end, end + crossfade).astype(np.float64)
+    correlation = float(np.clip(a @ b / max(np.sqrt((a @ a) * (b @ b)), 1e-30), 0.0, 1.0))
     return Loop(start, end, crossfade, correlation)
 
 
@@ -483,7 +484,7 @@ class Bed:
         if lo >= hi:
             return out
         x = self._music(lo, hi)
-        x *= self._envelope(lo, hi)
+        x *= self.gain_curve(lo, hi)
         out[lo - start:hi - start] = x
         return out
 
@@ -514,7 +515,7 @@ class Bed:
             at = stop
         return out
 
-    def _envelope(self, start: int, end: int) -> np.ndarray:
+    def gain_curve(self, start: int, end: int) -> np.ndarray:
         """The bed's gain over [start, end): the fades at the session's ends and the dips, deepest wins."""
         curve = np.ones(end - start, dtype=np.float32)
         first = bisect_right(self._reach, start - self._release)  # dips that end (with release) after start
