@@ -58,6 +58,9 @@ _MEAN_BLOCKS = 10  # then averaged over ~10 ms
 _CONTEXT = 32  # blocks either side that a block's limiter gain depends on (10 + 5, with room to spare)
 CHIME_GAIN_DB = -4.0
 _MIX_TOLERANCE_LU = 0.4  # how far a music bed may move the session's loudness from its voice's
+_BED_TRUE_PEAK_DB = 3.0  # room for a bed's peaks between samples, where its true peaks are not measured
+_SAMPLE_TO_TRUE_DB = 1.2  # and for a block's true peak over its neighbourhood's sample peak (seen: 1.2)
+_BED_GAIN_ROOM_DB = 0.5  # how far past the voice's gain the mix's true peaks are measured up front
 
 log = logging.getLogger(__name__)
 
@@ -442,8 +445,12 @@ class Measurement:
         """Set the music bed under the voice as levelled (`voice`: the gain found for the voice and chimes
         alone): `volume_lu` under the voice's loudness, or lower where that would move the session's
         loudness too far from the voice's (`_within_gate`). Then make the stored peaks the mix's: each
-        block's voice peak plus its bed peak, a bound on the sum's peak, replaced by the true peak
-        wherever one is measured (`find_gain` again measures where it needs them)."""
+        block's voice peak plus its bed's sample peak 3 dB up (room for the bed's own peaks between
+        samples), a bound on the true peak of the sum; and where that could reach the ceiling at the
+        voice's gain and a little more (the gain with the bed is within a fraction of a dB of it), with
+        room for the voice's own peaks between samples where they were not measured, the mix's true
+        peak, measured, unless the bed adds less than 0.2 dB to the voice's peak there. Elsewhere the
+        bound stands: safe, and at most a little more work for the limiter where it is not reached."""
         bed = self.timeline.bed
         if bed is None or self._bed_peaks is None or self.silent:
             return
@@ -457,12 +464,26 @@ class Measurement:
                      "voice (BS.1770 averages a bed that rises above its gate in with the voice)",
                      asked - self.bed_gain_db, _MIX_TOLERANCE_LU)
         self._voice_peaks, self.peaks = self.peaks, BlockStore(len(self.peaks), self._scratch)
+        allowance = self.bed_factor * np.float32(db_to_gain(_BED_TRUE_PEAK_DB))
         for at in range(0, len(self.peaks), _SCAN_BLOCKS):
             voice_peaks = peak_values(self._voice_peaks[at:at + _SCAN_BLOCKS])
             music = peak_values(self._bed_peaks[at:at + _SCAN_BLOCKS])
-            self.peaks[at:at + len(voice_peaks)] = peak_codes(voice_peaks + self.bed_factor * music)
+            self.peaks[at:at + len(voice_peaks)] = peak_codes(voice_peaks + allowance * music)
         self._bound = True
-        self._true_up_to_db = -np.inf
+        if np.isfinite(self._true_up_to_db):  # the true peaks of the mix, where they matter
+            threshold = self._threshold(self._true_up_to_db)
+            reach = _code_below(self.ceiling / db_to_gain(voice.gain_db + _BED_GAIN_ROOM_DB))
+            alone, beds = self._voice_peaks, self._bed_peaks
+            lift = np.float32(db_to_gain(_SAMPLE_TO_TRUE_DB))
+
+            def near(p: np.ndarray, lo: int) -> np.ndarray:
+                voice = alone[lo:lo + len(p)]
+                sampled = _neighbourhood(voice) <= threshold  # true peaks not measured: allow for them
+                bound = peak_values(voice) * np.where(sampled, lift, np.float32(1)) \
+                    + allowance * peak_values(beds[lo:lo + len(p)])
+                return (_neighbourhood(peak_codes(bound)) > reach) & (p > voice + 1)
+
+            self._measure_true_peaks(self._block_runs(near))
 
     def _within_gate(self, asked_db: float, voice: Gain) -> float:
         """The bed's gain: as asked, or as much lower (in 0.5 dB steps) as keeps the whole mix's loudness
@@ -486,47 +507,64 @@ class Measurement:
         energy; with a bed, also (each 100 ms) the weighted voice times the weighted bed and the bed's
         weighted energy, which give the mix's loudness at any bed gain, and each block's bed peak."""
         energies, peaks, blocks, crosses, beds, bed_peaks = [], [], [], [], [], []
-        with_bed = self.timeline.bed is not None
+        bed = self.timeline.bed
         for start, end in spans:
             x = self.timeline.span(start - self._lead, end)
-            if with_bed:
-                y = self.timeline.bed_span(start - self._lead, end)
+            if bed is not None:
+                y, ky = bed.spans(start, end)
+                assert ky is not None
                 kx = self._k.filter(x)[self._lead:]
-                ky = self._k.filter(y)[self._lead:]
                 power = np.square(kx, dtype=np.float64)
-                crosses.append(sums(kx.astype(np.float64) * ky, self._k.hop))
-                beds.append(sums(np.square(ky, dtype=np.float64), self._k.hop))
-                bed_peaks.append(self._block_peaks(y[self._lead:]))
+                crosses.append(_hop_sums(kx * ky, self._k.hop))
+                beds.append(_hop_sums(np.square(ky), self._k.hop))
+                bed_peaks.append(self._block_peaks(y))
             else:
                 power = self._k.power(x, self._lead)
             energies.append(sums(power, self._k.hop))
             blocks.append(energy_codes(sums(power, self.block, partial=True)))
             peaks.append(self._block_peaks(x[self._lead:]))
         found: tuple[np.ndarray, ...] = (np.concatenate(energies), np.concatenate(peaks), np.concatenate(blocks))
-        if with_bed:
+        if bed is not None:
             found += (np.concatenate(crosses), np.concatenate(beds), np.concatenate(bed_peaks))
         return found
 
     def _block_peaks(self, x: np.ndarray) -> np.ndarray:
-        core = np.abs(x)
-        n = -(-len(core) // self.block)
-        return peak_codes(np.pad(core, (0, n * self.block - len(core))).reshape(n, self.block).max(axis=1))
+        """Each block's sample peak as a code (a short last block as it is)."""
+        whole = len(x) // self.block * self.block
+        peaks = np.abs(x[:whole]).reshape(-1, self.block).max(axis=1)
+        if whole < len(x):
+            peaks = np.append(peaks, np.abs(x[whole:]).max())
+        return peak_codes(peaks)
 
-    def ensure_true_peaks(self, gain_db: float) -> None:
+    @property
+    def bounds(self) -> bool:
+        """Whether stored peaks may be bounds above the true peaks (under a music bed), which measuring
+        lowers, rather than sample peaks under them, which measuring raises."""
+        return self._bound
+
+    def ensure_true_peaks(self, gain_db: float) -> bool:
         """Replace sample peaks by true peaks (4x oversampled) in the blocks that matter at gains up to
         `gain_db` + 2 dB: those whose neighbourhood (the block and the ones either side) has a sample
         peak within 4 dB of the ceiling (and, the first time, within 4 dB of the loudest block, so
         the session's true peak is measured too). A block's true peak is within ~1 dB of its
         neighbourhood's sample peak (seen: 1.2 dB at most on a whole session), so the others cannot
-        reach the ceiling. A gain beyond that measures again at the new one."""
+        reach the ceiling. A gain beyond that measures again at the new one. Whether it measured."""
         if gain_db <= self._true_up_to_db:
-            return
+            return False
         first = self._true_up_to_db == -np.inf
         self._true_up_to_db = gain_db + _TRUE_PEAK_HEADROOM_DB
-        threshold = _code_below(self.ceiling / db_to_gain(self._true_up_to_db + _TRUE_PEAK_MARGIN_DB))
+        threshold = self._threshold(self._true_up_to_db)
         if first:  # and the loudest blocks, whatever the gain: the true peak the build reports
             threshold = min(threshold, self.peaks.max() - round(_TRUE_PEAK_MARGIN_DB / _PEAK_STEP_DB) - 1)
-        runs = self._block_runs(lambda p: _neighbourhood(p) > threshold)
+        self._measure_true_peaks(self._block_runs(lambda p, lo: _neighbourhood(p) > threshold))
+        return True
+
+    def _threshold(self, up_to_db: float) -> int:
+        """The peak code above which a block (or a neighbour) may come within reach of the ceiling at
+        gains up to `up_to_db`."""
+        return _code_below(self.ceiling / db_to_gain(up_to_db + _TRUE_PEAK_MARGIN_DB))
+
+    def _measure_true_peaks(self, runs: list[tuple[int, int]]) -> None:
         spans = [(a * self.block, min(self.timeline.length, b * self.block)) for a, b in runs]
         groups = self._groups(spans)
 
@@ -545,13 +583,14 @@ class Measurement:
     def _true_peak_codes(self, spans: list[tuple[int, int]]) -> list[np.ndarray]:
         return [peak_codes(true_peak_blocks(self.mix(s - _PAD, e + _PAD), self.block, _PAD)) for s, e in spans]
 
-    def _block_runs(self, select: Callable[[np.ndarray], np.ndarray]) -> list[tuple[int, int]]:
-        """(first, stop) of each run of blocks whose peak codes `select` picks (runs less than 250 ms
-        apart joined), scanned a slice at a time: a whole 3-hour mask would take 10 MB, its temporaries far more."""
+    def _block_runs(self, select: Callable[[np.ndarray, int], np.ndarray]) -> list[tuple[int, int]]:
+        """(first, stop) of each run of blocks whose peak codes `select` picks (given the codes from block
+        `lo` on; runs less than 250 ms apart joined), scanned a slice at a time: a whole 3-hour mask would
+        take 10 MB, its temporaries far more."""
         runs: list[tuple[int, int]] = []
         for at in range(0, len(self.peaks), _SCAN_BLOCKS):
             lo = max(0, at - 1)  # one block of overlap: `select` may look at neighbours
-            mask = select(self.peaks[lo:at + _SCAN_BLOCKS + 1])[at - lo:at - lo + _SCAN_BLOCKS]
+            mask = select(self.peaks[lo:at + _SCAN_BLOCKS + 1], lo)[at - lo:at - lo + _SCAN_BLOCKS]
             for a, b in _mask_runs(mask, _BRIDGE_BLOCKS):
                 if runs and at + a - runs[-1][1] < _BRIDGE_BLOCKS:  # across a slice edge
                     runs[-1] = (runs[-1][0], at + b)
@@ -622,18 +661,20 @@ def measure(timeline: Timeline, ceiling_dbtp: float = CEILING_DBTP, workers: int
     return measurement
 
 
-def find_gain(m: Measurement, target_lufs: float) -> Gain:
+def find_gain(m: Measurement, target_lufs: float, start_db: float | None = None) -> Gain:
     """The gain that brings the measured session to `target_lufs` with the limiter keeping its true
     peaks under the ceiling (at most +40 dB: a target out of reach gets the loudness it can).
 
     The limiter lowers loudness a little, so the gain goes past the plain difference: a secant
-    search, measuring true peaks where each gain tried brings blocks near the ceiling.
+    search, measuring true peaks where each gain tried brings blocks near the ceiling (from `start_db`
+    when given: a gain known to be close).
     """
     if m.silent:
         log.info("the session is silent: no gain")
         return Gain(0.0, False, m.loudness_lufs)
-    gain_db = min(_MAX_GAIN_DB, target_lufs - m.loudness_lufs)
-    log.info("measured %.2f LUFS before levelling; target %.2f LUFS", m.loudness_lufs, target_lufs)
+    gain_db = min(_MAX_GAIN_DB, target_lufs - m.loudness_lufs) if start_db is None else start_db
+    if start_db is None:
+        log.info("measured %.2f LUFS before levelling; target %.2f LUFS", m.loudness_lufs, target_lufs)
     m.ensure_true_peaks(gain_db)
     low, high = -np.inf, np.inf  # gains known to give too little / too much
     previous: tuple[float, float] | None = None
@@ -658,7 +699,9 @@ def find_gain(m: Measurement, target_lufs: float) -> Gain:
         if step == gain_db:  # the loudest it can be (a target out of reach at the gain cap)
             return Gain(gain_db, limited, loudness)
         gain_db = float(step)
-        m.ensure_true_peaks(gain_db)  # more gain: more blocks may come near
+        if m.ensure_true_peaks(gain_db) and m.bounds:  # more gain: more blocks may come near
+            # true peaks replaced bounds, which lowered the limiter's work: what was too quiet may not be
+            low, high, previous = -np.inf, np.inf, None
     loudness, limited = m.loudness_at(gain_db)  # out of tries: the last gain, as it is
     return Gain(gain_db, limited, loudness)
 
@@ -725,7 +768,7 @@ def level(timeline: Timeline, target_lufs: float = TARGET_LUFS, ceiling_dbtp: fl
         gain = find_gain(measurement, target_lufs)
         if timeline.bed is not None:
             measurement.place_bed(gain)
-            gain = find_gain(measurement, target_lufs)
+            gain = find_gain(measurement, target_lufs, start_db=gain.gain_db)
         return LevelledSession(measurement, gain)
     except BaseException:
         measurement.close()
@@ -733,6 +776,12 @@ def level(timeline: Timeline, target_lufs: float = TARGET_LUFS, ceiling_dbtp: fl
 
 
 
+
+
+def _hop_sums(x: np.ndarray, hop: int) -> np.ndarray:
+    """The sum of each whole `hop` values (float32 values, summed in float64), as `loudness.sums` gives."""
+    n = len(x) // hop
+    return x[:n * hop].reshape(n, hop).sum(axis=1, dtype=np.float64)
 
 
 def _code_below(value: float) -> int:

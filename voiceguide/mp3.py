@@ -30,9 +30,9 @@ MP3_DELAY = 1105  # LAME's encoder delay (576) plus the decoder's (529)
 JOIN_GAP = MP3_FRAME + MP3_DELAY
 _ENCODE_TIMEOUT_S = 600.0
 _QUALITY = 5  # LAME's own default, much faster than its higher-quality settings
-SPLICE_FRAMES = 12
+SPLICE_FRAMES = 16
 """Under a music bed, neighbouring segments are both encoded over this many frames either side of
-their nominal cut (0.3 s), and the join is chosen in there (`splice_frame`)."""
+their nominal cut (0.4 s), and the join is chosen in there (`splice_frame`)."""
 _WARM_FRAMES = 3  # frames an encode needs behind it (filter bank, psychoacoustics) or ahead of it
 _RESERVOIR_BYTES = 511  # the most main data a frame may keep in the frames before it (9 bits)
 _SIDE_INFO = 17  # bytes of side information in an MPEG-1 mono frame
@@ -156,7 +156,18 @@ class Frame:
     main_data_begin: int
     """How many bytes of this frame's main data lie in the frames before it (the bit reservoir)."""
     block_types: tuple[int, int]
-    """Each granule's window: 0 a normal long block (1 start, 2 short, 3 stop)."""
+    """Each granule's window: 0 a normal long block, 1 a start window (long, then turning short), 2 three
+    short blocks, 3 a stop window (short, then turning long)."""
+
+    @property
+    def ends_long(self) -> bool:
+        """Whether its last granule's window ends as a long one does (normal or stop window)."""
+        return self.block_types[1] in (0, 3)
+
+    @property
+    def starts_long(self) -> bool:
+        """Whether its first granule's window begins as a long one does (normal or start window)."""
+        return self.block_types[0] in (0, 1)
 
     @property
     def main_data(self) -> tuple[int, int]:
@@ -164,70 +175,94 @@ class Frame:
         return self.offset + 4 + _SIDE_INFO, self.offset + self.size
 
 
+class Frames(Sequence[Frame]):
+    """The frames of one of our encoder's streams (mono MPEG-1 Layer III, no CRC, nothing between
+    frames), the first `limit` of them: found by their headers, their side information read only for
+    the frames looked at (a splice looks at a few dozen of a segment's thousand)."""
+
+    def __init__(self, data: bytes | mmap.mmap, limit: int | None = None) -> None:
+        self._data = data
+        self._offsets: list[int] = []
+        self._read: dict[int, Frame] = {}
+        at, end = 0, len(data)
+        while at < end and (limit is None or len(self._offsets) < limit):
+            self._offsets.append(at)
+            at += _frame_size(data, at, len(self._offsets) - 1)
+        self._offsets.append(at)
+
+    def __len__(self) -> int:
+        return len(self._offsets) - 1
+
+    def __getitem__(self, i: int) -> Frame:  # type: ignore[override]
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        if i not in self._read:
+            at, data = self._offsets[i], self._data
+            if len(data) < at + 4 + _SIDE_INFO or data[1 + at] & 1 == 0 or data[3 + at] >> 6 != 3:
+                raise ValueError(f"frame {i} at byte {at}: not a mono frame without CRC")
+            side = int.from_bytes(data[at + 4:at + 4 + _SIDE_INFO], "big")
+
+            def field(bit: int, bits: int) -> int:
+                return (side >> (_SIDE_INFO * 8 - bit - bits)) & ((1 << bits) - 1)
+
+            # granule 0's window_switching_flag is bit 51 of the side information, granule 1's bit 110
+            types = [field(flag + 1, 2) if field(flag, 1) else 0 for flag in (51, 110)]
+            self._read[i] = Frame(at, self._offsets[i + 1] - at, field(0, 9), (types[0], types[1]))
+        return self._read[i]
+
+
 def frames_of(data: bytes | mmap.mmap) -> list[Frame]:
-    """The frames of one of our encoder's streams (mono MPEG-1 Layer III, no CRC, nothing between frames)."""
-    found: list[Frame] = []
-    at = 0
-    while at < len(data):
-        size = _frame_size(data, at, len(found))
-        side = int.from_bytes(data[at + 4:at + 4 + _SIDE_INFO], "big")
-        if len(data) < at + 4 + _SIDE_INFO or data[1 + at] & 1 == 0 or data[3 + at] >> 6 != 3:
-            raise ValueError(f"frame {len(found)} at byte {at}: not a mono frame without CRC")
-
-        def field(bit: int, bits: int, side: int = side) -> int:
-            return (side >> (_SIDE_INFO * 8 - bit - bits)) & ((1 << bits) - 1)
-
-        # granule 0's window_switching_flag is bit 51 of the side information, granule 1's bit 110
-        types = tuple(field(flag + 1, 2) if field(flag, 1) else 0 for flag in (51, 110))
-        found.append(Frame(at, size, field(0, 9), (types[0], types[1])))
-        at += size
-    return found
+    """Every frame of one of our encoder's streams (see `Frames`)."""
+    return list(Frames(data))
 
 
-def splice_frame(before: list[Frame], before_first: int, after: list[Frame], after_first: int,
-                 candidates: Sequence[int]) -> int | None:
+def splice_frame(before: Sequence[Frame], before_first: int, after: Sequence[Frame], after_first: int,
+                 candidates: Sequence[int]) -> tuple[int, bool] | None:
     """The frame of the session at which to go from one segment's encode (`before`, whose frame 0 is the
-    session's frame `before_first`) to the next one's (`after`), among `candidates` in order of preference;
-    None when none will do.
+    session's frame `before_first`) to the next one's (`after`), among `candidates` in order of
+    preference, and whether the splice is clean; None when no frame can take the next one's reservoir.
 
-    Both encodes saw the same audio around the cut, so their frames there encode the same sound and the
-    decoder's overlap of one frame with the next cancels as it does within one encode, when both
-    frames there are normal long blocks. And a frame's main data may begin up to 511 bytes back, in the
-    frames before it (the bit reservoir): the next encode's first frame taken may need bytes of its own
-    encode's earlier frames. The bytes at the end of the first segment's last frame taken that belonged
-    to its following frame (its own reservoir, as long as that frame's `main_data_begin`) are free: where
-    the next encode needs no more than that, its bytes are written there (`join_at`). So the
-    joined stream decodes exactly as the first encode up to the splice and exactly as the second from
-    it, every sample where one long encode puts it, with codec noise and no gap or click where they meet.
+    Both encodes saw the same audio around the cut, so their frames there encode the same sound, and
+    the decoder's overlap of one granule with the next cancels as it does within one encode when the
+    two windows that overlap there have the same shape (both long, or both short). And a frame's main
+    data may begin up to 511 bytes back, in the frames before it (the bit reservoir): the next encode's
+    first frame taken may need bytes of its own encode's earlier frames. The bytes at the end of the
+    first segment's last frame taken that belonged to its following frame (its own reservoir, as long
+    as that frame's `main_data_begin`) are free: where the next encode needs no more than that, its
+    bytes are written there (`join_at`). So the joined stream decodes exactly as the first encode up to
+    the splice and exactly as the second from it, every sample where one long encode puts it, with
+    codec noise and no gap or click where they meet. A frame whose windows do not match is taken only
+    where no frame's do (not clean: an artefact like a pre-echo at the splice).
     """
+    fits = []
     for k in candidates:
         a, b = k - before_first, k - after_first
-        if not (0 < a < len(before) and 0 <= b < len(after)):
-            continue
-        if after[b].main_data_begin <= before[a].main_data_begin and before[a - 1].block_types[1] == 0 \
-                and after[b].block_types[0] == 0:
-            return k
-    return None
+        if 0 < a < len(before) and 0 <= b < len(after) and after[b].main_data_begin <= before[a].main_data_begin:
+            if before[a - 1].ends_long == after[b].starts_long:
+                return k, True
+            fits.append(k)
+    return (fits[0], False) if fits else None
 
 
-def join_at(before: bytes, before_frames: list[Frame], after: bytes, after_frames: list[Frame],
+def join_at(before: bytes, before_frames: Sequence[Frame], after: bytes, after_frames: Sequence[Frame],
             a: int, b: int) -> tuple[bytes, bytes]:
     """`before` up to its frame `a` with the reservoir `after`'s frame `b` needs written into its free
-    end (see `splice_frame`), and `after` from its frame `b` on."""
-    need = after_frames[b].main_data_begin
+    end (see `splice_frame`), and `after` from its frame `b` on. (Only as much as is free is written:
+    where more is needed, the frame decodes wrong.)"""
+    need = min(after_frames[b].main_data_begin, before_frames[a].main_data_begin)
     reservoir = bytearray()
-    for frame in reversed(after_frames[:b]):  # the last `need` main-data bytes before frame b
+    for j in range(b - 1, -1, -1):  # the last `need` main-data bytes before frame b
         if len(reservoir) >= need:
             break
-        lo, hi = frame.main_data
+        lo, hi = after_frames[j].main_data
         reservoir[:0] = after[lo:hi]
     reservoir = reservoir[len(reservoir) - need:] if need else bytearray()
     head = bytearray(before[:before_frames[a].offset])
     end = len(reservoir)
-    for frame in reversed(before_frames[:a]):
+    for j in range(a - 1, -1, -1):
         if end <= 0:
             break
-        lo, hi = frame.main_data
+        lo, hi = before_frames[j].main_data
         n = min(end, hi - lo)
         head[hi - n:hi] = reservoir[end - n:end]
         end -= n
@@ -334,14 +369,21 @@ class _Joiner:
             self._held = b""
 
     def _splice(self, before_span: tuple[int, int], span: tuple[int, int], data: bytes) -> None:
-        before, after = frames_of(self._held), frames_of(data)
         first = span[0] // MP3_FRAME
         nominal = (span[0] + before_span[1]) // 2 // MP3_FRAME
         candidates = sorted(range(first + _WARM_FRAMES, before_span[1] // MP3_FRAME - _WARM_FRAMES + 1),
                             key=lambda k: (abs(k - nominal), k))
-        k = splice_frame(before, self._held_first, after, first, candidates)
-        if k is None:
-            raise ValueError(f"no frame to splice the MP3 segments at around frame {nominal}")
+        before, after = Frames(self._held), Frames(data, limit=max(candidates) - first + 1)
+        found = splice_frame(before, self._held_first, after, first, candidates)
+        if found is None:  # no frame can take the reservoir: the one that lacks least, a frame's glitch
+            k = min(candidates, key=lambda k: (after[k - first].main_data_begin
+                                               - before[k - self._held_first].main_data_begin, abs(k - nominal)))
+            log.warning("MP3 segments joined with a glitch at %.2f s: no frame nearby could be spliced "
+                        "cleanly", k * MP3_FRAME / SAMPLE_RATE)
+        else:
+            k, clean = found
+            if not clean:
+                log.info("MP3 segments spliced at %.2f s where the windows differ", k * MP3_FRAME / SAMPLE_RATE)
         head, self._held = join_at(self._held, before, data, after, k - self._held_first, k - first)
         self._out.write(head)
         self._held_first = k

@@ -47,9 +47,10 @@ _CROSSFADE_S = (2.0, 3.0)  # shortest and longest crossfade at a loop
 _CONTEXT_S = 4.0  # how much before a loop point must match too (less for short music)
 _SILENT = 10 ** (-60 / 20)  # a sample below -60 dBFS is silence (the file's own lead-in and tail)
 _SCALE = 16384.0  # stored 16-bit: 6 dB of headroom over full scale, for decoders' overshoot
+_WEIGHTED_SCALE = 8192.0  # and the K-weighted music with 12 dB (the filter lifts highs by 4 dB, and rings)
 _READ_FRAMES = 1 << 16
 _HOP_S = 0.1
-_FFT = 4096
+_FFT = 4096  # 10.8 Hz apart: the pitch classes of notes from about 100 Hz up
 _CHROMA_HZ = (80.0, 5000.0)
 _MAX_CHANNELS = 32
 _FORMATS = "WAV, MP3, OGG or FLAC"
@@ -189,9 +190,10 @@ class Loop:
 
 class _Samples:
     """16-bit samples in an unnamed temporary file (positioned reads, shared by forked workers), or in
-    memory where no such file can be made."""
+    memory where no such file can be made; `scale` is full scale."""
 
-    def __init__(self, folder: Path | None) -> None:
+    def __init__(self, folder: Path | None, scale: float = _SCALE) -> None:
+        self.scale = scale
         self._file: BinaryIO | None = None
         self._memory: list[bytes] | None = None
         self._joined: np.ndarray | None = None
@@ -239,7 +241,7 @@ class _Samples:
         else:
             assert self._file is not None
             pcm = np.frombuffer(os.pread(self._file.fileno(), (hi - lo) * 2, lo * 2), dtype="<i2")
-        out[lo - start:lo - start + len(pcm)] = pcm * np.float32(1 / _SCALE)
+        np.multiply(pcm, np.float32(1 / self.scale), out=out[lo - start:lo - start + len(pcm)])
         return out
 
     def close(self) -> None:
@@ -254,13 +256,17 @@ class Track:
 
     Decoded block by block (libsndfile; soxr's streaming resampler when the rates differ) into
     `_Samples`, only as far as the session needs: the first sound and a session's length after it,
-    or the whole file when it is shorter and must loop.
+    or the whole file when it is shorter and must loop. Kept K-weighted too (the BS.1770 filter, run
+    once over the music), so the mix's loudness is measured without filtering the bed again, loop
+    after loop (the bed's slow gain changes and 3 s crossfades commute with the filter, which
+    forgets within milliseconds).
     """
 
     def __init__(self, source: MusicFile, needed: int, rate: int, scratch: Path | None = None) -> None:
         self.source = source
         self.rate = rate
         self._samples = _Samples(scratch)
+        self._weighted = _Samples(scratch, _WEIGHTED_SCALE)
         try:
             self.lead, self.stop = self._decode(needed)
             self.loudness_lufs, features = self._measure(needed)
@@ -318,11 +324,14 @@ class Track:
         stop = min(self.stop, self.lead + needed)
         for at in range(self.lead, stop, step):
             end = min(stop, at + step)
-            energies.append(sums(k.power(self.read(at - k.memory, end), k.memory), k.hop))
+            weighted = k.filter(self.read(at - k.memory, end))[k.memory:]
+            energies.append(sums(np.square(weighted, dtype=np.float64), k.hop))
+            self._weighted.append(np.clip(np.round(weighted * _WEIGHTED_SCALE), -32768, 32767))
             if loops:
                 c, v = _features(self.read(at - _FFT // 2, end + _FFT // 2), end - at, self.rate)
                 chroma.append(c)
                 level.append(v)
+        self._weighted.finish()
         loudness = integrated_loudness(np.concatenate(energies), self.rate)
         if not np.isfinite(loudness):
             raise VoiceguideError(f"{self.source.path}: the music is too quiet to measure (below -70 LUFS)")
@@ -342,8 +351,13 @@ class Track:
     def read(self, start: int, stop: int) -> np.ndarray:
         return self._samples.read(start, stop)
 
+    def read_weighted(self, start: int, stop: int) -> np.ndarray:
+        """Samples [start, stop) K-weighted (zeros before the first sound and past what the session uses)."""
+        return self._weighted.read(start - self.lead, stop - self.lead)
+
     def close(self) -> None:
         self._samples.close()
+        self._weighted.close()
 
 
 def _features(x: np.ndarray, length: int, rate: int) -> tuple[np.ndarray, np.ndarray]:
@@ -459,6 +473,7 @@ class Bed:
         self._reach = np.maximum.accumulate([d[1] for d in self._dips]).tolist() if self._dips else []
         self._attack, self._release = ms_to_samples(DUCK_ATTACK_MS, rate), ms_to_samples(DUCK_RELEASE_MS, rate)
         self._fade_in, self._fade_out = ms_to_samples(FADE_IN_MS, rate), ms_to_samples(FADE_OUT_MS, rate)
+        self._ramps = {depth: _ramps(depth, self._attack, self._release) for depth in {d[3] for d in self._dips}}
         self.track: Track | None = None
         self._gains: tuple[np.ndarray, np.ndarray] | None = None
 
@@ -479,22 +494,35 @@ class Bed:
 
     def span(self, start: int, end: int) -> np.ndarray:
         """Samples [start, end) of the bed at unity gain (zeros outside the session)."""
-        out = np.zeros(max(0, end - start), dtype=np.float32)
+        return self.spans(start, end, weighted=False)[0]
+
+    def spans(self, start: int, end: int, weighted: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+        """Samples [start, end) of the bed at unity gain and, with `weighted`, the same K-weighted (the
+        music's weighted samples under the same gains: what the loudness of the mix is measured from)."""
         lo, hi = max(0, start), min(self.length, end)
         if lo >= hi:
-            return out
-        x = self._music(lo, hi)
-        x *= self.gain_curve(lo, hi)
-        out[lo - start:hi - start] = x
-        return out
+            return np.zeros(max(0, end - start), dtype=np.float32), \
+                (np.zeros(max(0, end - start), dtype=np.float32) if weighted else None)
+        curve = self.gain_curve(lo, hi)
+        track = self.track
+        assert track is not None, "open the bed first"
+        found = []
+        for read in (track.read, track.read_weighted) if weighted else (track.read,):
+            x = self._music(lo, hi, read)
+            x *= curve
+            if lo > start or hi < end:
+                x = np.concatenate([np.zeros(lo - start, np.float32), x, np.zeros(max(0, end - hi), np.float32)])
+            found.append(x)
+        return found[0], (found[1] if weighted else None)
 
-    def _music(self, start: int, end: int) -> np.ndarray:
-        """The track as the session plays it: from its first sound on, round its loop when it has one."""
+    def _music(self, start: int, end: int, read: Any) -> np.ndarray:
+        """The track as the session plays it (`read` from it): from its first sound on, round its loop when
+        it has one."""
         track = self.track
         assert track is not None, "open the bed first"
         loop = track.loop
         if loop is None:
-            return track.read(track.lead + start, track.lead + end)
+            return read(track.lead + start, track.lead + end)
         assert self._gains is not None
         out = np.empty(end - start, dtype=np.float32)
         first = loop.end - track.lead  # where the first crossfade begins, in session samples
@@ -502,14 +530,14 @@ class Bed:
         while at < end:
             if at < first:
                 stop = min(end, first)
-                out[at - start:stop - start] = track.read(track.lead + at, track.lead + stop)
+                out[at - start:stop - start] = read(track.lead + at, track.lead + stop)
             else:
                 u = (at - first) % loop.period
                 stop = min(end, at + loop.period - u)
-                part = track.read(loop.start + u, loop.start + u + stop - at)
+                part = read(loop.start + u, loop.start + u + stop - at)
                 if u < loop.crossfade:
                     m = min(len(part), loop.crossfade - u)
-                    leaving = track.read(loop.end + u, loop.end + u + m)
+                    leaving = read(loop.end + u, loop.end + u + m)
                     part[:m] = part[:m] * self._gains[0][u:u + m] + leaving * self._gains[1][u:u + m]
                 out[at - start:stop - start] = part
             at = stop
@@ -521,7 +549,7 @@ class Bed:
         first = bisect_right(self._reach, start - self._release)  # dips that end (with release) after start
         last = bisect_left(self._starts, end + self._attack)
         for lo, hi, floor, depth in self._dips[first:last]:
-            _dip(curve, start, lo, hi, floor, depth, self._attack, self._release)
+            _dip(curve, start, lo, hi, floor, self._ramps[depth])
         if start < self._fade_in:
             n = min(end, self._fade_in) - start
             t = (np.arange(start, start + n) + 0.5) / self._fade_in
@@ -556,22 +584,30 @@ class Bed:
         }
 
 
-def _dip(curve: np.ndarray, start: int, lo: int, hi: int, floor: np.float32, depth_db: float,
-         attack: int, release: int) -> None:
-    """Lower `curve` (the gains of samples from `start`) to one dip's: down `depth_db` over `attack`
-    samples before `lo` (a raised cosine in dB), held to `hi`, back up over `release` samples."""
+def _ramps(depth_db: float, attack: int, release: int) -> tuple[np.ndarray, np.ndarray]:
+    """The gains going down `depth_db` over `attack` samples and back up over `release` samples: raised
+    cosines in dB (computed once per depth: every dip of a depth has the same)."""
+    down = (np.arange(attack) + 0.5) / attack
+    up = (np.arange(release) + 0.5) / release
+    return ((10 ** (-depth_db * (0.5 - 0.5 * np.cos(np.pi * down)) / 20)).astype(np.float32),
+            (10 ** (-depth_db * (0.5 + 0.5 * np.cos(np.pi * up)) / 20)).astype(np.float32))
+
+
+def _dip(curve: np.ndarray, start: int, lo: int, hi: int, floor: np.float32,
+         ramps: tuple[np.ndarray, np.ndarray]) -> None:
+    """Lower `curve` (the gains of samples from `start`) to one dip's: down over the `ramps[0]` samples
+    before `lo`, held at `floor` to `hi`, back up over the `ramps[1]` samples after."""
+    down, up = ramps
     end = start + len(curve)
-    a, b = max(start, lo - attack), min(end, lo)
+    a, b = max(start, lo - len(down)), min(end, lo)
     if a < b:
-        u = (np.arange(a, b) - (lo - attack) + 0.5) / attack
-        _lower(curve, a - start, (10 ** (-depth_db * (0.5 - 0.5 * np.cos(np.pi * u)) / 20)).astype(np.float32))
+        _lower(curve, a - start, down[a - (lo - len(down)):b - (lo - len(down))])
     a, b = max(start, lo), min(end, hi)
     if a < b:
         np.minimum(curve[a - start:b - start], floor, out=curve[a - start:b - start])
-    a, b = max(start, hi), min(end, hi + release)
+    a, b = max(start, hi), min(end, hi + len(up))
     if a < b:
-        u = (np.arange(a, b) - hi + 0.5) / release
-        _lower(curve, a - start, (10 ** (-depth_db * (0.5 + 0.5 * np.cos(np.pi * u)) / 20)).astype(np.float32))
+        _lower(curve, a - start, up[a - hi:b - hi])
 
 
 def _lower(curve: np.ndarray, at: int, gains: np.ndarray) -> None:
