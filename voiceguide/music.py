@@ -35,7 +35,7 @@ DUCK_ATTACK_MS = 150
 DUCK_RELEASE_MS = 500
 """And comes back up over this long after the line ends."""
 DUCK_HOLD_MS = 1000
-"""Lines closer together than this are one dip: the bed does not bob up between sentences."""
+"""Sounds closer together than this are one dip: the bed does not bob up between sentences."""
 CHIME_DIP_DB = 4.0
 """How far the bed dips under a chime, which plays over it."""
 FADE_IN_MS = 4000
@@ -158,17 +158,20 @@ class Dip:
 
 
 def dips(plan: Plan, duck_db: float) -> tuple[Dip, ...]:
-    """Where the bed goes down, from the plan alone: under every line (lines less than a second apart
-    share one dip) by `duck_db`, and under every chime by a few dB, in order of start."""
+    """Where the bed goes down, from the plan alone: by `duck_db` under every line, and by a few dB under
+    every chime. Sounds less than a second apart share one dip, as deep as its deepest: the bed does not
+    bob up between sentences, nor between a countdown, the chime after it and the name after that (which
+    a listener, and a speech recogniser, hears as one announcement)."""
+    sounds = sorted((e.start_ms, e.end_ms, duck_db if e.kind is Kind.SPEECH else CHIME_DIP_DB)
+                    for e in plan.events if e.kind in (Kind.SPEECH, Kind.CHIME))
     found: list[Dip] = []
-    lines = sorted((e.start_ms, e.end_ms) for e in plan.speech)
-    for start, end in lines:
+    for start, end, depth in sounds:
         if found and start - found[-1].end_ms < DUCK_HOLD_MS:
-            found[-1] = Dip(found[-1].start_ms, max(found[-1].end_ms, end), duck_db)
+            last = found[-1]
+            found[-1] = Dip(last.start_ms, max(last.end_ms, end), max(last.depth_db, depth))
         else:
-            found.append(Dip(start, end, duck_db))
-    found += [Dip(e.start_ms, e.end_ms, CHIME_DIP_DB) for e in plan.events if e.kind is Kind.CHIME]
-    return tuple(sorted(found, key=lambda d: (d.start_ms, d.end_ms)))
+            found.append(Dip(start, end, depth))
+    return tuple(found)
 
 
 @dataclass(frozen=True)
