@@ -416,3 +416,24 @@ def test_the_stored_mix_is_kept_for_the_same_music_and_not_for_other_music(built
     assert reused()
     _write(music, _tone(30, amplitude=0.05), 48_000, subtype="PCM_16")
     assert not reused()
+
+
+def test_the_wheel_ships_calm_and_an_installed_package_finds_it(tmp_path):
+    import os
+    import subprocess
+    import sys
+    import zipfile
+
+    root = Path(__file__).resolve().parent.parent
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                    "-w", str(tmp_path), str(root)], check=True, capture_output=True, timeout=300)
+    wheel = next(tmp_path.glob("voiceguide-*.whl"))
+    assert "voiceguide/audio_assets/music/calm.ogg" in zipfile.ZipFile(wheel).namelist()
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    code = "from voiceguide.music import open_music, shipped_music; print(shipped_music(), open_music('calm').path)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                            env={**os.environ, "PYTHONPATH": str(site)}, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    names, path = result.stdout.split(" ", 1)
+    assert names == "['calm']" and path.strip().startswith(str(site))
