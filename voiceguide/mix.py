@@ -60,7 +60,7 @@ CHIME_GAIN_DB = -4.0
 _MIX_TOLERANCE_LU = 0.4  # how far a music bed may move the session's loudness from its voice's
 _BED_TRUE_PEAK_DB = 3.0  # room for a bed's peaks between samples, where its true peaks are not measured
 _SAMPLE_TO_TRUE_DB = 1.2  # and for a block's true peak over its neighbourhood's sample peak (seen: 1.2)
-_BED_GAIN_ROOM_DB = 0.5  # how far past the voice's gain the mix's true peaks are measured up front
+_BED_GAIN_ROOM_DB = 0.25  # how far past the voice's gain the mix's true peaks are measured up front
 
 log = logging.getLogger(__name__)
 

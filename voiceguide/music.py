@@ -3,9 +3,9 @@
 The builder knows, to the millisecond, when every line is spoken, so the bed's gain follows the plan
 (`dips`), not a compressor listening to the voice: it is down before a line starts and comes back
 after it, the same way every time. The bed is rendered like the rest of the mix, any span on demand:
-the part of the music file the session uses is decoded once, at the session's rate, into an unnamed
-temporary file (16-bit, 5.3 MB a minute), and read back a span at a time, so memory does not grow
-with the length of the session or of the music.
+the part of the music file the session uses is decoded once, at the session's rate, into unnamed
+temporary files (16-bit, as it is and K-weighted: 10.6 MB a minute of music), and read back a span at
+a time, so memory does not grow with the length of the session or of the music.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import logging
 import os
 import tempfile
 from bisect import bisect_left, bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -51,6 +52,7 @@ _WEIGHTED_SCALE = 8192.0  # and the K-weighted music with 12 dB (the filter lift
 _READ_FRAMES = 1 << 16
 _HOP_S = 0.1
 _FFT = 4096  # 10.8 Hz apart: the pitch classes of notes from about 100 Hz up
+_DECIMATE = 4
 _CHROMA_HZ = (80.0, 5000.0)
 _MAX_CHANNELS = 32
 _FORMATS = "WAV, MP3, OGG or FLAC"
@@ -67,14 +69,10 @@ class MusicSettings:
     duck_db: float = default("duck_db")
     """How far the bed goes down while a line is spoken."""
 
-    @property
-    def on(self) -> bool:
-        return self.choice.strip().lower() != "none"
-
 
 def shipped_music() -> list[str]:
-    folder = music_dir()
-    return sorted(p.stem for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+    """The names of the music beds that ship with voiceguide ("calm")."""
+    return [p.stem for p in _shipped_paths()]
 
 
 @dataclass(frozen=True)
@@ -279,7 +277,8 @@ class Track:
             raise
 
     def _decode(self, needed: int) -> tuple[int, int]:
-        """Decode up to `needed` samples past the first sound; (first sound, end of the last sound)."""
+        """Decode up to `needed` samples past the first sound; (first sound, end of the last sound, or of
+        what was decoded when the music goes on past it)."""
         import soundfile
 
         with deferred():  # a Ctrl-C while soxr's native module loads crashes Python
@@ -296,6 +295,7 @@ class Track:
                     x = mono if stream is None else stream.resample_chunk(mono, last=False)
                     first, last = self._keep(x, first, last)
                     if first >= 0 and self._samples.length >= first + needed:
+                        last = self._samples.length - 1  # enough: whatever is quiet at the end is music too
                         break
                 else:
                     if stream is not None:
@@ -365,14 +365,22 @@ class Track:
 
 def _features(x: np.ndarray, length: int, rate: int) -> tuple[np.ndarray, np.ndarray]:
     """For each 100 ms of x[_FFT // 2: _FFT // 2 + length]: its chroma (the energy of each of the 12
-    pitch classes, unit length: which notes sound, in any octave) and its level in dB."""
+    pitch classes, unit length: which notes sound, in any octave) and its level in dB. Worked out at a
+    quarter of the rate (up to 5 kHz is all the chroma looks at): a quarter of the FFT for the same
+    10.8 Hz between bins."""
+    with deferred():  # a Ctrl-C while soxr's native module loads crashes Python
+        import soxr
+
     hop = int(rate * _HOP_S)
     n = length // hop
     if n == 0:
         return np.zeros((0, 12)), np.zeros(0)
-    frames = np.lib.stride_tricks.sliding_window_view(x, _FFT)[hop // 2: hop // 2 + n * hop: hop][:n]
-    power = np.abs(np.fft.rfft(frames * np.hanning(_FFT).astype(np.float32), axis=1)) ** 2
-    freqs = np.fft.rfftfreq(_FFT, 1 / rate)
+    low, size = rate / _DECIMATE, _FFT // _DECIMATE
+    y = soxr.resample(x.astype(np.float32), rate, low, quality="HQ")
+    starts = np.round((_FFT // 2 + (np.arange(n) + 0.5) * hop) / _DECIMATE).astype(int) - size // 2
+    frames = np.lib.stride_tricks.sliding_window_view(np.pad(y, (0, size)), size)[starts]
+    power = np.abs(np.fft.rfft(frames * np.hanning(size).astype(np.float32), axis=1)) ** 2
+    freqs = np.fft.rfftfreq(size, 1 / low)
     band = (freqs >= _CHROMA_HZ[0]) & (freqs <= _CHROMA_HZ[1])
     pitch = np.round(12 * np.log2(freqs[band] / 440.0)).astype(int) % 12
     classes = np.zeros((int(band.sum()), 12))
@@ -383,7 +391,8 @@ def _features(x: np.ndarray, length: int, rate: int) -> tuple[np.ndarray, np.nda
     return chroma, level
 
 
-def find_loop(chroma: np.ndarray, level_db: np.ndarray, rate: int, read: Any, lead: int, stop: int) -> Loop:
+def find_loop(chroma: np.ndarray, level_db: np.ndarray, rate: int, read: Callable[[int, int], np.ndarray],
+              lead: int, stop: int) -> Loop:
     """Where music of samples [lead, stop) should loop, from each 100 ms's `chroma` and `level_db`.
 
     "Musical" here means: the loop goes back by the lag at which the music best repeats itself, and at
@@ -426,8 +435,8 @@ def find_loop(chroma: np.ndarray, level_db: np.ndarray, rate: int, read: Any, le
     wide = read(end - hop, min(stop, end + hop + len(ahead)))
     shift = int(np.argmax(_correlations(wide, ahead)))
     end = min(end - hop + shift, stop - crossfade)
-    a, b = read(start, start + crossfade).astype(np.float64), read(end, end + crossfade).astype(np.float64)
-    correlation = float(np.clip(a @ b / max(np.sqrt((a @ a) * (b @ b)), 1e-30), 0.0, 1.0))
+    x, y = read(start, start + crossfade).astype(np.float64), read(end, end + crossfade).astype(np.float64)
+    correlation = float(np.clip(float(x @ y) / max(float(np.sqrt((x @ x) * (y @ y))), 1e-30), 0.0, 1.0))
     return Loop(start, end, crossfade, correlation)
 
 
@@ -518,7 +527,7 @@ class Bed:
             found.append(x)
         return found[0], (found[1] if weighted else None)
 
-    def _music(self, start: int, end: int, read: Any) -> np.ndarray:
+    def _music(self, start: int, end: int, read: Callable[[int, int], np.ndarray]) -> np.ndarray:
         """The track as the session plays it (`read` from it): from its first sound on, round its loop when
         it has one."""
         track = self.track
