@@ -8,10 +8,9 @@ matter), and a last pass applies them and hands 16-bit chunks to the encoder. Re
 of audio in memory.
 
 A music bed (`music.Bed`) is levelled with the voice, not as part of it (dialogue-anchored levelling,
-as broadcast loudness practice does it): the gain is found from the voice and chimes alone, exactly as
-without music, so the voice is as loud as it is without music; then the bed is set at its level under
-the levelled voice (`Measurement.place_bed`), and the gain is found again with the limiter seeing the
-peaks of the whole mix.
+as broadcast loudness practice does it): the loudness the gain is found for is the voice's and the
+chimes', as without music, so the voice is as loud as it is without music; the bed is set at its level
+under the voice as levelled (`Measurement.place_bed`), and the limiter sees the peaks of the whole mix.
 """
 from __future__ import annotations
 
@@ -59,8 +58,6 @@ _CONTEXT = 32  # blocks either side that a block's limiter gain depends on (10 +
 CHIME_GAIN_DB = -4.0
 _MIX_TOLERANCE_LU = 0.4  # how far a music bed may move the session's loudness from its voice's
 _BED_TRUE_PEAK_DB = 3.0  # room for a bed's peaks between samples, where its true peaks are not measured
-_SAMPLE_TO_TRUE_DB = 1.2  # and for a block's true peak over its neighbourhood's sample peak (seen: 1.2)
-_BED_GAIN_ROOM_DB = 0.25  # how far past the voice's gain the mix's true peaks are measured up front
 
 log = logging.getLogger(__name__)
 
@@ -355,7 +352,6 @@ class Measurement:
         self.bed_factor = np.float32(0.0)
         """The bed's gain in the mix at unity gain (0 until it is placed under the levelled voice)."""
         self.bed_gain_db = float("-inf")
-        self._voice_peaks: BlockStore | None = None  # the voice's peaks, kept once the mix's replace them
         self._cross = np.zeros(0)  # each 100 ms: the sum of weighted voice times weighted bed
         self._bed_energy = np.zeros(0)  # each 100 ms: the weighted energy of the bed
         self._true_up_to_db = -np.inf  # the gain up to which the peaks that matter are true peaks
@@ -369,9 +365,8 @@ class Measurement:
         """Drop the peak and energy files and the decoded bed (the levelled session can no longer be read)."""
         self.peaks.close()
         self._energy.close()
-        for store in (self._bed_peaks, self._voice_peaks):
-            if store is not None:
-                store.close()
+        if self._bed_peaks is not None:
+            self._bed_peaks.close()
         self.timeline.close()
 
     def mix(self, start: int, end: int) -> np.ndarray:
@@ -443,14 +438,11 @@ class Measurement:
 
     def place_bed(self, voice: Gain) -> None:
         """Set the music bed under the voice as levelled (`voice`: the gain found for the voice and chimes
-        alone): `volume_lu` under the voice's loudness, or lower where that would move the session's
-        loudness too far from the voice's (`_within_gate`). Then make the stored peaks the mix's: each
-        block's voice peak plus its bed's sample peak 3 dB up (room for the bed's own peaks between
-        samples), a bound on the true peak of the sum; and where that could reach the ceiling at the
-        voice's gain and a little more (the gain with the bed is within a fraction of a dB of it), with
-        room for the voice's own peaks between samples where they were not measured, the mix's true
-        peak, measured, unless the bed adds less than 0.2 dB to the voice's peak there. Elsewhere the
-        bound stands: safe, and at most a little more work for the limiter where it is not reached."""
+        alone, from their sample peaks): `volume_lu` under the voice's loudness, or lower where that
+        would move the session's loudness too far from the voice's (`_within_gate`). Then make the
+        stored peaks the mix's: each block's voice peak plus its bed's peak 3 dB up (room for the bed's
+        own peaks between samples), at least the sample peak of the sum, so the true peaks that
+        `find_gain` then measures where they matter are the mix's (as `ensure_true_peaks` says)."""
         bed = self.timeline.bed
         if bed is None or self._bed_peaks is None or self.silent:
             return
@@ -463,27 +455,13 @@ class Measurement:
             log.info("music bed set %.1f dB lower than asked, so that the session measures within %.1f LU of its "
                      "voice (BS.1770 averages a bed that rises above its gate in with the voice)",
                      asked - self.bed_gain_db, _MIX_TOLERANCE_LU)
-        self._voice_peaks, self.peaks = self.peaks, BlockStore(len(self.peaks), self._scratch)
         allowance = self.bed_factor * np.float32(db_to_gain(_BED_TRUE_PEAK_DB))
         for at in range(0, len(self.peaks), _SCAN_BLOCKS):
-            voice_peaks = peak_values(self._voice_peaks[at:at + _SCAN_BLOCKS])
+            voice_peaks = peak_values(self.peaks[at:at + _SCAN_BLOCKS])
             music = peak_values(self._bed_peaks[at:at + _SCAN_BLOCKS])
             self.peaks[at:at + len(voice_peaks)] = peak_codes(voice_peaks + allowance * music)
         self._bound = True
-        if np.isfinite(self._true_up_to_db):  # the true peaks of the mix, where they matter
-            threshold = self._threshold(self._true_up_to_db)
-            reach = _code_below(self.ceiling / db_to_gain(voice.gain_db + _BED_GAIN_ROOM_DB))
-            alone, beds = self._voice_peaks, self._bed_peaks
-            lift = np.float32(db_to_gain(_SAMPLE_TO_TRUE_DB))
-
-            def near(p: np.ndarray, lo: int) -> np.ndarray:
-                voice = alone[lo:lo + len(p)]
-                sampled = _neighbourhood(voice) <= threshold  # true peaks not measured: allow for them
-                bound = peak_values(voice) * np.where(sampled, lift, np.float32(1)) \
-                    + allowance * peak_values(beds[lo:lo + len(p)])
-                return (_neighbourhood(peak_codes(bound)) > reach) & (p > voice + 1)
-
-            self._measure_true_peaks(self._block_runs(near))
+        self._true_up_to_db = -np.inf  # none measured yet: the first search measures the loudest too
 
     def _within_gate(self, asked_db: float, voice: Gain) -> float:
         """The bed's gain: as asked, or as much lower (in 0.5 dB steps) as keeps the whole mix's loudness
@@ -661,13 +639,14 @@ def measure(timeline: Timeline, ceiling_dbtp: float = CEILING_DBTP, workers: int
     return measurement
 
 
-def find_gain(m: Measurement, target_lufs: float, start_db: float | None = None) -> Gain:
+def find_gain(m: Measurement, target_lufs: float, start_db: float | None = None, true_peaks: bool = True) -> Gain:
     """The gain that brings the measured session to `target_lufs` with the limiter keeping its true
     peaks under the ceiling (at most +40 dB: a target out of reach gets the loudness it can).
 
     The limiter lowers loudness a little, so the gain goes past the plain difference: a secant
     search, measuring true peaks where each gain tried brings blocks near the ceiling (from `start_db`
-    when given: a gain known to be close).
+    when given: a gain known to be close; without `true_peaks`, from the sample peaks alone: a close
+    estimate, for what only needs one).
     """
     if m.silent:
         log.info("the session is silent: no gain")
@@ -675,7 +654,8 @@ def find_gain(m: Measurement, target_lufs: float, start_db: float | None = None)
     gain_db = min(_MAX_GAIN_DB, target_lufs - m.loudness_lufs) if start_db is None else start_db
     if start_db is None:
         log.info("measured %.2f LUFS before levelling; target %.2f LUFS", m.loudness_lufs, target_lufs)
-    m.ensure_true_peaks(gain_db)
+    if true_peaks:
+        m.ensure_true_peaks(gain_db)
     low, high = -np.inf, np.inf  # gains known to give too little / too much
     previous: tuple[float, float] | None = None
     for _ in range(16):
@@ -699,7 +679,7 @@ def find_gain(m: Measurement, target_lufs: float, start_db: float | None = None)
         if step == gain_db:  # the loudest it can be (a target out of reach at the gain cap)
             return Gain(gain_db, limited, loudness)
         gain_db = float(step)
-        if m.ensure_true_peaks(gain_db) and m.bounds:  # more gain: more blocks may come near
+        if true_peaks and m.ensure_true_peaks(gain_db) and m.bounds:  # more gain: more blocks may come near
             # true peaks replaced bounds, which lowered the limiter's work: what was too quiet may not be
             low, high, previous = -np.inf, np.inf, None
     loudness, limited = m.loudness_at(gain_db)  # out of tries: the last gain, as it is
@@ -765,10 +745,12 @@ def level(timeline: Timeline, target_lufs: float = TARGET_LUFS, ceiling_dbtp: fl
     """Measure a timeline and find its gain: the session ready to be rendered (close it after)."""
     measurement = measure(timeline, ceiling_dbtp, workers, scratch)
     try:
-        gain = find_gain(measurement, target_lufs)
-        if timeline.bed is not None:
-            measurement.place_bed(gain)
-            gain = find_gain(measurement, target_lufs, start_db=gain.gain_db)
+        if timeline.bed is None:
+            gain = find_gain(measurement, target_lufs)
+        else:  # the voice's gain (from its sample peaks: close enough to set the bed by), then the mix's
+            voice = find_gain(measurement, target_lufs, true_peaks=False)
+            measurement.place_bed(voice)
+            gain = find_gain(measurement, target_lufs, start_db=voice.gain_db)
         return LevelledSession(measurement, gain)
     except BaseException:
         measurement.close()
