@@ -366,6 +366,25 @@ def test_the_plan_records_the_music_and_its_gain_curve(built, tone_file):
     assert all(any(d[0] <= e["start_ms"] and e["end_ms"] <= d[1] for d in bed["dips"]) for e in chimes)
 
 
+def test_a_session_with_music_is_named_as_a_variant(built, tone_file):
+    from mutagen.id3 import ID3
+
+    tags = ID3(str(built.mp3))
+    assert str(tags["TIT2"]) == "Desk Break — tone.wav music"
+    assert f"Variant: tone.wav music (--music {tone_file})" in str(tags["COMM::eng"])
+
+
+def test_replacing_a_session_made_with_other_music_or_none_says_so():
+    from voiceguide.build import replaced_differently
+
+    assert replaced_differently({"pace": 1.0}, {"pace": 1.0, "music": "calm", "music_volume": -15.0}) == \
+        ["music none (now calm)"]
+    assert replaced_differently({"music": "calm", "duck_db": 12.0}, {}) == ["music calm (now none)"]
+    assert replaced_differently({"music": "calm", "duck_db": 12.0}, {"music": "calm", "duck_db": 18.0}) == \
+        ["music ducking 12.0 (now 18.0)"]
+    assert replaced_differently({"pace": 1.0}, {"pace": 1.0}) == []
+
+
 def _frames(path: Path) -> bytes:
     data = path.read_bytes()
     size = (data[6] << 21) | (data[7] << 14) | (data[8] << 7) | data[9]

@@ -299,7 +299,11 @@ made of the music (its loop, level and dips, which follow from the rest)."""
 def replaced_differently(earlier: dict[str, Any], now: dict[str, Any]) -> list[str]:
     """What sets the session about to be replaced (its `made_with`) apart from this build's, in words:
     "routine /a/knee.yaml (now /a/hip.yaml)", "pace 1.0 (now 1.5)". Settings only one of them
-    records are not compared; the engine is compared by name, not version."""
+    records are not compared, but for the music, which a session without it does not record (none);
+    the engine is compared by name, not version."""
+    if "music" in now or "music" in earlier:
+        earlier, now = {**earlier, "music": earlier.get("music")}, {**now, "music": now.get("music")}
+
     def shown(key: str, value: Any) -> str:
         if key == "engine" and isinstance(value, str):
             return value.split(" (")[0]
