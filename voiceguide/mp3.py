@@ -135,13 +135,15 @@ def part_cuts(busy: list[tuple[int, int]], length: int, parts: Sequence[int]) ->
 
 def overlapped_spans(length: int, rate: int = SAMPLE_RATE, every_s: int = SEGMENT_S) -> list[tuple[int, int]]:
     """Spans (start, stop) of a `length`-sample session that sounds throughout (a music bed under it),
-    to encode separately and splice: cuts every ~`every_s` seconds on MP3 frame boundaries, and each
+    to encode separately and splice: cuts every `every_s` seconds or a little less, on MP3 frame
+    boundaries, and each
     segment encoded `SPLICE_FRAMES` frames past its cuts, so that both sides of a cut have frames
     encoded with the audio around them in view (`encode_segments` splices them, see `splice_frame`).
     Starts are frame boundaries, so every segment's frames fall on the frames of one long encode."""
     step = every_s * rate // MP3_FRAME
     frames = -(-length // MP3_FRAME)
-    cuts = list(range(step, frames - step // 2, step))
+    n = max(1, -(-frames // step))  # as many as ~`every_s` seconds need, all as long: no long one left last
+    cuts = [i * frames // n for i in range(1, n)]
     starts = [0, *((c - SPLICE_FRAMES) * MP3_FRAME for c in cuts)]
     stops = [min(length, (c + SPLICE_FRAMES) * MP3_FRAME) for c in cuts] + [length]
     return list(zip(starts, stops))
