@@ -357,6 +357,8 @@ class Measurement:
         self._cross = np.zeros(0, dtype=np.float32)
         self._bed_energy = np.zeros(0, dtype=np.float32)
         self._true_up_to_db = -np.inf  # the gain up to which the peaks that matter are true peaks
+        self._peaks_version = 0  # counts changes to the peaks, which the limiter's factors follow
+        self._factors: tuple[tuple[float, int], list[tuple[int, np.ndarray]]] | None = None
         self.ceiling = db_to_gain(ceiling_dbtp - _MP3_MARGIN_DB)
         self.plain = np.zeros(0)
         """Weighted energy of every 100 ms at unity gain (of the voice and chimes: not the bed)."""
@@ -463,6 +465,7 @@ class Measurement:
             voice_peaks = peak_values(self.peaks[at:at + _SCAN_BLOCKS])
             music = peak_values(self._bed_peaks[at:at + _SCAN_BLOCKS])
             self.peaks[at:at + len(voice_peaks)] = peak_codes(voice_peaks + allowance * music)
+        self._peaks_version += 1
         self._bound = True
         self._true_up_to_db = -np.inf  # none measured yet: the first search measures the loudest too
 
@@ -558,6 +561,7 @@ class Measurement:
                     np.maximum(self.peaks[at:at + len(codes)], codes)
 
         self._run([partial(self._true_peak_codes, g) for g in groups], keep)
+        self._peaks_version += 1
         if bound:
             self.peaks.rescan_max()
 
@@ -590,11 +594,23 @@ class Measurement:
 
     def _limited(self, plain: np.ndarray, gain: np.float32) -> np.ndarray:
         """`plain` (energies of every 100 ms) at a gain, with the limiter's effect there as on the voice."""
-        per_hop = self._k.hop // self.block
         energies = plain * float(gain) ** 2
+        for at, factor in self._limiter_factors(gain):
+            energies[at:at + len(factor)] *= factor
+        return energies
+
+    def _limiter_factors(self, gain: np.float32) -> list[tuple[int, np.ndarray]]:
+        """Where the limiter acts at a gain, (first 100 ms, what it leaves of each 100 ms's energy), a slice
+        at a time (memory stays flat); kept for the last gain asked (the mix's loudness asks again)."""
+        key = (float(gain), self._peaks_version)
+        if self._factors is not None and self._factors[0] == key:
+            return self._factors[1]
+        per_hop = self._k.hop // self.block
+        hops = len(self.plain)
+        found = []
         step = _SCAN_BLOCKS // per_hop * per_hop
-        for lo in range(0, len(energies) * per_hop, step):  # a slice at a time: memory stays flat
-            hi = min(len(energies) * per_hop, lo + step)
+        for lo in range(0, hops * per_hop, step):
+            hi = min(hops * per_hop, lo + step)
             around = self.peaks[max(0, lo - _CONTEXT):hi + _CONTEXT]
             if around.max(initial=0) <= _code_below(self.ceiling / float(gain)):
                 continue  # nothing here or near reaches the ceiling: no block's gain is lowered
@@ -602,8 +618,9 @@ class Measurement:
             weights = energy_values(self._energy[lo:hi])
             kept = (gains ** 2 * weights).reshape(-1, per_hop).sum(axis=1)
             total = weights.reshape(-1, per_hop).sum(axis=1)
-            energies[lo // per_hop:hi // per_hop] *= np.where(total > 0, kept / np.maximum(total, 1e-300), 1.0)
-        return energies
+            found.append((lo // per_hop, np.where(total > 0, kept / np.maximum(total, 1e-300), 1.0)))
+        self._factors = (key, found)
+        return found
 
     def mix_loudness(self, gain_db: float) -> float:
         """The whole mix's loudness at a gain, music and all: exact where the limiter does not act, and
