@@ -659,14 +659,15 @@ def measure(timeline: Timeline, ceiling_dbtp: float = CEILING_DBTP, workers: int
     return measurement
 
 
-def find_gain(m: Measurement, target_lufs: float, start_db: float | None = None, true_peaks: bool = True) -> Gain:
+def find_gain(m: Measurement, target_lufs: float, start_db: float | None = None, true_peaks: bool = True,
+              within_lu: float = 0.02) -> Gain:
     """The gain that brings the measured session to `target_lufs` with the limiter keeping its true
     peaks under the ceiling (at most +40 dB: a target out of reach gets the loudness it can).
 
     The limiter lowers loudness a little, so the gain goes past the plain difference: a secant
     search, measuring true peaks where each gain tried brings blocks near the ceiling (from `start_db`
-    when given: a gain known to be close; without `true_peaks`, from the sample peaks alone: a close
-    estimate, for what only needs one).
+    when given: a gain known to be close; without `true_peaks`, from the sample peaks alone, and to
+    `within_lu` of the target: a close estimate, for what only needs one).
     """
     if m.silent:
         log.info("the session is silent: no gain")
@@ -681,7 +682,7 @@ def find_gain(m: Measurement, target_lufs: float, start_db: float | None = None,
     for _ in range(16):
         loudness, limited = m.loudness_at(gain_db)
         log.debug("gain %+.2f dB gives %.2f LUFS%s", gain_db, loudness, " (limited)" if limited else "")
-        if abs(loudness - target_lufs) < 0.02 or (not limited and loudness >= target_lufs):
+        if abs(loudness - target_lufs) < within_lu or (not limited and loudness >= target_lufs):
             return Gain(gain_db, limited, loudness)
         if loudness < target_lufs:
             low = gain_db
@@ -768,7 +769,7 @@ def level(timeline: Timeline, target_lufs: float = TARGET_LUFS, ceiling_dbtp: fl
         if timeline.bed is None:
             gain = find_gain(measurement, target_lufs)
         else:  # the voice's gain (from its sample peaks: close enough to set the bed by), then the mix's
-            voice = find_gain(measurement, target_lufs, true_peaks=False)
+            voice = find_gain(measurement, target_lufs, true_peaks=False, within_lu=0.1)
             measurement.place_bed(voice)
             gain = find_gain(measurement, target_lufs, start_db=voice.gain_db)
         return LevelledSession(measurement, gain)
