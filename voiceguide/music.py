@@ -231,12 +231,16 @@ class _Samples:
             self._joined = np.frombuffer(b"".join(self._memory), dtype="<i2")
             self._memory = None
 
-    def read(self, start: int, stop: int) -> np.ndarray:
-        """float32 samples [start, stop), zeros outside what is stored."""
-        out = np.zeros(max(0, stop - start), dtype=np.float32)
+    def read(self, start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray:
+        """float32 samples [start, stop) (into `out` when given), zeros outside what is stored."""
         lo, hi = max(0, start), min(self.length, stop)
+        if out is None:
+            out = np.empty(max(0, stop - start), dtype=np.float32)
         if lo >= hi:
+            out[:] = 0
             return out
+        out[:lo - start] = 0
+        out[hi - start:] = 0
         if self._joined is not None:
             pcm = self._joined[lo:hi]
         else:
@@ -351,12 +355,12 @@ class Track:
                  loop.correlation)
         return loop
 
-    def read(self, start: int, stop: int) -> np.ndarray:
-        return self._samples.read(start, stop)
+    def read(self, start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray:
+        return self._samples.read(start, stop, out)
 
-    def read_weighted(self, start: int, stop: int) -> np.ndarray:
+    def read_weighted(self, start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray:
         """Samples [start, stop) K-weighted (zeros before the first sound and past what the session uses)."""
-        return self._weighted.read(start - self.lead, stop - self.lead)
+        return self._weighted.read(start - self.lead, stop - self.lead, out)
 
     def close(self) -> None:
         self._samples.close()
@@ -465,6 +469,10 @@ def crossfade_gains(length: int, correlation: float) -> tuple[np.ndarray, np.nda
     return (fade_in * norm).astype(np.float32), (fade_out * norm).astype(np.float32)
 
 
+_Read = Callable[[int, int, "np.ndarray | None"], np.ndarray]
+"""Samples [start, stop) of the decoded music, into the array given (or a new one)."""
+
+
 class Bed:
     """The music under a session at unity gain, ducked and faded, any span on demand.
 
@@ -527,14 +535,14 @@ class Bed:
             found.append(x)
         return found[0], (found[1] if weighted else None)
 
-    def _music(self, start: int, end: int, read: Callable[[int, int], np.ndarray]) -> np.ndarray:
+    def _music(self, start: int, end: int, read: _Read) -> np.ndarray:
         """The track as the session plays it (`read` from it): from its first sound on, round its loop when
         it has one."""
         track = self.track
         assert track is not None, "open the bed first"
         loop = track.loop
         if loop is None:
-            return read(track.lead + start, track.lead + end)
+            return read(track.lead + start, track.lead + end, None)
         assert self._gains is not None
         out = np.empty(end - start, dtype=np.float32)
         first = loop.end - track.lead  # where the first crossfade begins, in session samples
@@ -542,16 +550,17 @@ class Bed:
         while at < end:
             if at < first:
                 stop = min(end, first)
-                out[at - start:stop - start] = read(track.lead + at, track.lead + stop)
+                read(track.lead + at, track.lead + stop, out[at - start:stop - start])
             else:
                 u = (at - first) % loop.period
                 stop = min(end, at + loop.period - u)
-                part = read(loop.start + u, loop.start + u + stop - at)
+                part = read(loop.start + u, loop.start + u + stop - at, out[at - start:stop - start])
                 if u < loop.crossfade:
                     m = min(len(part), loop.crossfade - u)
-                    leaving = read(loop.end + u, loop.end + u + m)
-                    part[:m] = part[:m] * self._gains[0][u:u + m] + leaving * self._gains[1][u:u + m]
-                out[at - start:stop - start] = part
+                    leaving = read(loop.end + u, loop.end + u + m, None)
+                    part[:m] *= self._gains[0][u:u + m]
+                    leaving *= self._gains[1][u:u + m]
+                    part[:m] += leaving
             at = stop
         return out
 
