@@ -183,6 +183,27 @@ def test_short_music_loops_a_whole_cycle_back_without_a_seam(tmp_path):
     assert np.abs(high).max() < 1e-3
 
 
+def test_the_beds_loudness_is_worked_out_as_measuring_it_rendered_would_give(tmp_path):
+    """Each 100 ms of the bed's K-weighted energy, from the music's own loudness where the session plays
+    it: against the bed rendered and measured, the same loudness to 0.05 LU (music off the 100 ms grid,
+    looping, under dips and fades)."""
+    from voiceguide.loudness import KWeighting, integrated_loudness, sums
+
+    music = _write(tmp_path / "chords.flac", np.concatenate([np.zeros(12_345), _chords(20.0)]))
+    plan = _plan(70_000, [(5_000, 7_000), (7_500, 9_000), (30_000, 31_000)], chimes=[(50_000, 51_800)])
+    bed = Bed(open_music(str(music)), MusicSettings(str(music)), plan, RATE)
+    bed.open()
+    try:
+        k = KWeighting(RATE)
+        rendered = sums(k.power(bed.span(-k.memory, bed.length), k.memory), k.hop)
+        worked_out = bed.hop_energies(len(rendered))
+    finally:
+        bed.close()
+    assert abs(integrated_loudness(worked_out, RATE) - integrated_loudness(rendered, RATE)) < 0.05
+    sounding = rendered > rendered.max() * 1e-3
+    assert np.median(np.abs(10 * np.log10(worked_out[sounding] / rendered[sounding]))) < 0.5
+
+
 def test_long_music_is_decoded_only_as_far_as_the_session_needs_in_little_memory(tmp_path):
     """Four minutes of stereo at 48 kHz (the decoder's whole output would be 46 MB of floats): a
     one-minute session decodes a minute of it, a five-minute one all of it (and loops), each with a

@@ -465,8 +465,8 @@ def check_space(routine: Routine, options: BuildOptions, out: Path, cache_root: 
     mp3 = int(seconds * options.bitrate_kbps * 125)
     session = mp3 * (2 if options.split else 1) + 64 * 1024 + len(shape.events) * 200  # MP3s, captions, plan
     cache = int(speech_s * _CLIP_BYTES_PER_S + seconds * _BLOCK_BYTES_PER_S + mp3)
-    if music is not None:  # decoded at 16 bits, as it is and K-weighted, as far as needed; and its peaks
-        cache += int(min(music.seconds, seconds) * SAMPLE_RATE * 4 + seconds * _BLOCK_BYTES_PER_S)
+    if music is not None:  # decoded at 16 bits as far as needed, and its peaks
+        cache += int(min(music.seconds, seconds) * SAMPLE_RATE * 2 + seconds * _BLOCK_BYTES_PER_S / 2)
     if _same_disk(out.parent, cache_root):
         require_free(out.parent, session + cache, "this session with its speech cache",
                      "free some space, or write elsewhere with -o / VOICEGUIDE_CACHE_DIR")

@@ -352,9 +352,7 @@ class Measurement:
         self.bed_factor = np.float32(0.0)
         """The bed's gain in the mix at unity gain (0 until it is placed under the levelled voice)."""
         self.bed_gain_db = float("-inf")
-        # each 100 ms: the sum of weighted voice times weighted bed, and the weighted energy of the bed
-        # (4 bytes each: with the voice's own, 1.2 MB a 3-hour session keeps in memory; ample for loudness)
-        self._cross = np.zeros(0, dtype=np.float32)
+        # each 100 ms: the weighted energy of the bed (4 bytes: ample for loudness)
         self._bed_energy = np.zeros(0, dtype=np.float32)
         self._true_up_to_db = -np.inf  # the gain up to which the peaks that matter are true peaks
         self._peaks_version = 0  # counts changes to the peaks, which the limiter's factors follow
@@ -421,8 +419,6 @@ class Measurement:
         spans = [(s, min(s + step, self.timeline.length)) for s in range(0, self.timeline.length, step)]
         groups = self._groups(spans)
         energies: list[np.ndarray] = [np.zeros(0)] * len(groups)
-        crosses: list[np.ndarray] = [np.zeros(0)] * len(groups)
-        beds: list[np.ndarray] = [np.zeros(0)] * len(groups)
 
         def keep(i: int, result: object) -> None:
             energies[i], peaks, blocks, *bed = cast(tuple[np.ndarray, ...], result)
@@ -430,7 +426,7 @@ class Measurement:
             self.peaks[at:at + len(peaks)] = peaks
             self._energy[at:at + len(blocks)] = blocks
             if bed:
-                crosses[i], beds[i], bed_peaks = bed
+                bed_peaks, = bed
                 assert self._bed_peaks is not None
                 self._bed_peaks[at:at + len(bed_peaks)] = bed_peaks
 
@@ -438,8 +434,7 @@ class Measurement:
         self.plain = np.concatenate(energies) if energies else np.zeros(0)
         self.loudness_lufs = integrated_loudness(self.plain, self.timeline.rate)
         if self.timeline.bed is not None:
-            self._cross = np.concatenate(crosses).astype(np.float32)
-            self._bed_energy = np.concatenate(beds).astype(np.float32)
+            self._bed_energy = self.timeline.bed.hop_energies(len(self.plain)).astype(np.float32)
 
     def place_bed(self, voice: Gain) -> None:
         """Set the music bed under the voice as levelled (`voice`: the gain found for the voice and chimes
@@ -481,35 +476,27 @@ class Measurement:
         for step in range(int(40 / 0.5) + 1):
             gain_db = asked_db - 0.5 * step
             b = db_to_gain(gain_db)
-            energies = limited + g2 * (2 * b * self._cross.astype(np.float64) + b * b * self._bed_energy)
+            energies = limited + g2 * b * b * self._bed_energy
             if abs(integrated_loudness(energies, self.timeline.rate) - voice.loudness_lufs) <= _MIX_TOLERANCE_LU:
                 return gain_db
         return asked_db - 40.0
 
     def _measure_plain(self, spans: list[tuple[int, int]]) -> tuple[np.ndarray, ...]:
         """Of the voice and chimes: the weighted energy of each 100 ms, each block's peak and weighted
-        energy; with a bed, also (each 100 ms) the weighted voice times the weighted bed and the bed's
-        weighted energy, which give the mix's loudness at any bed gain, and each block's bed peak."""
-        energies, peaks, blocks, crosses, beds, bed_peaks = [], [], [], [], [], []
+        energy; with a bed, also each block's bed peak."""
+        energies, peaks, blocks, bed_peaks = [], [], [], []
         bed = self.timeline.bed
         for start, end in spans:
             x = self.timeline.span(start - self._lead, end)
             if bed is not None:
-                y, ky = bed.spans(start, end)
-                assert ky is not None
-                kx = self._k.filter(x)[self._lead:]
-                power = np.square(kx, dtype=np.float64)
-                crosses.append(_hop_sums(kx * ky, self._k.hop))
-                beds.append(_hop_sums(np.square(ky), self._k.hop))
-                bed_peaks.append(self._block_peaks(y))
-            else:
-                power = self._k.power(x, self._lead)
+                bed_peaks.append(self._block_peaks(bed.span(start, end)))
+            power = self._k.power(x, self._lead)
             energies.append(sums(power, self._k.hop))
             blocks.append(energy_codes(sums(power, self.block, partial=True)))
             peaks.append(self._block_peaks(x[self._lead:]))
         found: tuple[np.ndarray, ...] = (np.concatenate(energies), np.concatenate(peaks), np.concatenate(blocks))
         if bed is not None:
-            found += (np.concatenate(crosses), np.concatenate(beds), np.concatenate(bed_peaks))
+            found += (np.concatenate(bed_peaks),)
         return found
 
     def _block_peaks(self, x: np.ndarray) -> np.ndarray:
@@ -623,12 +610,13 @@ class Measurement:
         return found
 
     def mix_loudness(self, gain_db: float) -> float:
-        """The whole mix's loudness at a gain, music and all: exact where the limiter does not act, and
-        where it does, its effect taken as it is on the voice (the louder part of the mix there)."""
+        """The whole mix's loudness at a gain, music and all: each 100 ms's energy the voice's plus the
+        bed's (voice and music are unrelated: what they share in a 100 ms is noise, 0.001 LU on the seed),
+        with the limiter's effect where it acts taken as it is on the voice (the louder part there)."""
         if not self.bed_factor:
             return self.loudness_at(gain_db)[0]
         b = float(self.bed_factor)
-        plain = self.plain + 2 * b * self._cross.astype(np.float64) + b * b * self._bed_energy
+        plain = self.plain + b * b * self._bed_energy
         gain = np.float32(db_to_gain(gain_db))
         if self.loudest() * float(gain) <= self.ceiling:
             return integrated_loudness(plain * float(gain) ** 2, self.timeline.rate)
@@ -779,12 +767,6 @@ def level(timeline: Timeline, target_lufs: float = TARGET_LUFS, ceiling_dbtp: fl
 
 
 
-
-
-def _hop_sums(x: np.ndarray, hop: int) -> np.ndarray:
-    """The sum of each whole `hop` values (float32 values, summed in float64), as `loudness.sums` gives."""
-    n = len(x) // hop
-    return x[:n * hop].reshape(n, hop).sum(axis=1, dtype=np.float64)
 
 
 def _code_below(value: float) -> int:

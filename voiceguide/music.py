@@ -3,9 +3,9 @@
 The builder knows, to the millisecond, when every line is spoken, so the bed's gain follows the plan
 (`dips`), not a compressor listening to the voice: it is down before a line starts and comes back
 after it, the same way every time. The bed is rendered like the rest of the mix, any span on demand:
-the part of the music file the session uses is decoded once, at the session's rate, into unnamed
-temporary files (16-bit, as it is and K-weighted: 10.6 MB a minute of music), and read back a span at
-a time, so memory does not grow with the length of the session or of the music.
+the part of the music file the session uses is decoded once, at the session's rate, into an unnamed
+temporary file (16-bit, 5.3 MB a minute of music), and read back a span at a time, so memory does not
+grow with the length of the session or of the music.
 """
 from __future__ import annotations
 
@@ -48,7 +48,6 @@ _CROSSFADE_S = (2.0, 3.0)  # shortest and longest crossfade at a loop
 _CONTEXT_S = 4.0  # how much before a loop point must match too (less for short music)
 _SILENT = 10 ** (-60 / 20)  # a sample below -60 dBFS is silence (the file's own lead-in and tail)
 _SCALE = 16384.0  # stored 16-bit: 6 dB of headroom over full scale, for decoders' overshoot
-_WEIGHTED_SCALE = 8192.0  # and the K-weighted music with 12 dB (the filter lifts highs by 4 dB, and rings)
 _READ_FRAMES = 1 << 16
 _HOP_S = 0.1
 _FFT = 4096  # 10.8 Hz apart: the pitch classes of notes from about 100 Hz up
@@ -191,10 +190,9 @@ class Loop:
 
 class _Samples:
     """16-bit samples in an unnamed temporary file (positioned reads, shared by forked workers), or in
-    memory where no such file can be made; `scale` is full scale."""
+    memory where no such file can be made."""
 
-    def __init__(self, folder: Path | None, scale: float = _SCALE) -> None:
-        self.scale = scale
+    def __init__(self, folder: Path | None) -> None:
         self._file: BinaryIO | None = None
         self._memory: list[bytes] | None = None
         self._joined: np.ndarray | None = None
@@ -246,7 +244,7 @@ class _Samples:
         else:
             assert self._file is not None
             pcm = np.frombuffer(os.pread(self._file.fileno(), (hi - lo) * 2, lo * 2), dtype="<i2")
-        np.multiply(pcm, np.float32(1 / self.scale), out=out[lo - start:lo - start + len(pcm)])
+        np.multiply(pcm, np.float32(1 / _SCALE), out=out[lo - start:lo - start + len(pcm)])
         return out
 
     def close(self) -> None:
@@ -261,17 +259,14 @@ class Track:
 
     Decoded block by block (libsndfile; soxr's streaming resampler when the rates differ) into
     `_Samples`, only as far as the session needs: the first sound and a session's length after it,
-    or the whole file when it is shorter and must loop. Kept K-weighted too (the BS.1770 filter, run
-    once over the music), so the mix's loudness is measured without filtering the bed again, loop
-    after loop (the bed's slow gain changes and 3 s crossfades commute with the filter, which
-    forgets within milliseconds).
+    or the whole file when it is shorter and must loop. Its loudness is measured once, each 100 ms
+    of it (`energies`), which is what the mix's loudness needs of it (`Bed.hop_energies`).
     """
 
     def __init__(self, source: MusicFile, needed: int, rate: int, scratch: Path | None = None) -> None:
         self.source = source
         self.rate = rate
         self._samples = _Samples(scratch)
-        self._weighted = _Samples(scratch, _WEIGHTED_SCALE)
         try:
             self.lead, self.stop = self._decode(needed)
             self.loudness_lufs, features = self._measure(needed)
@@ -331,15 +326,14 @@ class Track:
         stop = min(self.stop, self.lead + needed)
         for at in range(self.lead, stop, step):
             end = min(stop, at + step)
-            weighted = k.filter(self.read(at - k.memory, end))[k.memory:]
-            energies.append(sums(np.square(weighted, dtype=np.float64), k.hop))
-            self._weighted.append(np.clip(np.round(weighted * _WEIGHTED_SCALE), -32768, 32767))
+            energies.append(sums(k.power(self.read(at - k.memory, end), k.memory), k.hop))
             if loops:
                 c, v = _features(self.read(at - _FFT // 2, end + _FFT // 2), end - at, self.rate)
                 chroma.append(c)
                 level.append(v)
-        self._weighted.finish()
-        loudness = integrated_loudness(np.concatenate(energies), self.rate)
+        self.energies = np.concatenate(energies).astype(np.float32)
+        """The K-weighted energy of each 100 ms of the music from its first sound on (as far as used)."""
+        loudness = integrated_loudness(self.energies.astype(np.float64), self.rate)
         if not np.isfinite(loudness):
             raise VoiceguideError(f"{self.source.path}: the music is too quiet to measure (below -70 LUFS)")
         return loudness, (np.concatenate(chroma), np.concatenate(level)) if loops else None
@@ -358,13 +352,8 @@ class Track:
     def read(self, start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray:
         return self._samples.read(start, stop, out)
 
-    def read_weighted(self, start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray:
-        """Samples [start, stop) K-weighted (zeros before the first sound and past what the session uses)."""
-        return self._weighted.read(start - self.lead, stop - self.lead, out)
-
     def close(self) -> None:
         self._samples.close()
-        self._weighted.close()
 
 
 def _features(x: np.ndarray, length: int, rate: int) -> tuple[np.ndarray, np.ndarray]:
@@ -469,10 +458,6 @@ def crossfade_gains(length: int, correlation: float) -> tuple[np.ndarray, np.nda
     return (fade_in * norm).astype(np.float32), (fade_out * norm).astype(np.float32)
 
 
-_Read = Callable[[int, int, "np.ndarray | None"], np.ndarray]
-"""Samples [start, stop) of the decoded music, into the array given (or a new one)."""
-
-
 class Bed:
     """The music under a session at unity gain, ducked and faded, any span on demand.
 
@@ -514,32 +499,21 @@ class Bed:
 
     def span(self, start: int, end: int) -> np.ndarray:
         """Samples [start, end) of the bed at unity gain (zeros outside the session)."""
-        return self.spans(start, end, weighted=False)[0]
-
-    def spans(self, start: int, end: int, weighted: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
-        """Samples [start, end) of the bed at unity gain and, with `weighted`, the same K-weighted (the
-        music's weighted samples under the same gains: what the loudness of the mix is measured from)."""
         lo, hi = max(0, start), min(self.length, end)
         if lo >= hi:
-            return np.zeros(max(0, end - start), dtype=np.float32), \
-                (np.zeros(max(0, end - start), dtype=np.float32) if weighted else None)
-        curve = self.gain_curve(lo, hi)
-        track = self.track
-        assert track is not None, "open the bed first"
-        found = []
-        for read in (track.read, track.read_weighted) if weighted else (track.read,):
-            x = self._music(lo, hi, read)
-            x *= curve
-            if lo > start or hi < end:
-                x = np.concatenate([np.zeros(lo - start, np.float32), x, np.zeros(max(0, end - hi), np.float32)])
-            found.append(x)
-        return found[0], (found[1] if weighted else None)
+            return np.zeros(max(0, end - start), dtype=np.float32)
+        assert self.track is not None, "open the bed first"
+        x = self._music(lo, hi)
+        x *= self.gain_curve(lo, hi)
+        if lo > start or hi < end:
+            x = np.concatenate([np.zeros(lo - start, np.float32), x, np.zeros(max(0, end - hi), np.float32)])
+        return x
 
-    def _music(self, start: int, end: int, read: _Read) -> np.ndarray:
-        """The track as the session plays it (`read` from it): from its first sound on, round its loop when
-        it has one."""
+    def _music(self, start: int, end: int) -> np.ndarray:
+        """The track as the session plays it: from its first sound on, round its loop when it has one."""
         track = self.track
         assert track is not None, "open the bed first"
+        read = track.read
         loop = track.loop
         if loop is None:
             return read(track.lead + start, track.lead + end, None)
@@ -563,6 +537,42 @@ class Bed:
                     part[:m] += leaving
             at = stop
         return out
+
+    def hop_energies(self, hops: int) -> np.ndarray:
+        """Each 100 ms's K-weighted energy of the bed at unity gain, worked out from the music's own (each
+        100 ms of it, measured once when it was decoded) where the session plays it, and the bed's gain
+        there (its square, averaged over the 100 ms): what the mix's loudness needs of the bed, without
+        rendering it. Within a crossfade the two sides are added as alike as the loop measured them."""
+        track = self.track
+        assert track is not None, "open the bed first"
+        hop = self.rate // 10
+        gains = np.empty(hops, dtype=np.float64)
+        for h in range(0, hops, 100):  # the gain, 10 s at a time
+            n = min(100, hops - h)
+            curve = self.gain_curve(h * hop, min(self.length, (h + n) * hop))
+            curve = np.pad(curve, (0, n * hop - len(curve)))
+            gains[h:h + n] = np.square(curve, dtype=np.float64).reshape(n, hop).mean(axis=1)
+        centre = np.arange(hops) * hop + hop / 2
+        own = track.energies.astype(np.float64)
+
+        def at(position: np.ndarray) -> np.ndarray:  # the music's energy around a sample of the track
+            return np.interp((position - track.lead) / hop - 0.5, np.arange(len(own)), own, left=0.0, right=0.0)
+
+        loop = track.loop
+        if loop is None:
+            return gains * at(centre + track.lead)
+        first = loop.end - track.lead
+        u = np.where(centre < first, -1.0, (centre - first) % loop.period)
+        energy = np.where(u < 0, at(centre + track.lead), at(loop.start + u))
+        fading = (u >= 0) & (u < loop.crossfade)
+        if fading.any():
+            t = (u[fading] + 0.5) / loop.crossfade
+            g_in, g_out = np.sin(np.pi / 2 * t), np.cos(np.pi / 2 * t)
+            norm = 1.0 / (1.0 + 2.0 * loop.correlation * g_in * g_out)
+            coming, leaving = at(loop.start + u[fading]), at(loop.end + u[fading])
+            energy[fading] = norm * (g_in ** 2 * coming + g_out ** 2 * leaving
+                                     + 2 * loop.correlation * g_in * g_out * np.sqrt(coming * leaving))
+        return gains * energy
 
     def gain_curve(self, start: int, end: int) -> np.ndarray:
         """The bed's gain over [start, end): the fades at the session's ends and the dips, deepest wins."""
