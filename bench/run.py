@@ -2,6 +2,7 @@
 
     python bench/run.py                    # seed, 60-minute and 3-hour routines, 3 runs each
     python bench/run.py --sizes seed,60 --runs 1
+    python bench/run.py --sizes seed --music calm     # the same builds with a music bed under them
 
 For each routine it prints, as medians over the runs:
   cold   a build with an empty cache (every line spoken, the session mixed and encoded)
@@ -64,11 +65,11 @@ def generated_routine(minutes: int, folder: Path) -> Path:
     return path
 
 
-def timed_build(routine: Path, out: Path, cache: Path) -> tuple[float, float]:
+def timed_build(routine: Path, out: Path, cache: Path, flags: tuple[str, ...] = ()) -> tuple[float, float]:
     """Seconds and peak RSS (MB) of one build in its own process."""
     env = {**os.environ, "VOICEGUIDE_CACHE_DIR": str(cache)}
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "voiceguide", "build", str(routine), "-q", "-o", str(out)],
+    proc = subprocess.Popen([sys.executable, "-m", "voiceguide", "build", str(routine), "-q", "-o", str(out), *flags],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
@@ -121,7 +122,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="seed,60,180", help="seed and/or minutes of generated routines")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--music", help="build with this music bed (--music of voiceguide build: calm, a file)")
     args = parser.parse_args()
+    flags = ("--music", args.music) if args.music else ()
     rows = []
     with tempfile.TemporaryDirectory(prefix="voiceguide-bench-") as tmp:
         folder = Path(tmp)
@@ -131,12 +134,12 @@ def main() -> None:
             for run in range(args.runs):
                 cache = folder / f"cache-{size}-{run}"
                 out = folder / f"{size}-{run}.mp3"
-                seconds, peak = timed_build(routine, out, cache)
+                seconds, peak = timed_build(routine, out, cache, flags)
                 cold.append(seconds)
                 rss.append(peak)
-                warm.append(timed_build(routine, folder / f"{size}-{run}-warm.mp3", cache)[0])
+                warm.append(timed_build(routine, folder / f"{size}-{run}-warm.mp3", cache, flags)[0])
                 shutil.rmtree(cache / "sessions")  # keep the clips, forget the stored mix
-                remix.append(timed_build(routine, folder / f"{size}-{run}-remix.mp3", cache)[0])
+                remix.append(timed_build(routine, folder / f"{size}-{run}-remix.mp3", cache, flags)[0])
                 floor.append(floor_seconds(out.with_suffix(".json")))
                 print(f"  {size} run {run + 1}: cold {seconds:.1f} s, warm {warm[-1]:.1f} s, "
                       f"remix {remix[-1]:.1f} s, floor {floor[-1]:.1f} s, {peak:.0f} MB", file=sys.stderr)
@@ -151,7 +154,8 @@ def main() -> None:
     for name, minutes, c, w, m, f, cf, wc, mf, r in rows:
         print(f"| {name:<20} | {minutes:>6.1f}m | {c:>6.1f} | {w:>6.1f} | {m:>7.1f} | {f:>7.1f} | {cf:>10.2f} "
               f"| {wc:>9.2f} | {mf:>11.2f} | {r:>11.0f} |")
-    print(f"\n(medians of {args.runs} runs; python {sys.version.split()[0]}, {os.cpu_count()} cores)")
+    music = f"; music: {args.music}" if args.music else ""
+    print(f"\n(medians of {args.runs} runs; python {sys.version.split()[0]}, {os.cpu_count()} cores{music})")
 
 
 if __name__ == "__main__":

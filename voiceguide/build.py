@@ -25,7 +25,8 @@ from .export import Split, check_writable, earlier_made_with, plan_json, write_s
 from .language import phrasebook_for
 from .memory import release_free_memory
 from .mix import TARGET_LUFS, LevelledSession, Levels, Timeline, level
-from .mp3 import NoCut, encode_segments
+from .mp3 import MP3_FRAME, NoCut, encode_segments, reservoir_lead_frames
+from .music import Bed, MusicFile, MusicSettings, open_music
 from .names import slug
 from .options import OPTIONS, Option, OptionKind, Settings, default, defaults
 from .plan import Detail, Plan, PlanOptions, Setup, build_plan, estimated_measure, utterances
@@ -50,6 +51,7 @@ class BuildOptions:
     """A shipped chime's name, a sound file, or none."""
     volume: float = default("volume")
     """Session loudness as a fraction of the standard level (1.0 = -16 LUFS)."""
+    music: MusicSettings = field(default_factory=MusicSettings)
     split: bool = default("split")
     """Also one MP3 per chapter and a playlist, in a folder beside the session."""
     only_mp3: bool = default("only_mp3")
@@ -74,13 +76,16 @@ def build_options(settings: Settings, language: str = "en") -> BuildOptions:
                        sides_each=s["sides"] == "each", setup=Setup(s["setup"]), lexicon=default_lexicon(tag),
                        phrases=phrasebook_for(tag))
     voice = VoiceSettings(engine=s["engine"], voice=s.get("voice"), rate_wpm=s["rate"], language=tag)
+    music = MusicSettings(choice=s["music"], volume_lu=s["music_volume"], duck_db=s["duck_db"])
     return BuildOptions(plan=plan, voice=voice, bitrate_kbps=s["bitrate"], chime=s["chime"], volume=s["volume"],
-                        split=s["split"], only_mp3=s["only_mp3"], variant=variant(s))
+                        music=music, split=s["split"], only_mp3=s["only_mp3"], variant=variant(s))
 
 
 NOT_HEARD = frozenset({"bitrate", "split", "only_mp3"})
 """Options that change the files, not what a listener hears: a build that differs only in these is
 not a variant."""
+MUSIC_ONLY = frozenset({"music_volume", "duck_db"})
+"""Options heard only under music: not a variant without it."""
 
 
 def variant(settings: Settings) -> tuple[tuple[str, str], ...]:
@@ -88,9 +93,12 @@ def variant(settings: Settings) -> tuple[tuple[str, str], ...]:
     for a title ("no intro", "10:00") and as its flag ("--no-intro", "--duration 10:00"). Not the
     engine: `heard` names it as it names itself, which the name it was asked for by may not be."""
     found = []
+    music = str(settings.get("music", default("music"))).strip().lower() != "none"
     for option in OPTIONS.values():
         value = settings.get(option.name)
         if option.name in NOT_HEARD or option.name == "engine" or value is None or value == option.default:
+            continue
+        if option.name in MUSIC_ONLY and not music:
             continue
         found.append((_in_words(option, value), _as_flag(option, value)))
     return tuple(found)
@@ -106,6 +114,12 @@ def _in_words(option: Option, value: Any) -> str:
         return "no countdown"
     if option.name == "chime":
         return "no chime" if value.lower() == "none" else f"{Path(value).name} chime"
+    if option.name == "music":
+        return f"{Path(value).name} music"
+    if option.name == "music_volume":
+        return f"music {value:g} LU"
+    if option.name == "duck_db":
+        return f"music ducked {value:g} dB"
     if option.name == "sides":
         return f"{value} side in full" if value == "each" else f"sides {value}"
     if option.name == "voice":
@@ -199,7 +213,7 @@ def batch_outputs(routines: list[Routine], folder: Path) -> list[Path]:
 
 def check_choices(options: BuildOptions, place: Callable[[str], str | None] = lambda name: None) -> None:
     """What can be checked without speaking: the engine starts, the voice is one of its voices, the chime
-    reads. A problem with a value the routine set names the routine's line (`place(option)`)."""
+    and the music read (and the music sounds). A problem with a value the routine set names the routine's line (`place(option)`)."""
     def placed(name: str, exc: VoiceguideError) -> VoiceguideError:
         where = place(name)
         return VoiceguideError(f"{where}: options.{name}: {exc}") if where else exc
@@ -216,6 +230,10 @@ def check_choices(options: BuildOptions, place: Callable[[str], str | None] = la
         load_chimes(options.chime)
     except VoiceguideError as exc:
         raise placed("chime", exc) from None
+    try:
+        open_music(options.music.choice)
+    except VoiceguideError as exc:
+        raise placed("music", exc) from None
 
 
 def plan_options_for(options: PlanOptions, chimes: dict[str, np.ndarray], choice: str) -> PlanOptions:
@@ -249,12 +267,19 @@ def speak_plan(routine: Routine, options: BuildOptions, reporter: Reporter, cach
     return build_plan(routine, clips.measure, plan_options), clips, chimes
 
 
-def made_with(options: BuildOptions, clips: SpokenClips, source: str | None = None) -> dict[str, Any]:
+def made_with(options: BuildOptions, clips: SpokenClips, source: str | None = None,
+              music: MusicFile | None = None) -> dict[str, Any]:
     """What produced a session, recorded in its plan so two outputs can be told apart: the routine
-    file (`source`, as an absolute path), the settings and the versions."""
+    file (`source`, as an absolute path), the settings and the versions; the music settings only with
+    music (`music_bed`, what was made of it, is added once the session is mixed)."""
     from importlib.metadata import version
 
     p = options.plan
+    with_music = {} if music is None else {
+        "music": music.name if music.shipped else str(music.path.absolute()),
+        "music_volume": options.music.volume_lu,
+        "duck_db": options.music.duck_db,
+    }
     return {
         **({"source": str(Path(source).absolute())} if source and Path(source).is_file() else {}),
         "voiceguide": version("voiceguide"),
@@ -271,20 +296,26 @@ def made_with(options: BuildOptions, clips: SpokenClips, source: str | None = No
         "sides": "each" if p.sides_each else "split",
         "setup": p.setup.value,
         "chime": options.chime,
+        **with_music,
         "volume": options.volume,
         "bitrate_kbps": options.bitrate_kbps,
         "split": options.split,
     }
 
 
-_NOT_COMPARED = ("voiceguide", "split")
-"""Recorded, but not a reason to warn: another voiceguide version, or chapter files or not."""
+_NOT_COMPARED = ("voiceguide", "split", "music_bed")
+"""Recorded, but not a reason to warn: another voiceguide version, chapter files or not, or what was
+made of the music (its loop, level and dips, which follow from the rest)."""
 
 
 def replaced_differently(earlier: dict[str, Any], now: dict[str, Any]) -> list[str]:
     """What sets the session about to be replaced (its `made_with`) apart from this build's, in words:
     "routine /a/knee.yaml (now /a/hip.yaml)", "pace 1.0 (now 1.5)". Settings only one of them
-    records are not compared; the engine is compared by name, not version."""
+    records are not compared, but for the music, which a session without it does not record (none);
+    the engine is compared by name, not version."""
+    if "music" in now or "music" in earlier:
+        earlier, now = {**earlier, "music": earlier.get("music")}, {**now, "music": now.get("music")}
+
     def shown(key: str, value: Any) -> str:
         if key == "engine" and isinstance(value, str):
             return value.split(" (")[0]
@@ -295,7 +326,7 @@ def replaced_differently(earlier: dict[str, Any], now: dict[str, Any]) -> list[s
         return "none" if value is None else str(value)
 
     names = {"source": "routine", "duration_ms": "duration", "rate_wpm": "rate", "bitrate_kbps": "bitrate",
-             "next_up": "next-up"}
+             "next_up": "next-up", "music_volume": "music volume", "duck_db": "music ducking"}
     found = []
     for key, value in now.items():
         if key in _NOT_COMPARED or key not in earlier:
@@ -316,20 +347,23 @@ def build_session(routine: Routine, out: Path, options: BuildOptions = BuildOpti
     out = Path(out)
     check_writable(out, not options.only_mp3, options.split)
     cache = cache or ClipCache()
-    need = space_needed(routine, options)
+    music = open_music(options.music.choice)
+    need = space_needed(routine, options, music)
     check_space(need, out, cache.root)
     plan, clips, chimes = speak_plan(routine, options, reporter, cache, workers,
                                      before_speaking=lambda new: check_space(need, out, cache.root, new))
     reached("planned")
     release_free_memory()  # before the workers that measure and encode are forked
-    made = made_with(options, clips, routine.source)
+    made = made_with(options, clips, routine.source, music)
     earlier = earlier_made_with(out)
     differences = replaced_differently(earlier, made) if earlier else []
     if differences:
         reporter.warn(f"replacing {out}, which was made differently: {'; '.join(differences)}; "
                       "to keep both, give this build another name with -o")
-    timeline = Timeline(plan, clips.clip, chimes, SAMPLE_RATE)
-    spans, split = split_spans(timeline, plan, out) if options.split else (timeline.segments(), None)
+    bed = Bed(music, options.music, plan, SAMPLE_RATE) if music is not None else None
+    timeline = Timeline(plan, clips.clip, chimes, SAMPLE_RATE, bed=bed)
+    spans, split = split_spans(timeline, plan, out, options.bitrate_kbps) if options.split else \
+        (timeline.segments(), None)
 
     def write(encode: Callable[[BinaryIO], None]) -> list[Path]:
         engine = clips.engine.name
@@ -340,12 +374,14 @@ def build_session(routine: Routine, out: Path, options: BuildOptions = BuildOpti
         return files + ([feed] if feed else [])
 
     store = SessionStore(clips.cache.root)
-    key = session_key(plan, made, clips, chimes, options)
+    key = session_key(plan, made, clips, chimes, options, music)
     stored = store.get(key)
     log.info("stored mix %s: %s", key[:12], "found, reused" if stored else "none, mixing")
     if stored is not None:
         reporter.stage("Mixing and encoding: unchanged since an earlier build, taken from the cache")
         audio, meta = stored
+        if music is not None:
+            made["music_bed"] = meta.get("music")
 
         def copy_stored(file: BinaryIO) -> None:
             with open(audio, "rb") as source:
@@ -357,6 +393,8 @@ def build_session(routine: Routine, out: Path, options: BuildOptions = BuildOpti
     levelled = level(timeline, options.target_lufs, workers=workers, scratch=clips.cache.root)
     reached("measured")
     try:
+        if music is not None:
+            made["music_bed"] = levelled.music_summary()
         release_free_memory()
         reporter.stage("Mixing and encoding MP3")
         files = _encode_and_store(levelled, spans, options.bitrate_kbps, workers, store, key, write)
@@ -394,10 +432,19 @@ def update_feed(folder: Path, reporter: Reporter, create: bool = True) -> Path |
     return feed
 
 
-def split_spans(timeline: Timeline, plan: Plan, out: Path) -> tuple[list[tuple[int, int]], Split]:
+def split_spans(timeline: Timeline, plan: Plan, out: Path,
+                bitrate_kbps: int = default("bitrate")) -> tuple[list[tuple[int, int]], Split]:
     """The segments to encode so each chapter's file is whole segments of the session, and where each
-    chapter's file begins: at the last silent frame boundary at or before the chapter's start."""
+    chapter's file begins: at the last silent frame boundary at or before the chapter's start.
+
+    Under music nothing is silent: a chapter's file begins a few frames before the frame its start is
+    in, the frames whose bytes a player starting there lacks (`mp3.reservoir_lead_frames`), so it
+    decodes alone to the session's samples from before the chapter's start on."""
     starts = [ms_to_samples(c.start_ms, SAMPLE_RATE) for c in plan.chapters[1:]]
+    if timeline.bed is not None:
+        lead = reservoir_lead_frames(bitrate_kbps)
+        firsts = [0, *(max(0, at // MP3_FRAME - lead) * MP3_FRAME for at in starts)]
+        return timeline.segments(), Split(tuple(firsts), timeline.length, SAMPLE_RATE)
     try:
         spans = timeline.segments(starts)
     except NoCut as exc:
@@ -435,7 +482,7 @@ def _encode_and_store(levelled: LevelledSession, spans: list[tuple[int, int]], b
         files = write(encode)
         if spare and tee is not None and tee.spare_ok:
             try:
-                store.put(key, spare, {"levels": asdict(levelled.levels())})
+                store.put(key, spare, {"levels": asdict(levelled.levels()), "music": levelled.music_summary()})
                 reached("stored")
             except OSError:
                 pass
@@ -461,7 +508,7 @@ class SpaceNeed:
     wpm: int
 
 
-def space_needed(routine: Routine, options: BuildOptions) -> SpaceNeed | None:
+def space_needed(routine: Routine, options: BuildOptions, music: MusicFile | None = None) -> SpaceNeed | None:
     try:
         shape = build_plan(routine, estimated_measure(options.voice.rate_wpm), options.plan)
     except PlanError:
@@ -469,13 +516,16 @@ def space_needed(routine: Routine, options: BuildOptions) -> SpaceNeed | None:
     seconds = shape.duration_ms / 1000
     mp3 = int(seconds * options.bitrate_kbps * 125)
     session = mp3 * (2 if options.split else 1) + 64 * 1024 + len(shape.events) * 200
-    return SpaceNeed(session, int(seconds * _BLOCK_BYTES_PER_S + mp3), options.voice.rate_wpm)
+    cache = int(seconds * _BLOCK_BYTES_PER_S + mp3)
+    if music is not None:  # decoded at 16 bits as far as needed, and its peaks
+        cache += int(min(music.seconds, seconds) * SAMPLE_RATE * 2 + seconds * _BLOCK_BYTES_PER_S / 2)
+    return SpaceNeed(session, cache, options.voice.rate_wpm)
 
 
 def check_space(need: SpaceNeed | None, out: Path, cache_root: Path, new_clips: Sequence[Utterance] = ()) -> None:
     """Refuse a build whose files cannot fit where they go: the session beside `out`; the clips still to
-    be spoken, the levelling files and the stored mix in the cache. Checked before the engine starts,
-    then again with the clips the cache lacks, before they are spoken."""
+    be spoken, the levelling files, the decoded music and the stored mix in the cache. Checked before the
+    engine starts, then again with the clips the cache lacks, before they are spoken."""
     if need is None:
         return
     speech_s = sum(estimated_measure(need.wpm)(u) for u in new_clips) / 1000
@@ -506,9 +556,9 @@ def _same_disk(a: Path, b: Path) -> bool:
 
 
 def session_key(plan: Plan, made: dict[str, Any], clips: SpokenClips, chimes: dict[str, np.ndarray],
-                options: BuildOptions) -> str:
-    """Everything the mixed audio depends on: the plan and settings, the exact clips and chimes, and
-    the code that mixes them (so a changed voiceguide never reuses audio an older one made). Not what
+                options: BuildOptions, music: MusicFile | None = None) -> str:
+    """Everything the mixed audio depends on: the plan and settings, the exact clips and chimes, the
+    music file's bytes, and the code that mixes them (so a changed voiceguide never reuses audio an older one made). Not what
     changes only the files around the audio: where the routine file is, its name in the tags, the sidecars."""
     digest = hashlib.sha256(plan_json(plan, {k: v for k, v in made.items() if k != "source"}).encode())
     for event in plan.speech:
@@ -516,12 +566,14 @@ def session_key(plan: Plan, made: dict[str, Any], clips: SpokenClips, chimes: di
             digest.update(clips.key_of(event.utterance).encode())
     for name in sorted(chimes):
         digest.update(name.encode() + chimes[name].tobytes())
+    if music is not None:
+        digest.update(f"music {music.sha256}".encode())
     digest.update(repr(replace(options, only_mp3=False, variant=())).encode())
     for source in sorted(Path(__file__).parent.rglob("*.py")):
         digest.update(source.read_bytes())
     from importlib.metadata import PackageNotFoundError, version
 
-    for package in ("numpy", "soxr", "lameenc", "mutagen"):
+    for package in ("numpy", "soxr", "lameenc", "mutagen", *(("soundfile",) if music is not None else ())):
         try:
             digest.update(f"{package} {version(package)}".encode())
         except PackageNotFoundError:

@@ -217,6 +217,18 @@ for _row in (
     Option("chime", OptionKind.TEXT, "bell",
            "The chime between exercises: a shipped one (bell, bowl), any WAV/MP3/OGG/FLAC file, or none.",
            "--chime bowl", noun="a chime name, a sound file or none", metavar="NAME|PATH|none"),
+    Option("music", OptionKind.TEXT, "none",
+           "A music bed under the whole session, ducked while each line is spoken: a shipped one (calm), any "
+           "WAV/MP3/OGG/FLAC file (looped when shorter than the session, cut when longer), or none.",
+           "--music calm", noun="a music name, a sound file or none", metavar="NAME|PATH|none"),
+    Option("music_volume", OptionKind.FLOAT, -15.0,
+           "The music's loudness between lines, in LU relative to the voice (-15 sits well under it; -25 is "
+           "barely there). The voice stays as loud as without music.", "--music-volume -20",
+           noun="a music volume in LU", range=(-40.0, -6.0), metavar="LU"),
+    Option("duck_db", OptionKind.FLOAT, 12.0,
+           "How far the music goes down while a line is spoken (from 150 ms before it until 500 ms after; "
+           "lines less than a second apart share one dip).", "--duck-db 18",
+           noun="a ducking depth in dB", range=(0.0, 40.0), metavar="DB"),
     Option("bitrate", OptionKind.CHOICE, 96,
            "MP3 bitrate in kbps, constant.", "--bitrate 128", noun="an MP3 bitrate in kbps",
            choices=MP3_BITRATES, metavar="KBPS"),

@@ -1,4 +1,4 @@
-"""Find the data that ships with the package (routines, chimes, the lexicon), installed or in a checkout."""
+"""Find the data that ships with the package (routines, chimes, music, the lexicon), installed or in a checkout."""
 from __future__ import annotations
 
 from importlib import resources
@@ -21,6 +21,11 @@ def routines_dir() -> Path:
 
 def chimes_dir() -> Path:
     return _data_dir("audio_assets")
+
+
+def music_dir() -> Path:
+    """The shipped music beds (audio_assets/music: calm.ogg, made by scripts/make_music.py)."""
+    return chimes_dir() / "music"
 
 
 def default_lexicon(language: str = "en") -> tuple[tuple[str, str], ...]:
