@@ -23,7 +23,7 @@ build: $(BIN)/.installed
 test: $(BIN)/.installed
 	$(BIN)/ruff check voiceguide tests bench scripts
 	$(BIN)/mypy
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 clean:
 	rm -rf $(VENV) output
