@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from voiceguide.cli import main
 from voiceguide.engines.base import Utterance
 from voiceguide.routine import Routine, load_routine
 
@@ -151,3 +152,12 @@ def finish(proc: subprocess.Popen, limit_s: float = 300.0) -> tuple[int, str]:
         pass
     proc.stderr.close()
     return code, rest.decode()
+
+
+def refused(args: list[str], capsys) -> str:
+    """Runs the CLI in-process on arguments it must refuse as a user's error; gives what it said."""
+    with pytest.raises(SystemExit) as info:
+        main(args)
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "Traceback" not in err, err
+    return err

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from conftest import refused
 
 from voiceguide.cli import main
 
@@ -171,14 +172,6 @@ def test_hostile_routine_says_what_and_where(name, tmp_path, capsys):
     assert err.splitlines()[0] == "error: " + MESSAGES[name].replace("bad.yaml", str(routine))
 
 
-def _refused(args: list[str], capsys) -> str:
-    with pytest.raises(SystemExit) as info:
-        main(args)
-    err = capsys.readouterr().err
-    assert info.value.code == 2 and "Traceback" not in err, err
-    return err
-
-
 @pytest.mark.parametrize("flag, value, message", [
     ("--pace", "nan", 'expected a pace from 0.25 to 4, got "nan"'),
     ("--volume", "nan", 'expected a volume from 0.05 to 1, got "nan"'),
@@ -191,7 +184,7 @@ def _refused(args: list[str], capsys) -> str:
 def test_bad_numbers_on_the_command_line_are_refused_where_they_are_parsed(flag, value, message, tmp_path,
                                                                           capsys):
     out = tmp_path / "s.mp3"
-    err = _refused(["build", "lower-back-relief", "-q", "-o", str(out), flag, value], capsys)
+    err = refused(["build", "lower-back-relief", "-q", "-o", str(out), flag, value], capsys)
     assert f"Error: Invalid value for '{flag}': {message}\n" in err
     assert list(tmp_path.iterdir()) == []
 
@@ -200,15 +193,15 @@ def test_a_pace_flag_that_makes_a_session_longer_than_a_day_is_refused_with_the_
     routine = tmp_path / "long.yaml"
     routine.write_text(OK.replace("30", '"7:00:00"') + '  - name: B\n    duration: "5:00:00"\n    sides: both\n')
     out = tmp_path / "out" / "s.mp3"
-    err = _refused(["build", str(routine), "-q", "-o", str(out), "--pace", "2.5"], capsys)
+    err = refused(["build", str(routine), "-q", "-o", str(out), "--pace", "2.5"], capsys)
     assert f"error: {routine}:3: the holds would last 30:00:00 at pace 2.5; a session may last at most" in err
-    err = _refused(["build", str(routine), "-q", "-o", str(out), "--pace", "1.5", "--sides", "each"], capsys)
+    err = refused(["build", str(routine), "-q", "-o", str(out), "--pace", "1.5", "--sides", "each"], capsys)
     assert err == (f"error: {routine}:3: the holds would last 25:30:00 at pace 1.5, each side held in full; a "
                    "session may last at most 24 hours: lower the pace or shorten the holds\n")
     assert not out.parent.exists()
     short = tmp_path / "short.yaml"
     short.write_text(OK)
-    err = _refused(["build", str(short), str(routine), "-q", "-o", str(out.parent), "--pace", "2.5"], capsys)
+    err = refused(["build", str(short), str(routine), "-q", "-o", str(out.parent), "--pace", "2.5"], capsys)
     assert f"error: {routine}:3: the holds would last 30:00:00 at pace 2.5;" in err
     assert err.endswith("1 of 2 routines have problems; nothing was built\n") and not out.parent.exists()
 
@@ -220,9 +213,9 @@ def test_what_is_not_a_regular_file_is_named_and_never_read(tmp_path, capsys):
     os.mkfifo(fifo)  # reading it would wait for a writer for ever
     for path, what in (("/dev/zero", "a character device"), ("/dev/urandom", "a character device"),
                        (str(fifo), "a named pipe (FIFO)")):
-        err = _refused(["check", path], capsys)
+        err = refused(["check", path], capsys)
         assert err == f"error: {path}: not a regular file but {what}; give a routine .yaml file\n"
-    assert _refused(["check", str(tmp_path)], capsys) == f"error: {tmp_path}: is a folder; give a routine .yaml file\n"
+    assert refused(["check", str(tmp_path)], capsys) == f"error: {tmp_path}: is a folder; give a routine .yaml file\n"
 
 
 def test_a_file_whose_size_stat_does_not_know_is_read_with_the_limit(capsys):
@@ -234,7 +227,7 @@ def test_a_file_whose_size_stat_does_not_know_is_read_with_the_limit(capsys):
                 and os.stat(p).st_size == 0 and len(Path(p).read_bytes()[:1_048_577]) > 1_048_576), None)
     if big is None:
         pytest.skip("no /proc file over 1 MiB here")
-    assert _refused(["check", big], capsys) == (f"error: {big}:1:1: file is more than 1048576 bytes; a routine "
+    assert refused(["check", big], capsys) == (f"error: {big}:1:1: file is more than 1048576 bytes; a routine "
                                                 "file may be at most 1048576 bytes\n")
 
 

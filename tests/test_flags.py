@@ -8,31 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import SEED
+from conftest import DATA, SEED
 
 from voiceguide.cli import cli
 
-SMALL = """\
-title: Desk Break
-duration: "1:40"
-closing:
-  text: Roll your shoulders once more. Well done.
-exercises:
-  - name: Neck Tilt
-    duration: 40
-    sides: both
-    instructions:
-      - Sit tall and let one ear drop toward your shoulder.
-    tips:
-      - Keep breathing slowly.
-      - Let the shoulder stay heavy.
-  - name: Chest Opener
-    duration: 30
-    instructions:
-      - Clasp your hands behind you and lift your chest.
-    tips:
-      - Keep your chin level.
-"""
+SMALL = (DATA / "desk-break.yaml").read_text()
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import DATA, SEED, fake_measure
+from conftest import DATA, SEED, fake_measure, refused
 
 from voiceguide.cli import FORMATS, main
 from voiceguide.errors import RoutineError
@@ -299,14 +299,6 @@ MALFORMED: dict[str, tuple[str, str | bytes, str]] = {  # name: (suffix, content
 }
 
 
-def _refused(args: list[str], capsys) -> str:
-    with pytest.raises(SystemExit) as info:
-        main(args)
-    err = capsys.readouterr().err
-    assert info.value.code == 2 and "Traceback" not in err, err
-    return err
-
-
 @pytest.mark.parametrize("name", list(MALFORMED))
 def test_a_malformed_page_or_export_is_refused_at_its_line_and_nothing_is_written(name, tmp_path, capsys,
                                                                                    monkeypatch):
@@ -314,11 +306,11 @@ def test_a_malformed_page_or_export_is_refused_at_its_line_and_nothing_is_writte
     bad = tmp_path / f"bad{suffix}"
     bad.write_bytes(content if isinstance(content, bytes) else content.encode())
     monkeypatch.chdir(tmp_path)
-    err = _refused(["import", bad.name], capsys)
+    err = refused(["import", bad.name], capsys)
     assert err.splitlines()[0] == f"error: {message}"
     assert re.match(rf"error: {re.escape(bad.name)}:\d+", err)
     out = tmp_path / "out"
-    err = _refused(["build", str(bad), "-o", str(out / "s.mp3"), "-q"], capsys)
+    err = refused(["build", str(bad), "-o", str(out / "s.mp3"), "-q"], capsys)
     assert err.splitlines()[0] == f"error: {message.replace(bad.name, str(bad), 1)}"
     assert sorted(p.name for p in tmp_path.iterdir()) == [bad.name]  # no routine file, no output folder
 
@@ -347,7 +339,7 @@ def test_import_writes_a_commented_routine_and_says_what_to_do_next(tmp_path, ca
     assert text.startswith("# Imported from lower-back-relief.txt (a routine page)")
     assert '    # Kneeling Psoas: sides: both, as it says "switch sides"' in text
     before = written.read_bytes()
-    err = _refused(["import", "lower-back-relief.txt"], capsys)
+    err = refused(["import", "lower-back-relief.txt"], capsys)
     assert err == ("error: lower-back-relief.yaml: already exists; give another name with -o, or add --force to "
                    "replace it\n")
     assert written.read_bytes() == before
@@ -359,7 +351,7 @@ def test_import_writes_a_commented_routine_and_says_what_to_do_next(tmp_path, ca
 
 def test_import_of_several_workouts_writes_one_file_each_in_a_folder(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    err = _refused(["import", str(DATA / "jawt-backup.json"), "-o", "one.yaml"], capsys)
+    err = refused(["import", str(DATA / "jawt-backup.json"), "-o", "one.yaml"], capsys)
     assert err.startswith("error: one.yaml: the file holds 2 routines, written one file each; give -o a folder")
     with pytest.raises(SystemExit) as info:
         main(["import", str(DATA / "jawt-backup.json"), "-o", "mine/"])
@@ -371,10 +363,10 @@ def test_import_never_writes_over_what_it_reads_nor_imports_a_routine(tmp_path, 
     monkeypatch.chdir(tmp_path)
     w2a = tmp_path / "w2a-workout.yaml"
     w2a.write_text(W2A)
-    err = _refused(["import", "w2a-workout.yaml", "--force"], capsys)  # its title makes the same name
+    err = refused(["import", "w2a-workout.yaml", "--force"], capsys)  # its title makes the same name
     assert err == ("error: w2a-workout.yaml: is the file being imported; give the routine another name with -o\n")
     assert w2a.read_text() == W2A
-    err = _refused(["import", str(SEED)], capsys)
+    err = refused(["import", str(SEED)], capsys)
     assert "is already a voiceguide routine; check it with `voiceguide check" in err
 
 
@@ -397,12 +389,12 @@ def test_new_then_check_then_build_as_a_newcomer_types_them(tmp_path, capsys, mo
     with pytest.raises(SystemExit) as info:
         main(["build", "evening-unwind.yaml", "-q"])
     assert info.value.code == 0 and (tmp_path / "output" / "evening-unwind.mp3").stat().st_size > 0
-    assert _refused(["new", "Evening Unwind"], capsys).startswith("error: evening-unwind.yaml: already exists")
+    assert refused(["new", "Evening Unwind"], capsys).startswith("error: evening-unwind.yaml: already exists")
 
 
 def test_new_refuses_a_title_no_voice_could_say_and_writes_nothing(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    err = _refused(["new", "???", "-o", "x.yaml"], capsys)
+    err = refused(["new", "???", "-o", "x.yaml"], capsys)
     assert err.startswith('error: x.yaml:6:8: title: "???" has no letters or digits')
     assert list(tmp_path.iterdir()) == []
 
@@ -445,12 +437,12 @@ def test_check_says_what_a_page_import_inferred_and_from_forces_the_format(tmp_p
     assert info.value.code == 0
     assert "notes.yaml:4: Neck Release: sides: both, as it says \"switch sides\"" in out
     assert "notes.yaml: ok: Notes, 1 exercises" in out
-    err = _refused(["check", "notes.yaml", "--from", "routine"], capsys)
+    err = refused(["check", "notes.yaml", "--from", "routine"], capsys)
     assert err == 'error: notes.yaml:1:1: not valid YAML: "Neck Release" is missing the ":" after "Neck"; write "Neck: Release"\n'
 
 
 def test_plan_as_json_takes_one_routine(capsys):
-    err = _refused(["plan", str(DATA / "jawt-backup.json"), "--json"], capsys)
+    err = refused(["plan", str(DATA / "jawt-backup.json"), "--json"], capsys)
     assert err == (f"error: {DATA / 'jawt-backup.json'}: holds 2 routines; --json shows one: import them "
                    "(`voiceguide import`) and plan each file\n")
 

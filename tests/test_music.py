@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import soundfile
 from click.testing import CliRunner
+from conftest import DATA
 from scipy.signal import butter, sosfilt, sosfiltfilt
 
 from voiceguide.audio import db_to_gain, ms_to_samples
@@ -270,27 +271,7 @@ def test_build_and_check_refuse_bad_music_before_any_work(tmp_path, capsys):
 
 # -- a real build, decoded and measured ---------------------------------------------------------------------
 
-ROUTINE = """\
-title: Desk Break
-duration: "1:40"
-closing:
-  text: Roll your shoulders once more. Well done.
-exercises:
-  - name: Neck Tilt
-    duration: 40
-    sides: both
-    instructions:
-      - Sit tall and let one ear drop toward your shoulder.
-    tips:
-      - Keep breathing slowly.
-      - Let the shoulder stay heavy.
-  - name: Chest Opener
-    duration: 30
-    instructions:
-      - Clasp your hands behind you and lift your chest.
-    tips:
-      - Keep your chin level.
-"""
+ROUTINE = (DATA / "desk-break.yaml").read_text()
 
 
 @dataclass(frozen=True)
