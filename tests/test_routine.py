@@ -287,7 +287,7 @@ def test_tags_are_refused_wherever_they_are():
 
 
 def test_nesting_is_refused_just_past_the_limit():
-    from voiceguide.routine import MAX_DEPTH
+    from voiceguide.routine_file import MAX_DEPTH
 
     def nested(depth: int) -> str:  # the tips list itself is depth 4
         return MINIMAL + "    tips: " + "[" * (depth - 3) + "a" + "]" * (depth - 3) + "\n"

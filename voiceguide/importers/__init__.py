@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import RoutineError
-from ..routine import Routine, decode_text, parse_routine, read_routine_file
+from ..routine import Routine, parse_routine
+from ..routine_file import decode_text, read_routine_file
 from .detect import detect
 from .document import Document, Format, Note
 from .jawt import parse_jawt

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from ..routine import compose_yaml
+from ..routine_file import compose_yaml
 from .document import Document, Format, Note, Problems
 from .tree import Tree, line
 

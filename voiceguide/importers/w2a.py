@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from ..durations import parse_duration_ms
-from ..routine import compose_yaml
+from ..routine_file import compose_yaml
 from .document import Document, Format, Note, Problems
 from .tree import Tree, line
 
