@@ -482,6 +482,21 @@ def test_a_duration_too_short_without_a_stated_total():
         build_plan(routine, fake_measure, PlanOptions(total_ms=31_000))
 
 
+def test_a_duration_that_squeezes_one_hold_too_short_blames_the_duration_not_the_hold(seed):
+    """Just under the shortest total that fits, the holds are long enough as a whole but one is scaled below
+    what must be said in it: the message names the --duration and the total that fits, not the file's hold."""
+    with pytest.raises(PlanError) as info:
+        build_plan(seed, fake_measure, PlanOptions(total_ms=271_000))
+    assert str(info.value).startswith(f"{seed.source}: --duration 4:31 scales exercise ")
+    assert str(info.value).endswith("too short for what must be said in it; the shortest session that fits is 4:32, "
+                                    "so ask for at least --duration 4:32")
+    # without a target total, a hold too short as written is the file's to fix
+    with pytest.raises(PlanError) as info:
+        build_plan(parse_routine(_routine(hold="0:02"), "x.yaml"), fake_measure)
+    assert str(info.value).startswith('x.yaml:3: exercise 1 "Alpha" lasts 2.0 s, too short for what must be said')
+    assert "--duration" not in str(info.value)
+
+
 # --- lengths a person would say: holds scaled to a target total are whole 5 s ------------------------------
 
 

@@ -10,7 +10,7 @@ from ..errors import PlanError
 from ..options import OPTIONS
 from ..routine import Exercise, Routine, Sides
 from .cues import Speaker
-from .fit import fit
+from .fit import SectionTooShort, fit
 from .layout import lay_out
 from .lines import exercise_cues, head_cues, hold_section
 from .model import Plan, PlanOptions, Role, Setup, SetupWarning
@@ -32,6 +32,18 @@ def total_too_short_message(routine: Routine, say: Speaker, options: PlanOptions
     return (f"{routine.source}: --duration {format_clock(asked)} leaves too little time for "
             f"{len(routine.exercises)} exercise{'s' * (len(routine.exercises) != 1)} after {beside} "
             f"({format_clock(_whole_seconds_up(outside_ms))}); {fix}")
+
+
+def squeezed_message(routine: Routine, say: Speaker, options: PlanOptions, short: SectionTooShort) -> str:
+    """A target total that scales a hold below what must be said in it: the total is the thing to change
+    when a longer one fits (the hold written in the file is not to blame)."""
+    asked = options.total_ms
+    least = _least_total_ms(routine, say, options)
+    if asked is None or least is None or least <= asked:
+        return str(short)
+    return (f"{routine.source}: --duration {format_clock(asked)} scales {short.label} down to "
+            f"{short.span_ms / 1000:.1f} s, too short for what must be said in it; the shortest session that fits "
+            f"is {format_clock(least)}, so ask for at least --duration {format_clock(least)}")
 
 
 _LONGEST_SEARCHED_MS = 24 * 3_600_000

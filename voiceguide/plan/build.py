@@ -8,8 +8,9 @@ from dataclasses import replace
 from ..engines.base import Utterance
 from ..errors import PlanError
 from ..routine import Routine
-from .advice import setup_warnings, total_too_short_message
+from .advice import setup_warnings, squeezed_message, total_too_short_message
 from .cues import Speaker, missing_message, phrasebook, respellings
+from .fit import SectionTooShort
 from .layout import lay_out
 from .lines import exercise_cues, intro_cues, outro_cues, rep_cues, setup_cues
 from .model import Plan, PlanOptions
@@ -55,9 +56,11 @@ def build_plan(routine: Routine, measure: Measure, options: PlanOptions = _DEFAU
         if say.missing:
             raise PlanError(missing_message(routine, say)) from None
         raise PlanError(total_too_short_message(routine, say, options, short.outside_ms, short.setup_ms)) from None
-    except PlanError:
+    except PlanError as error:
         if say.missing:  # a must cue spoken as a phrase's name may not fit: the missing phrase is the problem
             raise PlanError(missing_message(routine, say)) from None
+        if isinstance(error, SectionTooShort) and options.total_ms is not None:
+            raise PlanError(squeezed_message(routine, say, options, error)) from None
         raise
     if say.missing:
         raise PlanError(missing_message(routine, say))

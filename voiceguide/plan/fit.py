@@ -10,6 +10,15 @@ from .cues import Anchor, Cue, Section
 from .model import DropCause, Dropped, Event, Kind, PlanOptions, Priority, Role
 
 
+class SectionTooShort(PlanError):
+    """A section too short for its must cues; with a target total, build_plan asks whether a longer one fits."""
+
+    def __init__(self, message: str, label: str, span_ms: int) -> None:
+        super().__init__(message)
+        self.label = label
+        self.span_ms = span_ms
+
+
 def fit(section: Section, cues: list[Cue], options: PlanOptions) -> tuple[list[Event], list[Dropped]]:
     """Place the section's cues; drop lowest priority first until the rest fit, then re-add what fits."""
     dropped = [Dropped(c.text, c.role, section.exercise, c.priority, c.skip.cause, c.skip.reason)
@@ -17,7 +26,8 @@ def fit(section: Section, cues: list[Cue], options: PlanOptions) -> tuple[list[E
     wanted = [c for c in cues if c.skip is None]
     musts = [c for c in wanted if c.priority is Priority.MUST]
     if _place(section, musts, options) is None:
-        raise PlanError(_must_message(section, musts, options))
+        raise SectionTooShort(_must_message(section, musts, options), section.label,
+                              section.end_ms - section.start_ms)
     keep = list(wanted)
     removed: list[Cue] = []
     placed = _place(section, keep, options)
