@@ -234,7 +234,7 @@ def test_variants_warn_before_replacing_and_carry_their_settings(routine, cache,
     assert json.loads(out.with_suffix(".json").read_text())["made_with"]["source"] == str(routine)
     short = ok(run("build", str(routine), "-o", str(out), "-q", "--no-intro", "--duration", "2:00", cwd=tmp_path,
                    cache=cache))
-    assert short.stderr == (f"warning: replacing {out}, which was made differently: duration none (now 2:00); "
+    assert short.stderr == (f"warning: replacing {out}, which was made differently: duration as written (now 2:00); "
                             "intro on (now off); to keep both, give this build another name with -o\n")
     tags = ID3(str(out))
     assert str(tags["TIT2"]) == str(tags["TALB"]) == "Knee Rehab — 2:00, no intro"

@@ -319,8 +319,8 @@ def replaced_differently(earlier: dict[str, Any], now: dict[str, Any]) -> list[s
     def shown(key: str, value: Any) -> str:
         if key == "engine" and isinstance(value, str):
             return value.split(" (")[0]
-        if key == "duration_ms" and isinstance(value, int):
-            return format_clock(value)
+        if key == "duration_ms":
+            return format_clock(value) if isinstance(value, int) else "as written"
         if isinstance(value, bool):
             return "on" if value else "off"
         return "none" if value is None else str(value)
