@@ -343,7 +343,7 @@ def test_steps_stay_in_order_a_later_one_never_replaces_a_dropped_earlier_one():
     # bell's lead, name, length and the three lines with their gaps take 22.6 s, and must end 0.2 s before
     # the switch's chime at half the hold: 45.7 s, so 0:50, which --pace 1.3 gives (52 s)
     assert [w.message for w in plan.warnings] == [
-        ('Alpha: 2 set-up instructions not spoken ("b b b b b b b b b b b b b b b b b b b b b b b b b b b b b b…" and '
+        ('x.yaml:3: Alpha: 2 set-up instructions not spoken ("b b b b b b b b b b b b b b b b b b b b b b b b b b b b b b…" and '
         "1 more); a hold of 0:50 instead of 0:40 (--pace 1.3) would keep them, or --setup gap speaks them before "
         "the hold starts")]
     for hold, kept in (("0:45", False), ("0:50", True)):
@@ -552,7 +552,8 @@ def test_check_warns_for_each_exercise_that_loses_a_set_up_instruction(tmp_path)
     assert result.exit_code == 0 and result.output.startswith(f"{routine}: ok: T, 1 exercises, 0:20 of holds")
     # with estimated lengths at 150 words a minute, as `check` lays the session out
     assert result.output.splitlines()[-1] == (
-        'warning: Side Plank: 2 set-up instructions not spoken ("Place your elbow under your shoulder." and 1 more); '
+        f'warning: {routine}:5: Side Plank: 2 set-up instructions not spoken ("Place your elbow under your shoulder." '
+        'and 1 more); '
         "a hold of 0:35 instead of 0:20 (--pace 1.8) would keep them, or --setup gap speaks them before the hold "
         "starts")
     routine.write_text(routine.read_text().replace("setup: none", "setup: gap"))

@@ -126,7 +126,7 @@ def test_setup_none_leaves_the_instructions_of_reps_out_and_warns():
         ("Sit tall.", ('--setup none: no set-up gap before the first rep of exercise 1 "Squeeze"; spoken with '
                        "--setup gap"))]
     assert [w.message for w in plan.warnings] == [
-        'Squeeze: 1 set-up instruction not spoken ("Sit tall."); --setup gap speaks it before the hold starts']
+        'rehab.yaml:3: Squeeze: 1 set-up instruction not spoken ("Sit tall."); --setup gap speaks it before the hold starts']
 
 
 def test_pace_and_duration_leave_reps_as_written():

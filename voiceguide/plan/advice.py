@@ -93,8 +93,9 @@ def setup_warnings(routine: Routine, say: Speaker, options: PlanOptions, plan: P
         chapter = plan.chapters[index + offset]
         hold_ms = chapter.end_ms - chapter.hold_start_ms
         shortest = None if exercise.reps else _shortest_hold(routine, index, hold_ms, set(lines), say, options)
+        where = f"{routine.source}:{exercise.line}" if exercise.line else ""
         warnings.append(SetupWarning(index, exercise.name, lines, hold_ms, shortest,
-                                     _pace_for(exercise, shortest, options), options.setup))
+                                     _pace_for(exercise, shortest, options), options.setup, where))
     return tuple(warnings)
 
 

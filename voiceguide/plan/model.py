@@ -157,6 +157,8 @@ class SetupWarning:
     pace: float | None
     """The --pace that makes the written hold at least that long; None when no pace in range does."""
     setup: Setup
+    where: str = ""
+    """The exercise's place in the routine file ("knee.yaml:12"), where its hold can be changed."""
 
     @property
     def message(self) -> str:
@@ -170,7 +172,8 @@ class SetupWarning:
                          f"{pace} would keep {them}")
         if self.setup is Setup.NONE:
             fixes.append(f"--setup gap speaks {them} before the hold starts")
-        return f"{self.name}: {count} not spoken ({first})" + (f"; {', or '.join(fixes)}" if fixes else "")
+        place = f"{self.where}: " if self.where else ""
+        return f"{place}{self.name}: {count} not spoken ({first})" + (f"; {', or '.join(fixes)}" if fixes else "")
 
 
 @dataclass(frozen=True)
