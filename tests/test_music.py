@@ -234,7 +234,7 @@ def test_long_music_is_decoded_only_as_far_as_the_session_needs_in_little_memory
 @pytest.mark.parametrize("make, expected", [
     (lambda d: d / "missing.wav", "no such file"),
     (lambda d: d, "is not a file"),
-    (lambda d: (d / "junk.mp3").write_bytes(b"not really music" * 100) and d / "junk.mp3", "cannot read this music file"),
+    (lambda d: (d / "junk.mp3").write_bytes(b"not really music" * 100) and d / "junk.mp3", "not music voiceguide can decode"),
     (lambda d: _write(d / "silent.wav", np.zeros(10 * RATE)), "silent"),
     (lambda d: _write(d / "short.wav", _tone(3.0, RATE)), "at least 6 s"),
 ])
@@ -251,6 +251,44 @@ def _refused(args: list[str], capsys) -> str:
     err = capsys.readouterr().err
     assert info.value.code == 2 and err.startswith("error: ") and "Traceback" not in err, err
     return err
+
+
+def test_a_text_file_named_mp3_is_one_plain_line_without_the_decoders_notes(tmp_path, capfd):
+    """libsndfile's MP3 decoder writes its notes on the bad frames to file descriptor 2 itself."""
+    fake = tmp_path / "fake.mp3"
+    fake.write_text("hello this is text\n")
+    for flag in ("--music", "--chime"):
+        with pytest.raises(SystemExit) as info:
+            main(["build", "lower-back-relief", "-q", flag, str(fake), "-o", str(tmp_path / "out" / "s.mp3")])
+        what = "music" if flag == "--music" else "a sound file"
+        assert info.value.code == 2
+        assert capfd.readouterr().err == (f"error: {fake}: not {what} voiceguide can decode (the format is told "
+                                          "from the file's contents, not its name); give a WAV, MP3, OGG or FLAC "
+                                          "file\n")
+    assert not (tmp_path / "out").exists()
+
+
+def test_music_and_chime_files_named_in_options_are_found_beside_the_routine(tmp_path, monkeypatch):
+    """A physio keeps a patient's routine and music together; the command is run from anywhere."""
+    folder = tmp_path / "patients" / "ana"
+    folder.mkdir(parents=True)
+    _write(folder / "bed.wav", _tone(8.0, RATE))
+    _write(folder / "ding.wav", _tone(1.0, RATE))
+    routine = folder / "ana.yaml"
+    routine.write_text("title: R\noptions:\n  music: bed.wav\n  chime: ding.wav\nexercises:\n  - name: A\n"
+                       "    duration: 20\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    loaded = load_routine(routine)
+    assert (loaded.options["music"], loaded.options["chime"]) == (str(folder / "bed.wav"), str(folder / "ding.wav"))
+    result = CliRunner().invoke(cli, ["check", str(routine)])
+    assert result.exit_code == 0, result.output
+    # a shipped name, none and a path from the current folder are as written
+    (elsewhere / "here.wav").write_bytes((folder / "bed.wav").read_bytes())
+    routine.write_text(routine.read_text().replace("bed.wav", "here.wav").replace("ding.wav", "bowl"))
+    loaded = load_routine(routine)
+    assert (loaded.options["music"], loaded.options["chime"]) == ("here.wav", "bowl")
 
 
 def test_build_and_check_refuse_bad_music_before_any_work(tmp_path, capsys):

@@ -8,6 +8,7 @@ import numpy as np
 from .audio import SAMPLE_RATE, db_to_gain, resample
 from .errors import VoiceguideError
 from .resources import chimes_dir
+from .sound_file import FORMATS, open_sound
 
 MAX_CHIME_S = 4.0
 """A longer sound file is cut here (with a fade), so a chime never covers the next words."""
@@ -55,17 +56,12 @@ def _read(path: Path) -> np.ndarray:
 
     Only the first MAX_CHIME_S seconds are read: a long file given as a chime costs no more than a short one.
     """
-    import soundfile
-
-    try:
-        with soundfile.SoundFile(str(path)) as sound:
-            if not 0 < sound.channels <= _MAX_CHANNELS or sound.samplerate <= 0:
-                raise VoiceguideError(f"{path}: a sound file with {sound.channels} channels at "
-                                      f"{sound.samplerate} Hz; use a mono or stereo WAV, MP3, OGG or FLAC")
-            rate = sound.samplerate
-            data = sound.read(frames=int(MAX_CHIME_S * rate) + 1, dtype="float32", always_2d=True)
-    except (RuntimeError, soundfile.LibsndfileError) as exc:
-        raise VoiceguideError(f"{path}: cannot read this sound file ({exc}); use WAV, MP3, OGG or FLAC") from None
+    with open_sound(path, "a sound file") as sound:
+        if not 0 < sound.channels <= _MAX_CHANNELS or sound.samplerate <= 0:
+            raise VoiceguideError(f"{path}: a sound file with {sound.channels} channels at "
+                                  f"{sound.samplerate} Hz; use a mono or stereo {FORMATS} file")
+        rate = sound.samplerate
+        data = sound.read(frames=int(MAX_CHIME_S * rate) + 1, dtype="float32", always_2d=True)
     x = resample(data.mean(axis=1), rate)
     if not x.size or not np.any(x):
         raise VoiceguideError(f"{path}: the sound file is silent")

@@ -28,6 +28,7 @@ from .loudness import KWeighting, integrated_loudness, sums
 from .options import default
 from .plan import Kind, Plan
 from .resources import music_dir
+from .sound_file import FORMATS, open_sound
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,6 @@ _FFT = 4096  # 10.8 Hz apart: the pitch classes of notes from about 100 Hz up
 _DECIMATE = 4
 _CHROMA_HZ = (80.0, 5000.0)
 _MAX_CHANNELS = 32
-_FORMATS = "WAV, MP3, OGG or FLAC"
 
 
 @dataclass(frozen=True)
@@ -102,9 +102,9 @@ def open_music(choice: str) -> MusicFile | None:
     name = choice if choice in shipped else path.name
     if not path.exists():
         raise VoiceguideError(f'music "{choice}": not a shipped bed ({", ".join(shipped) or "none"}) and no such '
-                              f"file; give one of those, a {_FORMATS} file, or none")
+                              f"file; give one of those, a {FORMATS} file, or none")
     if not path.is_file():
-        raise VoiceguideError(f"{path}: is not a file; give a {_FORMATS} music file, or none")
+        raise VoiceguideError(f"{path}: is not a file; give a {FORMATS} music file, or none")
     import soundfile
 
     digest = hashlib.sha256()
@@ -112,11 +112,11 @@ def open_music(choice: str) -> MusicFile | None:
         with open(path, "rb") as raw:
             for block in iter(lambda: raw.read(1 << 20), b""):
                 digest.update(block)
-        with soundfile.SoundFile(str(path)) as sound:
+        with open_sound(path, "music") as sound:
             rate, frames, channels = sound.samplerate, sound.frames, sound.channels
             if not 0 < channels <= _MAX_CHANNELS or rate <= 0:
                 raise VoiceguideError(f"{path}: music with {channels} channels at {rate} Hz; use a mono or "
-                                      f"stereo {_FORMATS} file")
+                                      f"stereo {FORMATS} file")
             if frames < MIN_MUSIC_S * rate:
                 raise VoiceguideError(f"{path}: the music lasts {frames / rate:.1f} s; a bed needs at least "
                                       f"{MIN_MUSIC_S:g} s to loop under a session")
@@ -126,8 +126,9 @@ def open_music(choice: str) -> MusicFile | None:
     except OSError as exc:
         raise VoiceguideError(f"{path}: cannot read the music file ({exc.strerror or exc}); check that it "
                               "is there and readable") from None
-    except (RuntimeError, soundfile.LibsndfileError) as exc:
-        raise VoiceguideError(f"{path}: cannot read this music file ({exc}); use {_FORMATS}") from None
+    except (RuntimeError, soundfile.LibsndfileError) as exc:  # opened, but damaged further in
+        raise VoiceguideError(f"{path}: the music cannot be decoded to its end ({exc}); give a {FORMATS} "
+                              "file that plays through") from None
     return MusicFile(path, name, choice in shipped, digest.hexdigest(), rate, frames, channels)
 
 
@@ -302,7 +303,7 @@ class Track:
                                                  first, last)
         except (RuntimeError, soundfile.LibsndfileError) as exc:
             raise VoiceguideError(f"{self.source.path}: cannot decode the music file ({exc}); use "
-                                  f"{_FORMATS}") from None
+                                  f"{FORMATS}") from None
         self._samples.finish()
         if first < 0:
             raise VoiceguideError(f"{self.source.path}: the music is silent (no sample above -60 dBFS)")

@@ -48,6 +48,8 @@ class Option:
     """The allowed values (CHOICE), in the order they are listed."""
     metavar: str | None = None
     """How `--help` names the value (WPM, FACTOR); None for the kind's own."""
+    file: bool = False
+    """The value may name a file: under a routine's `options:`, a relative path is found beside the routine."""
 
     @property
     def flag(self) -> str:
@@ -216,11 +218,11 @@ for _row in (
            "--setup none", noun="where set-up instructions go", choices=("gap", "none")),
     Option("chime", OptionKind.TEXT, "bell",
            "The chime between exercises: a shipped one (bell, bowl), any WAV/MP3/OGG/FLAC file, or none.",
-           "--chime bowl", noun="a chime name, a sound file or none", metavar="NAME|PATH|none"),
+           "--chime bowl", noun="a chime name, a sound file or none", metavar="NAME|PATH|none", file=True),
     Option("music", OptionKind.TEXT, "none",
            "A music bed under the whole session, ducked while each line is spoken: a shipped one (calm), any "
            "WAV/MP3/OGG/FLAC file (looped when shorter than the session, cut when longer), or none.",
-           "--music calm", noun="a music name, a sound file or none", metavar="NAME|PATH|none"),
+           "--music calm", noun="a music name, a sound file or none", metavar="NAME|PATH|none", file=True),
     Option("music_volume", OptionKind.FLOAT, -15.0,
            "The music's loudness between lines, in LU relative to the voice (-15 sits well under it; -25 is "
            "barely there). The voice stays as loud as without music.", "--music-volume -20",

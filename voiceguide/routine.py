@@ -465,10 +465,20 @@ class _Reader:
             if not ok:
                 continue
             try:
-                values[key] = table[key].parse(raw)
+                values[key] = self._beside(table[key].parse(raw)) if table[key].file else table[key].parse(raw)
             except ValueError as exc:
                 self._problem(value_node, f"options.{key}", str(exc))
         return Settings(values)
+
+    def _beside(self, value: str) -> str:
+        """A file named by a relative path, found beside the routine file (where a physio keeps a patient's
+        music with the patient's routine) rather than wherever the command is run; else the value as written
+        (a shipped name, none, or a path from the current folder)."""
+        folder = Path(self.source).parent
+        if not value or Path(value).expanduser().is_absolute() or not Path(self.source).is_file():
+            return value
+        found = folder / value
+        return str(found) if found.is_file() else value
 
     def routine(self, root: yaml.Node | None) -> Routine | None:
         if root is None:
