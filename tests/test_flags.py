@@ -369,7 +369,7 @@ def test_a_new_option_is_one_row_of_the_table(tmp_path):
     routine.write_text(base.format(6))
     jsonschema.validate(yaml.safe_load(routine.read_text()), schema)
     ok = run("check", str(routine))
-    assert ok.returncode == 0 and ": ok: T, 1 exercises" in ok.stdout, ok.stderr
+    assert ok.returncode == 0 and ": ok: T, 1 exercise," in ok.stdout, ok.stderr
 
     routine.write_text(base.format(13))
     with pytest.raises(jsonschema.ValidationError):

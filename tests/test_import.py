@@ -436,7 +436,7 @@ def test_check_says_what_a_page_import_inferred_and_from_forces_the_format(tmp_p
     out = capsys.readouterr().out
     assert info.value.code == 0
     assert "notes.yaml:4: Neck Release: sides: both, as it says \"switch sides\"" in out
-    assert "notes.yaml: ok: Notes, 1 exercises" in out
+    assert "notes.yaml: ok: Notes, 1 exercise," in out
     err = refused(["check", "notes.yaml", "--from", "routine"], capsys)
     assert err == 'error: notes.yaml:1:1: not valid YAML: "Neck Release" is missing the ":" after "Neck"; write "Neck: Release"\n'
 

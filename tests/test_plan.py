@@ -549,7 +549,7 @@ def test_check_warns_for_each_exercise_that_loses_a_set_up_instruction(tmp_path)
                        "      - Lie on one side with your legs long and your feet stacked.\n"
                        "      - Place your elbow under your shoulder.\n      - Lift your hips.\n")
     result = CliRunner().invoke(cli, ["check", str(routine)])
-    assert result.exit_code == 0 and result.output.startswith(f"{routine}: ok: T, 1 exercises, 0:20 of holds")
+    assert result.exit_code == 0 and result.output.startswith(f"{routine}: ok: T, 1 exercise, 0:20 of holds")
     # with estimated lengths at 150 words a minute, as `check` lays the session out
     assert result.output.splitlines()[-1] == (
         f'warning: {routine}:5: Side Plank: 2 set-up instructions not spoken ("Place your elbow under your shoulder." '

@@ -405,7 +405,7 @@ def _check_one(parsed: Routine) -> None:
     # lay the session out with estimated speech lengths: catches holds too short for their cues
     shape = build_plan(parsed, estimated_measure(options.voice.rate_wpm), options.plan)
     total = format_clock(shape.duration_ms)
-    click.echo(f"{parsed.source}: ok: {parsed.title}, {len(parsed.exercises)} exercises, "
+    click.echo(f"{parsed.source}: ok: {parsed.title}, {_count(len(parsed.exercises), 'exercise')}, "
                f"{format_clock(parsed.holds_ms)} of holds, {total} in all"
                f"{'' if parsed.duration_ms else ' (about: intro and outro are measured when built)'}")
     if shape.setup_note:
@@ -450,7 +450,7 @@ def import_(file: str, output: str | None, force: bool, from_format: str | None)
     for loaded, target in zip(every, written):
         _say_notes(loaded)
         write(target, loaded.yaml)
-        click.echo(f"Wrote {target}: {_printable(loaded.routine.title)}, {len(loaded.routine.exercises)} exercises")
+        click.echo(f"Wrote {target}: {_printable(loaded.routine.title)}, {_count(len(loaded.routine.exercises), 'exercise')}")
     first = shlex.quote(str(written[0]))
     click.echo(f"Next: voiceguide check {first}, then voiceguide build {first}")
 
@@ -661,7 +661,7 @@ def routines() -> None:
 
     for name, path in shipped_routines().items():
         r = load_routine(path)
-        click.echo(f"{name:<24} {format_clock(r.duration_ms or r.holds_ms):>6}  {len(r.exercises)} exercises  {r.title}")
+        click.echo(f"{name:<24} {format_clock(r.duration_ms or r.holds_ms):>6}  {_count(len(r.exercises), 'exercise'):<12}  {r.title}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -749,3 +749,7 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' * (n != 1)}"
