@@ -118,6 +118,19 @@ def test_the_cover_bytes_depend_only_on_the_text():
     assert cover_png(CoverText("Evening Unwind", 3_723_000, text.exercises)) != first
 
 
+def test_the_cover_draws_the_letters_of_the_shipped_languages():
+    from voiceguide.cover import _drawable
+
+    words = "Rücken Übungen Drehung – „sanft“ cuádriceps Flexión façon Łódź…"
+    assert _drawable(words) == words
+    assert _drawable("Ж Ș") == "? S"  # not in the font: its letter without the accent, else "?"
+    accented = cover_png(CoverText("Linderung für den unteren Rücken", 520_000, (("Hürdensitz", 60_000),),
+                                   count="eine Übung"))
+    plain = cover_png(CoverText("Linderung fur den unteren Rucken", 520_000, (("Hurdensitz", 60_000),),
+                                count="eine Ubung"))
+    assert accented != plain
+
+
 def test_served_urls_are_absolute_under_the_base(library):
     base = "http://192.0.2.7:8765/abcdefghijklmnopqrstuv/"
     root = ET.fromstring(feed_xml(scan(library), "t", base))

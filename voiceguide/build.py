@@ -29,6 +29,7 @@ from .mp3 import MP3_FRAME, NoCut, encode_segments, reservoir_lead_frames
 from .music import Bed, MusicFile, MusicSettings, open_music
 from .names import slug
 from .options import OPTIONS, Option, OptionKind, Settings, default, defaults
+from .phrasebook import MissingPhrase
 from .plan import Detail, Plan, PlanOptions, Setup, build_plan, estimated_measure, utterances
 from .resources import default_lexicon
 from .routine import Routine
@@ -409,8 +410,12 @@ def session_cover(plan: Plan, options: BuildOptions, engine: str) -> bytes:
 
     exercises = plan.chapters[1 if options.plan.intro else 0:-1]  # not the intro and outro
     variant = ", ".join(words for words, _ in heard(options, engine))
+    try:
+        count = options.plan.phrases.count("exercises", len(exercises))
+    except MissingPhrase:  # a language with no table of its own: the routine's phrases said it, if at all
+        count = str(len(exercises))
     return cover_png(CoverText(plan.title, plan.duration_ms,
-                               tuple((c.title, c.end_ms - c.start_ms) for c in exercises), variant))
+                               tuple((c.title, c.end_ms - c.start_ms) for c in exercises), variant, count))
 
 
 def update_feed(folder: Path, reporter: Reporter, create: bool = True) -> Path | None:

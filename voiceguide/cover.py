@@ -1,4 +1,5 @@
-"""A session's cover art: a square PNG with its title, length and exercises, the same bytes on every machine."""
+"""A session's cover art: a square PNG with its title, length and exercises, the same bytes on every machine
+(drawn with the font the package ships, so no font need be installed)."""
 from __future__ import annotations
 
 import unicodedata
@@ -6,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from io import BytesIO
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .durations import format_clock
@@ -14,6 +16,9 @@ from .errors import OutputError
 if TYPE_CHECKING:
     from PIL.ImageDraw import ImageDraw
     from PIL.ImageFont import FreeTypeFont
+
+_FONT = Path(__file__).resolve().parent / "fonts" / "DejaVuSans-Latin.ttf"
+"""DejaVu Sans cut down to Latin letters (scripts/make_font.py): Pillow's own font has no accented ones."""
 
 SIZE_PX = 1400
 """Apple Podcasts' minimum (and what AntennaPod and Pocket Casts show well): 1400 x 1400."""
@@ -37,6 +42,8 @@ class CoverText:
     """Each exercise's name and the length of its chapter."""
     variant: str = ""
     """What sets this session apart from the routine's default build ("10:00, no intro"), or nothing."""
+    count: str = ""
+    """How many exercises, in the session's language ("sieben Übungen"); empty: "7 exercises"."""
 
 
 def cover_png(text: CoverText) -> bytes:
@@ -52,8 +59,8 @@ def cover_png(text: CoverText) -> bytes:
     if text.variant:
         draw.text((_MARGIN, y + 6), _fit(_drawable(text.variant), _font(46), SIZE_PX - 2 * _MARGIN), font=_font(46),
                   fill=_ACCENT)
-    count = len(text.exercises)
-    summary = f"{format_clock(text.length_ms)}  ·  {count} exercise{'s' * (count != 1)}"
+    count = text.count or f"{len(text.exercises)} exercise{'s' * (len(text.exercises) != 1)}"
+    summary = _fit(_drawable(f"{format_clock(text.length_ms)}  ·  {count}"), _font(84), SIZE_PX - 2 * _MARGIN)
     draw.text((_MARGIN, 470), summary, font=_font(84), fill=_ACCENT)
     _exercise_list(draw, text.exercises, 620)
     # a few flat colours and their anti-aliased edges: 32 indexed colours look the same at a third of the bytes
@@ -120,18 +127,18 @@ def _fit(text: str, font: FreeTypeFont, width: float) -> str:
 
 @cache
 def _font(size: int) -> FreeTypeFont:
-    from PIL import ImageFont
+    from PIL import ImageFont, features
 
-    font = ImageFont.load_default(size)
-    if not isinstance(font, ImageFont.FreeTypeFont):  # a Pillow built without FreeType has only a bitmap font
+    if not features.check("freetype2"):
         raise OutputError("this Pillow has no FreeType support, so the cover cannot be drawn; "
                           "pip install --force-reinstall pillow (its wheels include FreeType)")
-    return font.font_variant(layout_engine=ImageFont.Layout.BASIC)
+    return ImageFont.truetype(str(_FONT), size, layout_engine=ImageFont.Layout.BASIC)
 
 
 def _drawable(text: str) -> str:
-    """The text with each letter the font lacks replaced by its unaccented letter ("É" -> "E"), or
-    by "?" (the shipped font covers basic Latin only; a box for every missing letter is worse)."""
+    """The text with each letter the font lacks replaced by its unaccented letter ("Ș" -> "S"), or by "?"
+    (the shipped font has the Latin letters of Western and Central European languages; a box for every
+    missing letter is worse)."""
     out = []
     for ch in " ".join(text.split()):
         if _has_glyph(ch):
