@@ -84,6 +84,9 @@ CASES: dict[str, bytes | str] = {
     "a respelling of 180 KB": OK + "pronounce:\n  Psoas: " + "so" * 90_000 + "\n",
     "a name that is only punctuation": OK.replace("name: A", 'name: "???"'),
     "a respelling with no letters": OK + "pronounce:\n  Namaste: '---'\n",
+    "a tip that is only dots": OK + '    tips:\n      - "..."\n',
+    "a closing that is only a dash": OK + 'closing:\n  text: "\u2014"\n',
+    "a phrase that is only a dash": OK + 'phrases:\n  switch: "-"\n',
 }
 
 MESSAGES = {  # the first line a user sees, copied from a run ("bad.yaml" is the file's path)
@@ -143,6 +146,12 @@ MESSAGES = {  # the first line a user sees, copied from a run ("bad.yaml" is the
                                        'cannot be spoken; write it in words',
     "a respelling with no letters": 'bad.yaml:6:12: pronounce.Namaste: the respelling "---" has no letters, so '
                                     'it cannot be spoken; spell the word as it sounds',
+    "a tip that is only dots": 'bad.yaml:6:9: exercises[0].tips[0]: "..." has no letters or digits, so it cannot '
+                               'be spoken; write it in words',
+    "a closing that is only a dash": 'bad.yaml:6:9: closing.text: "\u2014" has no letters or digits, so '
+                                              'it cannot be spoken; write it in words',
+    "a phrase that is only a dash": 'bad.yaml:6:11: phrases.switch: "-" has no letters or digits, so it cannot be '
+                                    'spoken; write it in words',
 }
 
 

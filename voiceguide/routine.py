@@ -16,7 +16,7 @@ from .errors import RoutineError
 from .language import DEFAULT_LANGUAGE, parse_language, phrase_problems, plural_of
 from .options import OPTIONS, Settings, defaults, unspeakable_character
 from .phrasebook import COUNTS, PHRASES, Plural
-from .routine_file import Places, compose, decode_text, read_routine_file
+from .routine_file import Places, briefly, compose, decode_text, read_routine_file
 
 MAX_TITLE_CHARS = 200
 """A title or an exercise's name: said aloud, a chapter's title and the output file's name."""
@@ -307,9 +307,9 @@ class _Reader:
         return text
 
     def _said(self, node: yaml.Node | None, where: str, *, title: bool = False, respelling: bool = False,
-              sentences_of: bool = False, required: bool = False) -> str:
-        """Text that is spoken: refused when no voice could say it (too long to say in one go, or
-        with nothing to say in it)."""
+              sentences_of: bool = False, required: bool = False, alone: bool = True) -> str:
+        """Text that is spoken: refused when no voice could say it (too long to say in one go, or, where it
+        is said `alone` and not joined to other words, with no letter or digit in it: "..." gives silence)."""
         text = self._text(node, where, required=required)
         if not text:
             return text
@@ -329,10 +329,11 @@ class _Reader:
             self._problem(node, where, f'the respelling "{text}" has no letters, so it cannot be spoken; '
                                        "spell the word as it sounds")
             return ""
-        if (title or respelling) and not any(ch.isalnum() for ch in text):
-            self._problem(node, where, f'"{text}" has no letters or digits, so it cannot be spoken; '
-                                       "write it in words")
-            return ""
+        for part in sentences(text) if sentences_of else [text]:
+            if alone and not any(ch.isalnum() for ch in part):
+                self._problem(node, where, f'"{briefly(part)}" has no letters or digits, so it cannot be spoken; '
+                                           "write it in words")
+                return ""
         return text
 
     def _texts(self, node: yaml.Node | None, where: str) -> tuple[str, ...]:
@@ -550,7 +551,8 @@ class _Reader:
                 if plural is not None:
                     plurals.append((key, plural))
                 continue
-            text = self._said(value, where, required=key not in ("separator", "last_separator"))
+            joining = key in ("separator", "last_separator")  # ", " and " and ": said between other words
+            text = self._said(value, where, required=not joining, alone=not joining)
             if not text and key not in ("separator", "last_separator"):
                 continue
             if key in ("separator", "last_separator") and isinstance(value, yaml.ScalarNode):

@@ -218,16 +218,16 @@ def _not_a_field(lines: list[str], line: int) -> str:
     """A line that is neither "key: value" nor a list item: a missing colon, or a missing "- "."""
     said = _content(lines[line])[1]
     if _item_sibling(lines, line) is not None and not lines[line].lstrip(" ").startswith("-"):
-        return (f'"{_shown(said)}" is in a list, but does not start with "- " as the items above it do; '
-                f'write "- {_shown(said)}"')
+        return (f'"{briefly(said)}" is in a list, but does not start with "- " as the items above it do; '
+                f'write "- {briefly(said)}"')
     return _missing_colon(said)
 
 
 def _missing_colon(said: str) -> str:
     key, _, rest = said.partition(" ")
     if rest and re.fullmatch(r"[A-Za-z_]+", key):
-        return f'"{_shown(said)}" is missing the ":" after "{key}"; write "{key}: {_shown(rest)}"'
-    return f'"{_shown(said)}" has no ":"; a field is written "name: value" (and a list item "- value")'
+        return f'"{briefly(said)}" is missing the ":" after "{key}"; write "{key}: {briefly(rest)}"'
+    return f'"{briefly(said)}" has no ":"; a field is written "name: value" (and a list item "- value")'
 
 
 def _colon_too_many(lines: list[str], line: int, column: int) -> tuple[int, int, str]:
@@ -277,9 +277,10 @@ def _out_of_line(lines: list[str], line: int, column: int, problem: str) -> tupl
                               f"{_indent(lines[above])}; line them up"))
     above_column, above_said = _content(lines[above])
     return (line, indent, (f'this line is indented {indent} spaces, which lines up with nothing above it '
-                          f'("{_shown(above_said.split(":")[0], 30)}" on line {above + 1} is indented {above_column}); '
+                          f'("{briefly(above_said.split(":")[0], 30)}" on line {above + 1} is indented {above_column}); '
                           "the fields of one mapping start in the same column"))
 
 
-def _shown(text: str, limit: int = 60) -> str:
+def briefly(text: str, limit: int = 60) -> str:
+    """The text, cut with "..." where it is longer than `limit`, for quoting in a message."""
     return text if len(text) <= limit else text[: limit - 3] + "..."
