@@ -226,6 +226,18 @@ def test_a_tilde_in_the_cache_folder_is_the_home_folder(tmp_path, tiny):
     assert (home / "vgcache").is_dir() and not (tmp_path / "~").exists()
 
 
+def test_a_tilde_for_a_user_this_machine_does_not_know_is_a_clean_error(tmp_path, tiny):
+    for env, args, what in (({"VOICEGUIDE_CACHE_DIR": "~nosuchuser-vg/c"}, [], "VOICEGUIDE_CACHE_DIR"),
+                            ({}, ["--music", "~nosuchuser-vg/a.ogg"], "music"),
+                            ({}, ["--chime", "~nosuchuser-vg/a.wav"], "chime")):
+        path = env.get("VOICEGUIDE_CACHE_DIR") or args[1]
+        error = clean_error(run("build", str(tiny), "-q", *args, "-o", str(tmp_path / "out" / "s.mp3"), cwd=tmp_path,
+                                env=env))
+        assert error == (f'error: {what} "{path}": this machine knows no home folder for "~nosuchuser-vg"; write '
+                         "the folder out in full")
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_disk_too_full_for_the_session_is_refused_before_anything_is_spoken(tmp_path, tiny):
     if os.geteuid() != 0 or shutil.which("mount") is None:
         pytest.skip("needs root to mount a small tmpfs")

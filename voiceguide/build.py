@@ -342,7 +342,21 @@ def build_session(routine: Routine, out: Path, options: BuildOptions = BuildOpti
                   reporter: Reporter | None = None, cache: ClipCache | None = None,
                   workers: int | None = None) -> BuildResult:
     """Build the MP3 (with .vtt and .json beside it) for a routine; `workers` processes speak and
-    encode in parallel (default: one per core)."""
+    encode in parallel (default: one per core). A build that fails leaves no output folder it made."""
+    missing = [folder for folder in (Path(out).parent, *Path(out).parent.parents) if not folder.exists()]
+    try:
+        return _build_session(routine, Path(out), options, reporter, cache, workers)
+    except BaseException:
+        for folder in missing:  # the deepest first; one that holds anything stays
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        raise
+
+
+def _build_session(routine: Routine, out: Path, options: BuildOptions, reporter: Reporter | None,
+                   cache: ClipCache | None, workers: int | None) -> BuildResult:
     reporter = reporter or Reporter()
     workers = workers or os.cpu_count() or 1
     out = Path(out)

@@ -14,12 +14,13 @@ from platformdirs import user_cache_dir
 
 from .atomic import remove_stale, temp_file, temp_prefix, write_atomic
 from .audio import Audio, is_complete_wav
+from .user_paths import user_path
 
 
 def default_cache_dir() -> Path:
     """`VOICEGUIDE_CACHE_DIR`, else the user cache folder (e.g. ~/.cache/voiceguide)."""
     override = os.environ.get("VOICEGUIDE_CACHE_DIR")
-    return Path(override).expanduser() if override else Path(user_cache_dir("voiceguide")) / "clips"
+    return user_path(override, "VOICEGUIDE_CACHE_DIR") if override else Path(user_cache_dir("voiceguide")) / "clips"
 
 
 def clip_key(engine: str, engine_version: str, voice: str, rate_wpm: int, text: str) -> str:

@@ -9,6 +9,7 @@ from .audio import SAMPLE_RATE, db_to_gain, resample
 from .errors import VoiceguideError
 from .resources import chimes_dir
 from .sound_file import FORMATS, open_sound
+from .user_paths import user_path
 
 MAX_CHIME_S = 4.0
 """A longer sound file is cut here (with a fade), so a chime never covers the next words."""
@@ -30,7 +31,7 @@ def chime_names(choice: str) -> tuple[str, str]:
         return "", ""
     if choice in shipped_chimes():
         return choice, f"{choice}-soft"
-    name = Path(choice).expanduser().name
+    name = user_path(choice, "chime").name
     return name, f"{name} (soft)"
 
 
@@ -43,7 +44,7 @@ def load_chimes(choice: str) -> dict[str, np.ndarray]:
     folder = chimes_dir()
     if choice in shipped_chimes():
         return {between: _read(folder / f"{between}.wav"), switch: _read(folder / f"{switch}.wav")}
-    path = Path(choice).expanduser()
+    path = user_path(choice, "chime")
     if not path.is_file():
         raise VoiceguideError(f'chime "{choice}": not a shipped chime ({", ".join(shipped_chimes())}) and no '
                               "such file; give one of those, a WAV/MP3/OGG/FLAC file, or none")

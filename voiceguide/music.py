@@ -29,6 +29,7 @@ from .options import default
 from .plan import Kind, Plan
 from .resources import music_dir
 from .sound_file import FORMATS, open_sound
+from .user_paths import user_path
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,7 @@ def open_music(choice: str) -> MusicFile | None:
     if not choice.strip() or choice.strip().lower() == "none":
         return None
     shipped = {path.stem: path for path in _shipped_paths()}
-    path = shipped[choice] if choice in shipped else Path(choice).expanduser()
+    path = shipped[choice] if choice in shipped else user_path(choice, "music")
     name = choice if choice in shipped else path.name
     if not path.exists():
         raise VoiceguideError(f'music "{choice}": not a shipped bed ({", ".join(shipped) or "none"}) and no such '

@@ -476,7 +476,7 @@ class _Reader:
         music with the patient's routine) rather than wherever the command is run; else the value as written
         (a shipped name, none, or a path from the current folder)."""
         folder = Path(self.source).parent
-        if not value or Path(value).expanduser().is_absolute() or not Path(self.source).is_file():
+        if not value or value.startswith("~") or Path(value).is_absolute() or not Path(self.source).is_file():
             return value
         found = folder / value
         return str(found) if found.is_file() else value

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..audio import Audio, open_wave, read_wav_bytes
 from ..errors import EngineError
+from ..user_paths import user_path
 from .base import Engine, VoiceInfo
 
 INSTALL_HINT = "pip install 'voiceguide[neural]'"
@@ -67,7 +68,7 @@ class PiperEngine(Engine):
     def resolve_voice(self, query: str) -> str | None:
         """A path to an .onnx voice is a voice too."""
         if query.endswith(".onnx"):
-            path = Path(query).expanduser()
+            path = user_path(query, "voice")
             if not path.is_file():
                 raise EngineError(f"{query}: no such Piper voice file")
             if not Path(f"{path}.json").is_file():
