@@ -296,6 +296,13 @@ MALFORMED: dict[str, tuple[str, str | bytes, str]] = {  # name: (suffix, content
                                           "has a name and a duration in seconds)")),
     "an export with no workouts": (".json", '{"workouts":[]}',
                                    "bad.json:1: workouts: expected a list of workouts, got an empty list"),
+    "an export nested 20,000 deep": (".json", '{"workouts":' + "[" * 20_000 + "]" * 20_000 + "}",
+                                     ("bad.json:1:32: routine: lists or mappings nested more than 20 deep; a "
+                                     "routine needs 4 (exercises, an exercise, its tips)")),
+    "an export with a number of 5,000 digits": (".json", JAWT.replace('"repetitions":2', '"repetitions":' + "1" * 5000),
+                                                ("bad.json:1: not valid JSON at column 1: a number with thousands of "
+                                                "digits; an export of Just Another Workout Timer is JSON as the app "
+                                                "wrote it")),
 }
 
 

@@ -24,7 +24,7 @@ def detect(text: str) -> Format | None:
     if start.startswith("{"):
         try:
             data = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # nested too deep for json: the importer says where
             data = None
         if looks_like_jawt(data) or (data is None and re.search(r'"(?:workouts|sets)"\s*:', text)):
             return Format.JAWT

@@ -36,9 +36,14 @@ def parse_jawt(text: str, source: str) -> list[Document]:
     problems = Problems(source)
     try:
         json.loads(text)
+    except RecursionError:
+        pass  # lists or objects nested thousands deep: reading it as YAML below refuses it at its place
     except ValueError as exc:
         where = (exc.lineno, exc.colno) if isinstance(exc, json.JSONDecodeError) else (1, 1)
-        problems.add(where[0], f"not valid JSON at column {where[1]}: {getattr(exc, 'msg', exc)}; an export of Just "
+        said = getattr(exc, "msg", str(exc))
+        if "int_max_str_digits" in said:  # Python's own advice is for programmers
+            said = "a number with thousands of digits"
+        problems.add(where[0], f"not valid JSON at column {where[1]}: {said}; an export of Just "
                                "Another Workout Timer is JSON as the app wrote it")
         problems.raise_any()
     tree = Tree(problems)
