@@ -211,6 +211,11 @@ MALFORMED: dict[str, tuple[str, str | bytes, str]] = {  # name: (suffix, content
                                 ('bad.txt:1: a routine page needs at least one exercise: its name on a line, then '
                                 '"Duration: M:SS" on the next (as in "Wide Leg Bend" then "Duration: 0:30"), then its '
                                 '"- " lists under Instructions, Tips and Adjustments')),
+    "a last exercise without its Duration": (".txt", PAGE + "Child Pose\nInstructions\n- Rest.\n",
+                                             ('bad.txt:15: "Child Pose" comes after the last exercise, with the heading '
+                                             '"Instructions" (line 16) as an exercise has, but no "Duration: M:SS" '
+                                             "line; if it is an exercise, put its Duration on the line after its name "
+                                             "(the closing words after the last exercise have no lists)")),
     "a page duration in words": (".txt", PAGE.replace("Duration: 1:00", "Duration: one minute"),
                                  ('bad.txt:2: exercises[0].duration: expected a duration like 45, "0:45", "45s", '
                                  '"1m30s" or "1 minute 30", got "one minute"')),

@@ -281,12 +281,27 @@ def _exercise(exercise: _Exercise, block: list[_Line], problems: Problems, last:
             number, said = exercise.lists[section][-1]
             exercise.lists[section][-1] = (number, f"{said} {line.text}")
         elif last:
+            _check_closing(block[n:], problems)
             return block[n:]
         else:
             problems.add(line.number, f'{exercise.name.text}: expected a "- " list item, a heading (Instructions, '
                                       'Tips, Adjustments) or the next exercise\'s name with "Duration: M:SS" on the '
                                       f'line after it; got "{_shown(line.text)}"')
     return []
+
+
+def _check_closing(lines: list[_Line], problems: Problems) -> None:
+    """The words after the last exercise are prose; an Instructions heading or "- " items among them are
+    an exercise whose "Duration:" line is missing, which would otherwise be spoken as the closing words."""
+    for line in lines:
+        kind = _kind(line.text)
+        if kind in _LIST_HEADINGS or kind == "bullet":
+            said = f'the heading "{line.text}"' if kind != "bullet" else f'the list item "{_shown(line.text)}"'
+            problems.add(lines[0].number, f'"{_shown(lines[0].text)}" comes after the last exercise, with {said} '
+                                          f'(line {line.number}) as an exercise has, but no "Duration: M:SS" line; if '
+                                          "it is an exercise, put its Duration on the line after its name (the "
+                                          "closing words after the last exercise have no lists)")
+            return
 
 
 def _shown(text: str) -> str:
