@@ -2,6 +2,7 @@
 same routine a YAML file makes; `import` writes them, `new` starts one; every mistake at its line."""
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -402,6 +403,22 @@ def test_new_then_check_then_build_as_a_newcomer_types_them(tmp_path, capsys, mo
         main(["build", "evening-unwind.yaml", "-q"])
     assert info.value.code == 0 and (tmp_path / "output" / "evening-unwind.mp3").stat().st_size > 0
     assert refused(["new", "Evening Unwind"], capsys).startswith("error: evening-unwind.yaml: already exists")
+
+
+def test_new_and_import_write_files_anyone_may_read_as_the_umask_says(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    old = os.umask(0o022)
+    try:
+        with pytest.raises(SystemExit) as info:
+            main(["new", "Evening Unwind"])
+        assert info.value.code == 0
+        with pytest.raises(SystemExit) as info:
+            main(["import", str(DATA / "w2a-workout.yaml"), "-o", "w2a.yaml"])
+        assert info.value.code == 0
+    finally:
+        os.umask(old)
+    assert {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()} == {"evening-unwind.yaml": 0o644,
+                                                                                 "w2a.yaml": 0o644}
 
 
 def test_new_refuses_a_title_no_voice_could_say_and_writes_nothing(tmp_path, capsys, monkeypatch):

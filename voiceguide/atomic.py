@@ -122,18 +122,28 @@ def temp_file(folder: Path, suffix: str = "") -> Path:
     return Path(name)
 
 
-def write_atomic(target: Path, data: bytes) -> None:
-    """Write through a temporary file in the same folder, so a reader sees the old file or the new one."""
+def write_atomic(target: Path, data: bytes, private: bool = False) -> None:
+    """Write through a temporary file in the same folder, so a reader sees the old file or the new one;
+    readable as any saved file is (the umask's mode), or by its owner alone when `private` (a secret)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     with deferred():  # a Ctrl-C between mkstemp and the cleanup below would leave the temporary file
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=temp_prefix(), suffix=target.suffix)
         try:
+            if not private:
+                os.chmod(tmp, saved_mode())  # mkstemp makes 0600
             with os.fdopen(fd, "wb") as out:
                 out.write(data)
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+def saved_mode() -> int:
+    """The mode a program's newly saved file gets: 0666 less the umask (read by anyone, usually)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 class PendingFile:
@@ -147,15 +157,14 @@ class PendingFile:
     def __init__(self, target: Path) -> None:
         self.target = target
         self.path: Path | None = None
-        umask = os.umask(0)
-        os.umask(umask)
+        mode = saved_mode()
         with deferred():  # on record for cleanup before a Ctrl-C can act
             try:
-                self.fd = os.open(target.parent, os.O_TMPFILE | os.O_RDWR, 0o666 & ~umask)
+                self.fd = os.open(target.parent, os.O_TMPFILE | os.O_RDWR, mode)
             except (AttributeError, OSError):  # no O_TMPFILE here, or a file system without it
                 fd, name = tempfile.mkstemp(dir=target.parent, prefix=temp_prefix(), suffix=".tmp")
                 self.fd, self.path = fd, Path(name)
-                os.chmod(name, 0o666 & ~umask)  # mkstemp makes 0600; the result should look like any saved file
+                os.chmod(name, mode)  # mkstemp makes 0600; the result should look like any saved file
 
     def open(self) -> BinaryIO:
         """The file from its start, for writing (the descriptor stays open for the next step)."""

@@ -3,7 +3,6 @@ session, and the list of sessions the phone page reads."""
 from __future__ import annotations
 
 import json
-import os
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -115,7 +114,4 @@ def write_feed(folder: Path) -> Path:
 
     target = folder / FEED_NAME
     write_atomic(target, feed_xml(scan(folder), library_title(folder)))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(target, 0o666 & ~umask)
     return target

@@ -142,7 +142,7 @@ def library_token(folder: Path, new: bool = False, warn: Callable[[str], None] =
             pass
     token = secrets.token_urlsafe(18)
     try:
-        write_atomic(path, f"{token}\n".encode())  # 0600, as a secret should be
+        write_atomic(path, f"{token}\n".encode(), private=True)  # 0600, as a secret should be
     except OSError as exc:
         warn(f"{path}: could not keep the token ({exc.strerror or exc}); it lasts until the server stops, "
              "so a podcast app subscribed now will need the new address after a restart")
