@@ -84,6 +84,7 @@ CASES: dict[str, bytes | str] = {
     "a respelling of 180 KB": OK + "pronounce:\n  Psoas: " + "so" * 90_000 + "\n",
     "a name that is only punctuation": OK.replace("name: A", 'name: "???"'),
     "a respelling with no letters": OK + "pronounce:\n  Namaste: '---'\n",
+    "1,001 exercises": OK + "  - name: A\n    duration: 1\n" * 1000,
     "a tip that is only dots": OK + '    tips:\n      - "..."\n',
     "a closing that is only a dash": OK + 'closing:\n  text: "\u2014"\n',
     "a phrase that is only a dash": OK + 'phrases:\n  switch: "-"\n',
@@ -146,6 +147,8 @@ MESSAGES = {  # the first line a user sees, copied from a run ("bad.yaml" is the
                                        'cannot be spoken; write it in words',
     "a respelling with no letters": 'bad.yaml:6:12: pronounce.Namaste: the respelling "---" has no letters, so '
                                     'it cannot be spoken; spell the word as it sounds',
+    "1,001 exercises": ("bad.yaml:3:3: exercises: 1001 exercises; a routine may have at most 1000 (each is spoken, "
+                        "chaptered and timed): split it into several routines"),
     "a tip that is only dots": 'bad.yaml:6:9: exercises[0].tips[0]: "..." has no letters or digits, so it cannot '
                                'be spoken; write it in words',
     "a closing that is only a dash": 'bad.yaml:6:9: closing.text: "\u2014" has no letters or digits, so '

@@ -217,6 +217,9 @@ MALFORMED: dict[str, tuple[str, str | bytes, str]] = {  # name: (suffix, content
                                              '"Instructions" (line 16) as an exercise has, but no "Duration: M:SS" '
                                              "line; if it is an exercise, put its Duration on the line after its name "
                                              "(the closing words after the last exercise have no lists)")),
+    "a page of 1,001 exercises": (".txt", "".join(f"Ex {n}\nDuration: 0:10\n- Go.\n" for n in range(1001)),
+                                  ("bad.txt:1: 1001 exercises; a routine may have at most 1000: split the page into "
+                                  "several")),
     "a page duration in words": (".txt", PAGE.replace("Duration: 1:00", "Duration: one minute"),
                                  ('bad.txt:2: exercises[0].duration: expected a duration like 45, "0:45", "45s", '
                                  '"1m30s" or "1 minute 30", got "one minute"')),

@@ -20,6 +20,8 @@ from .routine_file import Places, briefly, compose, decode_text, read_routine_fi
 
 MAX_TITLE_CHARS = 200
 """A title or an exercise's name: said aloud, a chapter's title and the output file's name."""
+MAX_EXERCISES = 1000
+"""Exercises in one routine: far more than a day-long session holds, few enough to plan in seconds."""
 MAX_LINE_CHARS = 1000
 """Any one thing said in one go (a tip, a summary, a sentence, a respelling): about a minute of speech."""
 
@@ -619,6 +621,11 @@ class _Reader:
             self._problem(node, "exercises", f"expected a list of at least one exercise, got {_describe(node)}")
             return ()
         if self._tagged(node, "exercises"):
+            return ()
+        if len(node.value) > MAX_EXERCISES:
+            self._problem(node, "exercises", f"{len(node.value)} exercises; a routine may have at most "
+                                             f"{MAX_EXERCISES} (each is spoken, chaptered and timed): split it into "
+                                             "several routines")
             return ()
         out = []
         for i, item in enumerate(node.value):

@@ -17,11 +17,11 @@ from typing import Any
 
 import yaml
 
+from ..routine import MAX_EXERCISES
 from ..routine_file import compose_yaml
 from .document import Document, Format, Note, Problems
 from .tree import Tree, line
 
-MAX_EXERCISES = 1000
 """Exercises a workout may unroll to (repetitions x a set's exercises, over its sets)."""
 MAX_SECONDS = 24 * 3600
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..durations import format_clock, parse_duration_ms
+from ..routine import MAX_EXERCISES
 from .document import LINE_BREAK, Document, Format, Note, Problems, plain
 
 _PROSE_HEADINGS = {
@@ -103,6 +104,10 @@ def parse_page(text: str, source: str, stem: str = "") -> Document:
         problems.add(where, 'a routine page needs at least one exercise: its name on a line, then "Duration: '
                             'M:SS" on the next (as in "Wide Leg Bend" then "Duration: 0:30"), then its "- " lists '
                             "under Instructions, Tips and Adjustments")
+        problems.raise_any()
+    if len(exercise_starts) > MAX_EXERCISES:  # before the work of reading each one
+        problems.add(filled[exercise_starts[0] - 1].number, f"{len(exercise_starts)} exercises; a routine may have at "
+                                                            f"most {MAX_EXERCISES}: split the page into several")
         problems.raise_any()
     first = exercise_starts[0] - 1
     data: dict[str, Any] = {}
