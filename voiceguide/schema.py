@@ -8,7 +8,15 @@ from .durations import DURATION_HINT, DURATION_PATTERN, MAX_SESSION_MS
 from .language import TAG_PATTERN
 from .options import OPTIONS, Option, OptionKind
 from .phrasebook import COUNTS, ENGLISH, PHRASES
-from .routine import DEFAULT_RELAX_S, MAX_LINE_CHARS, MAX_REP_SECONDS, MAX_REPS, MAX_TITLE_CHARS, REPS_SWITCH_MS
+from .routine import (
+    DEFAULT_RELAX_S,
+    MAX_EXERCISES,
+    MAX_LINE_CHARS,
+    MAX_REP_SECONDS,
+    MAX_REPS,
+    MAX_TITLE_CHARS,
+    REPS_SWITCH_MS,
+)
 
 _DURATION = {
     "description": f"{DURATION_HINT[2:].capitalize()}; at most 24 hours.",
@@ -143,7 +151,7 @@ def schema() -> dict[str, Any]:
             "pronounce": {"type": "object", "additionalProperties": _SAID,
                           "description": "word: respelling, for words the engine says wrongly"},
             "options": _options(),
-            "exercises": {"type": "array", "minItems": 1, "items": _EXERCISE},
+            "exercises": {"type": "array", "minItems": 1, "maxItems": MAX_EXERCISES, "items": _EXERCISE},
         },
         "allOf": [
             {"not": {"required": ["closing", "outro"]}},
