@@ -34,7 +34,7 @@ def default_lexicon(language: str = "en") -> tuple[tuple[str, str], ...]:
     import yaml
 
     text = resources.files("voiceguide").joinpath("lexicon.yaml").read_text(encoding="utf-8")
-    by_language = {str(tag).lower(): words for tag, words in (yaml.safe_load(text) or {}).items()}
+    by_language = {str(tag).lower(): words for tag, words in (yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}).items()}
     wanted = [language.split("-")[0].lower(), language.lower()]
     found: dict[str, str] = {}
     for tag in dict.fromkeys(wanted):
