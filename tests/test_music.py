@@ -43,9 +43,12 @@ RATE = 44100
 TONE_HZ = 14_000
 
 
-def _plan(total_ms: int, lines: list[tuple[int, int]], chimes: list[tuple[int, int]] = ()) -> Plan:
+def _plan(total_ms: int, lines: list[tuple[int, int]], chimes: list[tuple[int, int]] = (),
+          names: tuple[int, ...] = ()) -> Plan:
+    """Lines (start, end), TIP but those whose index is in `names`, which are exercise names."""
     events = [Event(kind=Kind.SPEECH, start_ms=a, duration_ms=b - a, priority=Priority.MUST, exercise=None,
-                    role=Role.TIP, text=f"line {i}", utterance=Utterance(f"line {i}")) for i, (a, b) in enumerate(lines)]
+                    role=Role.NAME if i in names else Role.TIP, text=f"line {i}", utterance=Utterance(f"line {i}"))
+              for i, (a, b) in enumerate(lines)]
     events += [Event(kind=Kind.CHIME, start_ms=a, duration_ms=b - a, priority=Priority.MUST, exercise=None,
                      role=Role.CHIME, sound="bell") for a, b in chimes]
     return Plan(title="t", duration_ms=total_ms, events=tuple(sorted(events, key=lambda e: e.start_ms)),
@@ -87,6 +90,13 @@ def test_sounds_less_than_a_second_apart_share_one_dip_and_a_chime_alone_dips_a_
                  chimes=[(8000, 9800), (13_000, 14_800)])  # the second: a countdown, a chime, a name
     assert dips(plan, 12.0) == (Dip(1000, 3500, 12.0), Dip(5000, 6000, 12.0), Dip(8000, 9800, CHIME_DIP_DB),
                                 Dip(12_000, 15_500, 12.0))
+
+
+def test_an_exercise_name_and_the_countdown_joined_to_it_go_8_db_further_down():
+    plan = _plan(20_000, [(1000, 1500), (2000, 2500), (3000, 3500), (5200, 6000), (9000, 10_000)], names=(3,),
+                 chimes=[(4000, 5000)])  # three, two, one, the chime, the name; a tip on its own
+    assert dips(plan, 12.0) == (Dip(1000, 6000, 20.0), Dip(9000, 10_000, 12.0))
+    assert dips(plan, 36.0)[0].depth_db == 40.0  # no deeper than the deepest --duck-db
 
 
 @pytest.fixture(scope="module")
@@ -399,9 +409,13 @@ def test_the_plan_records_the_music_and_its_gain_curve(built, tone_file):
     bed = made["music_bed"]
     assert bed["sha256"] and bed["loop"]["crossfade_ms"] >= 2000 and bed["loop"]["from_ms"] > bed["loop"]["to_ms"]
     lines = [e for e in built.plan["events"] if e["kind"] == "speech"]
-    ducked = [d for d in bed["dips"] if d[2] == 12.0]
+    ducked = [d for d in bed["dips"] if d[2] >= 12.0]
     assert all(any(d[0] <= e["start_ms"] and e["end_ms"] <= d[1] for d in ducked) for e in lines)
     assert all(any(d[0] <= e["start_ms"] < d[1] for e in lines) for d in ducked)  # no deep dip without a line
+    # 8 dB further where an exercise's name is said, and only there
+    names = [e for e in lines if e["role"] == "name"]
+    assert names and {d[2] for d in ducked} == {12.0, 20.0}
+    assert all(any(e["start_ms"] < d[1] and d[0] < e["end_ms"] for e in names) == (d[2] == 20.0) for d in ducked)
     chimes = [e for e in built.plan["events"] if e["kind"] == "chime"]
     assert all(any(d[0] <= e["start_ms"] and e["end_ms"] <= d[1] for d in bed["dips"]) for e in chimes)
 

@@ -26,7 +26,7 @@ from .audio import ms_to_samples, samples_to_ms
 from .errors import VoiceguideError
 from .loudness import KWeighting, integrated_loudness, sums
 from .options import default
-from .plan import Kind, Plan
+from .plan import Event, Kind, Plan, Role
 from .resources import music_dir
 from .sound_file import FORMATS, open_sound
 from .user_paths import user_path
@@ -41,6 +41,10 @@ DUCK_HOLD_MS = 1000
 """Sounds closer together than this are one dip: the bed does not bob up between sentences."""
 CHIME_DIP_DB = 4.0
 """How far the bed dips under a chime, which plays over it."""
+NAME_DIP_EXTRA_DB = 8.0
+"""How much further the bed goes down under an exercise's name (and the countdown and chime joined to it):
+a name is often a word the listener has never heard, with nothing around it to guess it from."""
+MAX_DIP_DB = 40.0
 FADE_IN_MS = 4000
 FADE_OUT_MS = 5000
 MIN_MUSIC_S = 6.0
@@ -158,11 +162,16 @@ class Dip:
 
 def dips(plan: Plan, duck_db: float) -> tuple[Dip, ...]:
     """Where the bed goes down, from the plan alone: by `duck_db` under every line, and by a few dB under
-    every chime. Sounds less than a second apart share one dip, as deep as its deepest: the bed does not
+    every chime, further under an exercise's name. Sounds less than a second apart share one dip, as deep as
+    its deepest: the bed does not
     bob up between sentences, nor between a countdown, the chime after it and the name after that (which
     a listener, and a speech recogniser, hears as one announcement)."""
-    sounds = sorted((e.start_ms, e.end_ms, duck_db if e.kind is Kind.SPEECH else CHIME_DIP_DB)
-                    for e in plan.events if e.kind in (Kind.SPEECH, Kind.CHIME))
+    def depth_of(event: Event) -> float:
+        if event.kind is not Kind.SPEECH:
+            return CHIME_DIP_DB
+        return min(MAX_DIP_DB, duck_db + NAME_DIP_EXTRA_DB) if event.role is Role.NAME else duck_db
+
+    sounds = sorted((e.start_ms, e.end_ms, depth_of(e)) for e in plan.events if e.kind in (Kind.SPEECH, Kind.CHIME))
     found: list[Dip] = []
     for start, end, depth in sounds:
         if found and start - found[-1].end_ms < DUCK_HOLD_MS:
