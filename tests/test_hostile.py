@@ -294,6 +294,17 @@ def test_output_that_cannot_be_written_is_a_clean_error(tmp_path, args):
                              "with room, e.g. a file on another disk\n")
 
 
+def test_a_build_whose_progress_cannot_be_written_still_writes_its_session(tmp_path, tiny):
+    """Standard error is for a person; with nowhere to go, the build goes on without it."""
+    mp3 = tmp_path / "out" / "s.mp3"
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([sys.executable, "-m", "voiceguide", "build", str(tiny), "-o", str(mp3)],
+                                check=False, stdout=subprocess.PIPE, stderr=full, cwd=tmp_path, timeout=300)
+    assert result.returncode == 0 and result.stdout == b""
+    assert sorted(p.name for p in mp3.parent.iterdir()) == ["feed.xml", "s.chapters.json", "s.cover.png", "s.json",
+                                                            "s.mp3", "s.vtt"]
+
+
 def test_an_error_that_cannot_be_written_still_exits_2(tmp_path):
     with open("/dev/full", "w") as full:
         result = subprocess.run([sys.executable, "-m", "voiceguide", "check", str(tmp_path / "missing.yaml")],
