@@ -47,8 +47,8 @@ class CoverText:
 
 
 def cover_png(text: CoverText) -> bytes:
-    """The cover as PNG bytes. The font is the one Pillow itself ships (Aileron), laid out without
-    a shaping library, so the bytes depend only on the text and the Pillow version."""
+    """The cover as PNG bytes. The font is the package's own, laid out without a shaping library, so the
+    bytes depend only on the text and the Pillow version."""
     from PIL import Image, ImageDraw
 
     image = Image.new("RGB", (SIZE_PX, SIZE_PX), _BACKGROUND)
