@@ -109,7 +109,9 @@ class PiperEngine(Engine):
 
         model = self._voice(voice)
         base = model.config.length_scale or 1.0
-        config = SynthesisConfig(length_scale=base * NOMINAL_WPM / rate)
+        # no random variation in phoneme lengths (Piper's noise_w): a line lasts the same each time it is
+        # spoken, so the rate measured for it holds when it is spoken again at a corrected rate
+        config = SynthesisConfig(length_scale=base * NOMINAL_WPM / rate, noise_w_scale=0.0)
         buffer = io.BytesIO()
         try:
             with open_wave(buffer, "wb") as out:
