@@ -427,8 +427,17 @@ def test_new_and_import_write_files_anyone_may_read_as_the_umask_says(tmp_path, 
 def test_new_refuses_a_title_no_voice_could_say_and_writes_nothing(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     err = refused(["new", "???", "-o", "x.yaml"], capsys)
-    assert err.startswith('error: x.yaml:6:8: title: "???" has no letters or digits')
+    assert err == 'error: the title: "???" has no letters or digits, so it cannot be spoken; write it in words\n'
     assert list(tmp_path.iterdir()) == []
+
+
+def test_new_takes_a_title_of_several_words_without_quotes(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as info:
+        main(["new", "Evening", "Unwind"])
+    assert info.value.code == 0
+    assert [p.name for p in tmp_path.iterdir()] == ["evening-unwind.yaml"]
+    assert load(tmp_path / "evening-unwind.yaml")[0].routine.title == "Evening Unwind"
 
 
 def test_pages_and_exports_build_directly(tmp_path, capsys):

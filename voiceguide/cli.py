@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import click
 
-from .errors import VoiceguideError
+from .errors import RoutineError, VoiceguideError
 from .options import OPTIONS, Option, OptionKind, Settings
 
 if TYPE_CHECKING:
@@ -456,19 +456,19 @@ def import_(file: str, output: str | None, force: bool, from_format: str | None)
 
 
 @cli.command()
-@click.argument("title")
+@click.argument("title", nargs=-1, required=True)
 @click.option("-o", "--output", type=click.Path(), default=None,
               help="The routine file to write, or a folder to write <title>.yaml in; default: <title>.yaml in the "
                    "current folder, e.g. evening-unwind.yaml.")
 @click.option("--force", is_flag=True, help="Replace a routine file that is already there.")
-def new(title: str, output: str | None, force: bool) -> None:
+def new(title: tuple[str, ...], output: str | None, force: bool) -> None:
     """Start a routine called TITLE: a file with three example exercises and every field explained
-    where it stands, ready to check and build, then to make your own.
+    where it stands, ready to check and build, then to make your own. The words of TITLE need no quotes.
 
     \b
     Example:
       voiceguide new "Evening Unwind"               # -> evening-unwind.yaml
-      voiceguide new "Knee Rehab" -o patients/ana.yaml
+      voiceguide new Knee Rehab -o patients/ana.yaml
     """
     import shlex
 
@@ -476,9 +476,14 @@ def new(title: str, output: str | None, force: bool) -> None:
     from .importers.starter import starter_routine
     from .routine import parse_routine
 
-    [target] = targets([title], output, force)
-    text = starter_routine(title, target.name, target.stem)
-    parse_routine(text, str(target))  # a title no voice could say is refused here, before anything is written
+    said = " ".join(title)
+    [target] = targets([said], output, force)
+    text = starter_routine(said, target.name, target.stem)
+    try:  # a title no voice could say is refused here, before anything is written
+        parse_routine(text, str(target))
+    except RoutineError as exc:  # it names a line of the file not written: say it of the title given
+        raise VoiceguideError("; ".join(f"the title: {problem.split(': title: ', 1)[-1]}" for problem in exc.problems)
+                              ) from None
     write(target, text)
     shown = shlex.quote(str(target))
     click.echo(f"Wrote {target}: a routine to make your own (every field is explained in it).")
