@@ -301,6 +301,16 @@ def test_music_and_chime_files_named_in_options_are_found_beside_the_routine(tmp
     assert (loaded.options["music"], loaded.options["chime"]) == ("here.wav", "bowl")
 
 
+def test_music_settings_without_music_are_said_to_do_nothing():
+    from voiceguide.build import unheard_music_settings
+    from voiceguide.options import Settings
+
+    assert unheard_music_settings(Settings({"duck_db": 18.0, "music_volume": -20.0})) == ("--duck-db",
+                                                                                         "--music-volume")
+    assert unheard_music_settings(Settings({"duck_db": 12.0})) == ()  # the default: nothing was asked
+    assert unheard_music_settings(Settings({"duck_db": 18.0, "music": "calm"})) == ()
+
+
 def test_build_and_check_refuse_bad_music_before_any_work(tmp_path, capsys):
     silent = _write(tmp_path / "silent.wav", np.zeros(10 * RATE))
     routine = tmp_path / "r.yaml"

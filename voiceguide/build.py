@@ -89,6 +89,14 @@ MUSIC_ONLY = frozenset({"music_volume", "duck_db"})
 """Options heard only under music: not a variant without it."""
 
 
+def unheard_music_settings(settings: Settings) -> tuple[str, ...]:
+    """The music-only options set (to other than their default) for a session without music: they do nothing."""
+    if str(settings.get("music", default("music"))).strip().lower() != "none":
+        return ()
+    return tuple(OPTIONS[name].flag for name in sorted(MUSIC_ONLY)
+                 if settings.get(name) is not None and settings.get(name) != OPTIONS[name].default)
+
+
 def variant(settings: Settings) -> tuple[tuple[str, str], ...]:
     """The heard settings that differ from the table's defaults, in the table's order, each in words
     for a title ("no intro", "10:00") and as its flag ("--no-intro", "--duration 10:00"). Not the

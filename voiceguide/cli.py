@@ -269,9 +269,11 @@ def _is_folder(path: Path) -> bool:
 
 def _build_one(parsed: Routine, routine: str, out: Path, jobs: int | None, quiet: bool, flags: dict[str, Any],
                last: bool = True) -> None:
-    from .build import build_session
+    from .build import build_session, unheard_music_settings
 
     reporter = _Reporter(quiet, out, last)
+    for flag in unheard_music_settings(Settings(flags).over(parsed.options)):
+        reporter.warn(f"{flag} does nothing without music; add --music calm (or a sound file) to hear it")
     result = build_session(parsed, out, _options_for(parsed, flags), cast("Reporter", reporter), workers=jobs)
     if not quiet:
         from .durations import format_clock
