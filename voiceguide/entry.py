@@ -50,9 +50,9 @@ class _Informational(io.RawIOBase):
 def _tolerant_stderr() -> None:
     try:
         fd, encoding, errors = sys.stderr.fileno(), sys.stderr.encoding, sys.stderr.errors
+        sys.stderr.flush()
     except (AttributeError, OSError, ValueError):  # no real stderr (pythonw, a replaced stream): leave it
         return
-    sys.stderr.flush()
     sys.stderr = io.TextIOWrapper(io.BufferedWriter(_Informational(fd)), encoding=encoding, errors=errors,
                                   line_buffering=True)
 
