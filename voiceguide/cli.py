@@ -671,6 +671,11 @@ def routines() -> None:
         click.echo(f"{name:<24} {format_clock(r.duration_ms or r.holds_ms):>6}  {_count(len(r.exercises), 'exercise'):<12}  {r.title}")
 
 
+def _count(n: int, noun: str) -> str:
+    """ "1 exercise", "7 exercises"."""
+    return f"{n} {noun}{'s' * (n != 1)}"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors print one clean message and exit 2; Ctrl-C and SIGTERM exit 130."""
     from .atomic import STOPPING
@@ -756,7 +761,3 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 
 if __name__ == "__main__":
     main()
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'s' * (n != 1)}"

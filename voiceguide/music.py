@@ -25,7 +25,7 @@ from .atomic import deferred
 from .audio import ms_to_samples, samples_to_ms
 from .errors import VoiceguideError
 from .loudness import KWeighting, integrated_loudness, sums
-from .options import default
+from .options import OPTIONS, default
 from .plan import Event, Kind, Plan, Role
 from .resources import music_dir
 from .sound_file import FORMATS, open_sound
@@ -44,7 +44,8 @@ CHIME_DIP_DB = 4.0
 NAME_DIP_EXTRA_DB = 8.0
 """How much further the bed goes down under an exercise's name (and the countdown and chime joined to it):
 a name is often a word the listener has never heard, with nothing around it to guess it from."""
-MAX_DIP_DB = 40.0
+_DEEPEST_DB = OPTIONS["duck_db"].range[1] if OPTIONS["duck_db"].range else 40.0
+"""A name goes no deeper than the deepest --duck-db."""
 FADE_IN_MS = 4000
 FADE_OUT_MS = 5000
 MIN_MUSIC_S = 6.0
@@ -163,13 +164,12 @@ class Dip:
 def dips(plan: Plan, duck_db: float) -> tuple[Dip, ...]:
     """Where the bed goes down, from the plan alone: by `duck_db` under every line, and by a few dB under
     every chime, further under an exercise's name. Sounds less than a second apart share one dip, as deep as
-    its deepest: the bed does not
-    bob up between sentences, nor between a countdown, the chime after it and the name after that (which
-    a listener, and a speech recogniser, hears as one announcement)."""
+    its deepest: the bed does not bob up between sentences, nor between a countdown, the chime after it and
+    the name after that (which a listener, and a speech recogniser, hears as one announcement)."""
     def depth_of(event: Event) -> float:
         if event.kind is not Kind.SPEECH:
             return CHIME_DIP_DB
-        return min(MAX_DIP_DB, duck_db + NAME_DIP_EXTRA_DB) if event.role is Role.NAME else duck_db
+        return min(_DEEPEST_DB, duck_db + NAME_DIP_EXTRA_DB) if event.role is Role.NAME else duck_db
 
     sounds = sorted((e.start_ms, e.end_ms, depth_of(e)) for e in plan.events if e.kind in (Kind.SPEECH, Kind.CHIME))
     found: list[Dip] = []
