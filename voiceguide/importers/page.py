@@ -27,6 +27,7 @@ from typing import Any
 
 from ..durations import format_clock, parse_duration_ms
 from ..routine import MAX_EXERCISES
+from ..routine_file import briefly
 from .document import LINE_BREAK, Document, Format, Note, Problems, plain
 
 _PROSE_HEADINGS = {
@@ -277,8 +278,8 @@ def _exercise(exercise: _Exercise, block: list[_Line], problems: Problems, last:
             if item.group("text").strip():
                 exercise.lists[section].append((line.number, item.group("text").strip()))
         elif kind == "duration":
-            problems.add(line.number, f'"{_shown(line.text)}" has no exercise name on the line before it (the line '
-                                      f'above is "{_shown(block[n - 1].text if n else exercise.duration.text)}"); '
+            problems.add(line.number, f'"{briefly(line.text)}" has no exercise name on the line before it (the line '
+                                      f'above is "{briefly(block[n - 1].text if n else exercise.duration.text)}"); '
                                       'put the exercise\'s name on its own line above its "Duration:"')
         elif section is None and not exercise.difficulty:
             exercise.summary.append(line.text)
@@ -291,7 +292,7 @@ def _exercise(exercise: _Exercise, block: list[_Line], problems: Problems, last:
         else:
             problems.add(line.number, f'{exercise.name.text}: expected a "- " list item, a heading (Instructions, '
                                       'Tips, Adjustments) or the next exercise\'s name with "Duration: M:SS" on the '
-                                      f'line after it; got "{_shown(line.text)}"')
+                                      f'line after it; got "{briefly(line.text)}"')
     return []
 
 
@@ -301,16 +302,12 @@ def _check_closing(lines: list[_Line], problems: Problems) -> None:
     for line in lines:
         kind = _kind(line.text)
         if kind in _LIST_HEADINGS or kind == "bullet":
-            said = f'the heading "{line.text}"' if kind != "bullet" else f'the list item "{_shown(line.text)}"'
-            problems.add(lines[0].number, f'"{_shown(lines[0].text)}" comes after the last exercise, with {said} '
+            said = f'the heading "{line.text}"' if kind != "bullet" else f'the list item "{briefly(line.text)}"'
+            problems.add(lines[0].number, f'"{briefly(lines[0].text)}" comes after the last exercise, with {said} '
                                           f'(line {line.number}) as an exercise has, but no "Duration: M:SS" line; if '
                                           "it is an exercise, put its Duration on the line after its name (the "
                                           "closing words after the last exercise have no lists)")
             return
-
-
-def _shown(text: str) -> str:
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _closing(lines: list[_Line], doc: Document) -> None:
